@@ -1,0 +1,1 @@
+"""The `llmos` command: Typer + Rich, one thin function per verb."""

@@ -1,0 +1,98 @@
+"""`llmos data import|list|show`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmos.cli.output import out, print_json, table
+from llmos.cli.state import STATE
+from llmos.store.summaries import dataset_summary
+
+app = typer.Typer(help="Import, list and inspect datasets.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    label: Annotated[
+        str | None, typer.Option("--label", help="Label column (default: label/category/...).")
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, tsv, jsonl or parquet (default: extension)."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import a file as a new immutable dataset version (identical content: same version)."""
+    result = STATE.workspace.import_dataset(path, name, label=label, format=fmt)
+    ds = result.dataset
+    if json_out:
+        print_json({**dataset_summary(ds), "created": result.created})
+        return
+    verb = "imported" if result.created else "unchanged, already"
+    out.print(
+        f"{verb} {ds.ref}: {ds.num_rows} rows, {len(ds.columns)} columns"
+        + (
+            f", label {ds.label_column!r} with {len(ds.label_distribution or {})} values"
+            if ds.label_column
+            else ""
+        )
+    )
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Argument(help="Only versions of this dataset.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List dataset versions."""
+    rows = [dataset_summary(d) for d in STATE.workspace.datasets(name)]
+    if json_out:
+        print_json(rows)
+        return
+    table(
+        None,
+        ["dataset", "rows", "label", "labels", "format", "created"],
+        [(r["ref"], r["rows"], r["label_column"], r["labels"], r["format"], r["created_at"]) for r in rows],
+    )
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    rows: Annotated[int, typer.Option("--rows", help="How many first rows to show.")] = 5,
+    json_out: JsonOpt = False,
+) -> None:
+    """Schema, statistics, label distribution and first rows of a dataset version."""
+    ws = STATE.workspace
+    ds = ws.dataset(ref)
+    head = ws.dataset_frame(ds.ref).head(rows)
+    if json_out:
+        print_json({**dataset_summary(ds, full=True), "head": head.to_dict(orient="records")})
+        return
+    info = dataset_summary(ds, full=True)
+    out.print(f"[bold]{ds.ref}[/bold]  {ds.num_rows} rows  from {ds.source}  sha256 {ds.content_hash[:12]}")
+    table(
+        "columns",
+        ["column", "kind", "dtype", "missing", "unique", "details"],
+        [
+            (
+                c["name"],
+                c["kind"],
+                c["dtype"],
+                c["missing"],
+                c.get("unique", ""),
+                ", ".join(f"{k} {c[k]}" for k in ("mean_words", "max_words", "min", "max", "mean") if k in c),
+            )
+            for c in info["columns"]
+        ],
+    )
+    if ds.label_distribution:
+        dist = sorted(ds.label_distribution.items(), key=lambda kv: -kv[1])
+        table(f"label {ds.label_column!r} ({len(dist)} values)", ["label", "rows"], dist)
+    table("first rows", list(head.columns), head.astype(str).values.tolist())

@@ -1,0 +1,98 @@
+"""Entry point of the `llmos` command.
+
+Every verb is a thin wrapper over one `Workspace` method. Errors the user can cause
+(`LlmosError`) print one line on stderr and exit with the error's code; `--debug` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from llmos import __version__
+from llmos.cli import data as data_cmd
+from llmos.cli import models as models_cmd
+from llmos.cli import spec as spec_cmd
+from llmos.cli import train as train_cmd
+from llmos.cli.output import err
+from llmos.cli.state import STATE
+from llmos.core.errors import LlmosError
+from llmos.core.settings import ENV_HOME
+
+app = typer.Typer(
+    name="llmos",
+    help="llmos: import data, fine-tune, evaluate, register and use models from a short YAML spec.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(spec_cmd.app, name="spec")
+train_cmd.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"llmos {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", envvar=ENV_HOME, help="Workspace folder (default ~/.llmos)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    STATE.reset(home, debug)
+
+
+@app.command("init")
+def init(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create the workspace (database, artifact store) if it does not exist."""
+    from llmos.cli.output import out, print_json
+
+    home = STATE.workspace.init()
+    if json_out:
+        print_json({"home": str(home), "database": STATE.workspace.settings.db_url})
+    else:
+        out.print(f"workspace ready at {home}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        # without standalone mode, click returns the code of `typer.Exit` instead of exiting
+        result = app(args=args, prog_name="llmos", standalone_mode=False)
+    except LlmosError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err.print("[yellow]cancelled[/yellow]")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""`llmos models zoo|list|show`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from llmos.cli.output import fmt_pct, out, print_json, table
+from llmos.cli.state import STATE
+from llmos.store.summaries import model_summary
+
+app = typer.Typer(help="The model zoo and the registry of trained models.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@app.command("zoo")
+def zoo(json_out: JsonOpt = False) -> None:
+    """Model aliases with packaged weights (any Hugging Face id or local folder works too)."""
+    entries = STATE.workspace.zoo()
+    if json_out:
+        print_json(entries)
+        return
+    table(
+        None,
+        ["alias", "kind", "params", "installed", "package", "description"],
+        [
+            (
+                e["alias"],
+                e["kind"],
+                e["params"],
+                "yes" if e["installed"] else "no",
+                e["package"],
+                e["description"],
+            )
+            for e in entries
+        ],
+    )
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Argument(help="Only versions of this model.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List registered model versions."""
+    rows = [model_summary(m) for m in STATE.workspace.models(name)]
+    if json_out:
+        print_json(rows)
+        return
+    table(
+        None,
+        ["model", "task", "base", "method", "accuracy", "macro F1", "train s", "created"],
+        [
+            (
+                r["ref"],
+                r["task"],
+                r["base_model"],
+                r["method"],
+                fmt_pct(r["accuracy"]),
+                fmt_pct(r["macro_f1"]),
+                r["train_seconds"],
+                r["created_at"],
+            )
+            for r in rows
+        ],
+    )
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Spec, lineage, metrics and artifacts of a model version."""
+    ws = STATE.workspace
+    model = ws.model(ref)
+    info = model_summary(model, full=True)
+    lineage = ws.lineage(model.ref)
+    info["lineage"].update(datasets=lineage)
+    if json_out:
+        print_json(info)
+        return
+    m = model.metrics
+    out.print(f"[bold]{model.ref}[/bold]  {model.task}  {model.base_model} + {model.method}")
+    out.print(
+        f"trained on {lineage['train']}, tested on {lineage['test'] or 'a split of it'}"
+        f"  (split {model.split.get('split', {})}, rows {model.split.get('rows')})"
+    )
+    out.print(
+        f"accuracy {fmt_pct(m.get('accuracy'))}  macro F1 {fmt_pct(m.get('macro_f1'))}  "
+        f"weighted F1 {fmt_pct(m.get('weighted_f1'))}  train {model.train_seconds:.1f}s "
+        f"({m.get('train_samples_per_second')} samples/s)"
+    )
+    table("artifacts", ["file", "sha256"], [(k, v[:12]) for k, v in model.artifacts.items()])

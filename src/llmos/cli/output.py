@@ -1,0 +1,90 @@
+"""Printing for the CLI: Rich tables for people, `--json` for scripts, a Rich progress bar.
+
+Results go to stdout; progress and log lines go to stderr, so `--json` output stays
+clean when piped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*["" if v is None else str(v) for v in row])
+    out.print(t)
+
+
+def fmt_pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * float(value):.2f}%"
+
+
+class RichProgress:
+    """The CLI's `Progress`: one bar per phase with loss and samples/s."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def start(self, task: str, total: int | None) -> None:
+        if self.quiet:
+            return
+        self.finish()
+        self._bar = Progress(
+            TextColumn("[bold]{task.description:<12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(task, total=total, stats="")
+
+    def advance(self, n: int = 1, **fields: Any) -> None:
+        if self._bar is None or self._task is None:
+            return
+        parts = []
+        if "loss" in fields:
+            parts.append(f"loss {fields['loss']:.4f}")
+        if "samples_per_s" in fields:
+            parts.append(f"{fields['samples_per_s']:.1f} samples/s")
+        stats = "  ".join(parts)
+        self._bar.update(self._task, advance=n, stats=stats)
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            err.print(message)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+        self._bar, self._task = None, None

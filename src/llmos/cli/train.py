@@ -1,0 +1,144 @@
+"""`llmos train`, `llmos eval`, `llmos predict` and `llmos demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from llmos.cli.output import RichProgress, fmt_pct, out, print_json, table
+from llmos.cli.state import STATE
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) -> None:
+    out.print(
+        f"[bold]{title}[/bold]: accuracy {fmt_pct(metrics['accuracy'])}  "
+        f"macro F1 {fmt_pct(metrics['macro_f1'])}  weighted F1 {fmt_pct(metrics['weighted_f1'])}  "
+        f"({metrics['num_examples']} examples)"
+    )
+    per_class = list(metrics.get("per_class", {}).items())[:max_classes]
+    table(
+        None,
+        ["label", "precision", "recall", "f1", "support"],
+        [
+            (k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"])
+            for k, v in per_class
+        ],
+    )
+
+
+def train(
+    spec: Annotated[Path, typer.Argument(help="YAML task spec.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Fine-tune and evaluate a model from a spec; register it as NAME@V."""
+    progress = RichProgress(quiet=json_out)
+    outcome = STATE.workspace.train(spec, progress)
+    progress.finish()
+    model, metrics = outcome.model, outcome.metrics
+    if json_out:
+        print_json(
+            {
+                "model": model.ref,
+                "metrics": metrics,
+                "history": outcome.history,
+                "report_dir": str(STATE.workspace.model_path(model.ref) / "report"),
+            }
+        )
+        return
+    print_report(metrics, f"{model.ref} on the test set", max_classes=20)
+    report = STATE.workspace.model_path(model.ref) / "report"
+    out.print(f"registered [bold]{model.ref}[/bold]; confusion matrix: {report / 'confusion_matrix.png'}")
+
+
+def eval_(
+    model: Annotated[str, typer.Argument(help="Model NAME or NAME@VERSION.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Dataset NAME or NAME@VERSION.")],
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Folder for metrics.json and confusion_matrix.png."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Evaluate a registered model on a dataset version."""
+    progress = RichProgress(quiet=json_out)
+    metrics = STATE.workspace.evaluate(model, data, progress)
+    if report is not None:
+        import json
+
+        from llmos.train.metrics import plot_confusion_matrix
+
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        if "confusion_matrix" in metrics:
+            plot_confusion_matrix(
+                metrics["confusion_matrix"], report / "confusion_matrix.png", f"{model} on {data}"
+            )
+    if json_out:
+        print_json({"model": model, "data": data, "metrics": metrics})
+        return
+    print_report(metrics, f"{model} on {data}")
+
+
+def predict(
+    model: Annotated[str, typer.Argument(help="Model NAME or NAME@VERSION.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="CSV/TSV/JSONL/Parquet or .txt (one text a line)."),
+    ] = None,
+    column: Annotated[str | None, typer.Option("--column", help="Text column of --file.")] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Predictions file (.csv or .jsonl).")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Probabilities shown per text.")] = 3,
+    json_out: JsonOpt = False,
+) -> None:
+    """Predict labels (with probabilities) for texts or a whole file."""
+    from llmos.core.errors import UsageError
+
+    ws = STATE.workspace
+    if file is None and not texts:
+        raise UsageError("give texts to classify, or --file PATH")
+    if file is not None:
+        target, count = ws.predict_file(model, file, out_path, column, RichProgress(quiet=json_out))
+        if json_out:
+            print_json({"model": model, "input": str(file), "output": str(target), "rows": count})
+        else:
+            out.print(f"wrote {count} predictions to {target}")
+        return
+    assert texts is not None
+    rows = ws.predict(model, texts)
+    if json_out:
+        print_json([{"text": t, **r} for t, r in zip(texts, rows)])
+        return
+    for text, row in zip(texts, rows):
+        best = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:top]
+        label = row.get("label") or ", ".join(row.get("labels", [])) or "(none)"
+        out.print(f"[bold]{label}[/bold]  {text}")
+        out.print("    " + "  ".join(f"{k} {v:.3f}" for k, v in best))
+
+
+def demo(json_out: JsonOpt = False) -> None:
+    """Import the bundled Banking77 subset, train MiniLM + LoRA, report and predict."""
+    from llmos.sdk.demo import run_demo
+
+    result = run_demo(STATE.workspace, RichProgress(quiet=json_out))
+    if json_out:
+        print_json(result)
+        return
+    print_report(result["metrics"], f"{result['model']} on {result['test']}")
+    out.print("[bold]sample predictions[/bold]")
+    for sample in result["samples"]:
+        out.print(f"  {sample['text']!r} -> [bold]{sample['label']}[/bold] ({sample['score']:.2f})")
+    out.print(f"test accuracy {fmt_pct(result['metrics']['accuracy'])} in {result['seconds']:.0f}s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("eval")(eval_)
+    app.command("predict")(predict)
+    app.command("demo")(demo)

@@ -1,0 +1,67 @@
+"""User-facing errors.
+
+Every error a user can cause is an `LlmosError` with a one-line message that names the
+file, column, field or id at fault and says what to do. The CLI prints the message and
+exits with `exit_code`; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+
+class LlmosError(Exception):
+    """Base class of every error llmos reports to users."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(LlmosError):
+    """Bad arguments: a wrong option value, a malformed reference."""
+
+    exit_code = 2
+
+
+class NotFoundError(LlmosError):
+    """A dataset, model, file or alias that does not exist."""
+
+    exit_code = 3
+
+
+class DataError(LlmosError):
+    """A data file that cannot be read or does not fit what was asked of it."""
+
+    exit_code = 4
+
+
+class SpecError(LlmosError):
+    """A task spec that does not validate; `problems` holds one line per error."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class ModelError(LlmosError):
+    """A model that cannot be built, loaded or saved."""
+
+    exit_code = 6
+
+
+class TrainingError(LlmosError):
+    """A training run that cannot go on (diverged loss, no data left after a split)."""
+
+    exit_code = 7
+
+
+class StoreError(LlmosError):
+    """The workspace store is missing, locked or from a newer llmos."""
+
+    exit_code = 8

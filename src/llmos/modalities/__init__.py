@@ -1,0 +1,25 @@
+"""Drivers: how raw columns become tensors and predictions become JSON.
+
+One module per input or output type, each registered under the spec's `type` name.
+A new type is a new module plus its registry line.
+"""
+
+from llmos.modalities import category as _category  # noqa: F401  (registers "category", "set")
+from llmos.modalities import text as _text  # noqa: F401  (registers "text")
+from llmos.modalities.base import (
+    INPUT_DRIVERS,
+    OUTPUT_DRIVERS,
+    InputDriver,
+    OutputDriver,
+    input_driver,
+    output_driver,
+)
+
+__all__ = [
+    "INPUT_DRIVERS",
+    "OUTPUT_DRIVERS",
+    "InputDriver",
+    "OutputDriver",
+    "input_driver",
+    "output_driver",
+]

@@ -1,0 +1,114 @@
+"""Driver base classes and their registries.
+
+An input driver turns one dataset column into per-row features (`encode`) and a list of
+rows into a padded batch of tensors (`collate`). An output driver owns the label
+vocabulary: it encodes targets, computes the loss from logits and decodes logits into
+JSON-ready predictions. Drivers are built from their spec entry and serialised into the
+model folder (`state()`), so training, evaluation and prediction encode alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import pandas as pd
+
+INPUT_DRIVERS: dict[str, type[InputDriver]] = {}
+OUTPUT_DRIVERS: dict[str, type[OutputDriver]] = {}
+
+InT = TypeVar("InT", bound="type[InputDriver]")
+OutT = TypeVar("OutT", bound="type[OutputDriver]")
+
+
+def input_driver(type_name: str) -> Callable[[InT], InT]:
+    def register(cls: InT) -> InT:
+        INPUT_DRIVERS[type_name] = cls
+        return cls
+
+    return register
+
+
+def output_driver(type_name: str) -> Callable[[OutT], OutT]:
+    def register(cls: OutT) -> OutT:
+        OUTPUT_DRIVERS[type_name] = cls
+        return cls
+
+    return register
+
+
+class InputDriver(ABC):
+    type_name: ClassVar[str]
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+
+    @abstractmethod
+    def encode(self, values: Sequence[Any]) -> list[Any]:
+        """Per-row features (for text: token ids, unpadded)."""
+
+    @abstractmethod
+    def length(self, feature: Any) -> int:
+        """Size of one row's feature, for length-grouped batching."""
+
+    @abstractmethod
+    def collate(self, features: Sequence[Any]) -> dict[str, Any]:
+        """Pad a list of row features into a batch of tensors."""
+
+    def check_column(self, frame: pd.DataFrame, source: str) -> None:
+        from llmos.core.errors import DataError
+
+        if self.column not in frame.columns:
+            raise DataError(
+                f"{source}: input column {self.column!r} not found; "
+                f"columns are {', '.join(map(str, frame.columns))}"
+            )
+
+
+class OutputDriver(ABC):
+    type_name: ClassVar[str]
+
+    def __init__(self, column: str, labels: list[str]) -> None:
+        self.column = column
+        self.labels = labels
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    @abstractmethod
+    def fit(cls, column: str, values: pd.Series, **options: Any) -> OutputDriver:
+        """Build the driver (its label vocabulary) from training values."""
+
+    @abstractmethod
+    def encode(self, values: pd.Series, source: str) -> Any:
+        """Targets as a tensor; raises DataError naming unseen labels."""
+
+    @abstractmethod
+    def loss(self, logits: Any, targets: Any) -> Any: ...
+
+    @abstractmethod
+    def probabilities(self, logits: Any) -> Any: ...
+
+    @abstractmethod
+    def decode(self, probs: Any) -> list[dict[str, Any]]:
+        """Predictions as JSON-ready dicts, one per row."""
+
+    def state(self) -> dict[str, Any]:
+        return {"type": self.type_name, "column": self.column, "labels": self.labels}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> OutputDriver:
+        options = {k: v for k, v in state.items() if k not in ("type", "column", "labels")}
+        return cls(state["column"], state["labels"], **options)
+
+    def check_column(self, frame: pd.DataFrame, source: str) -> None:
+        from llmos.core.errors import DataError
+
+        if self.column not in frame.columns:
+            raise DataError(
+                f"{source}: label column {self.column!r} not found; "
+                f"columns are {', '.join(map(str, frame.columns))}"
+            )

@@ -1,0 +1,219 @@
+"""`Workspace`: the Python entry to llmos, and the function layer the CLI calls.
+
+import llmos
+ws = llmos.Workspace()                      # LLMOS_HOME or ~/.llmos
+ws.import_dataset("intents.csv", name="intents")
+outcome = ws.train("spec.yaml")
+print(outcome.metrics["accuracy"])
+ws.predict("intents", ["my card has not arrived"])
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from llmos.core.errors import DataError, NotFoundError, UsageError
+from llmos.core.progress import Progress
+from llmos.core.settings import Settings
+from llmos.core.util import atomic_path
+from llmos.spec.schema import TaskSpec
+from llmos.store.datasets import ImportResult
+from llmos.store.db import Store
+from llmos.store.schema import DatasetVersion, ModelVersion
+
+if TYPE_CHECKING:  # torch stays out of `import llmos`
+    from llmos.train.predict import Predictor
+    from llmos.train.run import TrainOutcome
+
+
+class Workspace:
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.settings = Settings.resolve(home)
+        self._store: Store | None = None
+        self._predictors: dict[str, Predictor] = {}
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings)
+        return self._store
+
+    def init(self) -> Path:
+        """Create the workspace (idempotent) and return its folder."""
+        _ = self.store
+        for folder in (
+            self.settings.artifacts_dir,
+            self.settings.runs_dir,
+            self.settings.cache_dir,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+    # --- datasets ---------------------------------------------------------------------
+
+    def import_dataset(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        label: str | None = None,
+        format: str | None = None,
+    ) -> ImportResult:
+        from llmos.store.datasets import import_dataset
+
+        return import_dataset(self.store, Path(path), name, label=label, fmt=format)
+
+    def datasets(self, name: str | None = None) -> list[DatasetVersion]:
+        from llmos.store.datasets import list_datasets
+
+        return list_datasets(self.store, name)
+
+    def dataset(self, ref: str) -> DatasetVersion:
+        from llmos.store.datasets import get_dataset
+
+        return get_dataset(self.store, ref)
+
+    def dataset_frame(self, ref: str) -> pd.DataFrame:
+        from llmos.store.datasets import load_frame
+
+        return load_frame(self.store, self.dataset(ref))
+
+    # --- models -----------------------------------------------------------------------
+
+    def zoo(self) -> list[dict[str, Any]]:
+        from llmos.models.zoo import ZOO
+
+        return [
+            {
+                "alias": e.alias,
+                "kind": e.kind,
+                "params": e.params,
+                "package": e.package,
+                "installed": e.installed(),
+                "source": e.source,
+                "description": e.description,
+            }
+            for e in ZOO.values()
+        ]
+
+    def models(self, name: str | None = None) -> list[ModelVersion]:
+        from llmos.store.models import list_models
+
+        return list_models(self.store, name)
+
+    def model(self, ref: str) -> ModelVersion:
+        from llmos.store.models import get_model
+
+        return get_model(self.store, ref)
+
+    def lineage(self, ref: str) -> dict[str, str | None]:
+        """The dataset versions a model was trained and tested on."""
+        from llmos.store.datasets import get_dataset_by_id
+
+        model = self.model(ref)
+        return {
+            part: get_dataset_by_id(self.store, ds_id).ref if ds_id else None
+            for part, ds_id in (("train", model.train_dataset_id), ("test", model.test_dataset_id))
+        }
+
+    def model_path(self, ref: str) -> Path:
+        from llmos.store.models import model_folder
+
+        return model_folder(self.store, self.model(ref))
+
+    # --- training and use ---------------------------------------------------------------
+
+    def train(
+        self,
+        spec: str | os.PathLike[str] | dict[str, Any] | TaskSpec,
+        progress: Progress | None = None,
+    ) -> TrainOutcome:
+        from llmos.spec import load_spec, parse_spec
+        from llmos.train.run import train_from_spec
+
+        if isinstance(spec, TaskSpec):
+            task = spec
+        elif isinstance(spec, dict):
+            task = parse_spec(spec)
+        else:
+            task = load_spec(spec)
+        return train_from_spec(self.store, task, progress)
+
+    def predictor(self, ref: str) -> Predictor:
+        from llmos.train.predict import Predictor
+
+        model = self.model(ref)
+        if model.ref not in self._predictors:
+            self._predictors[model.ref] = Predictor.from_folder(
+                self.model_path(model.ref), self.settings.artifacts_dir
+            )
+        return self._predictors[model.ref]
+
+    def predict(self, model: str, texts: list[str], progress: Progress | None = None) -> list[dict[str, Any]]:
+        return self.predictor(model).predict(texts, progress)
+
+    def evaluate(self, model: str, data: str, progress: Progress | None = None) -> dict[str, Any]:
+        self.model(model)  # an unknown model is reported before an unknown dataset
+        dataset = self.dataset(data)
+        frame = self.dataset_frame(dataset.ref)
+        return self.predictor(model).evaluate(frame, f"dataset {dataset.ref}", progress)
+
+    def predict_file(
+        self,
+        model: str,
+        path: str | os.PathLike[str],
+        out: str | os.PathLike[str] | None = None,
+        column: str | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[Path, int]:
+        """Predict every row of a data file (or every line of a .txt file); write the
+        inputs with label, score and per-label probabilities to `out` (CSV or JSONL)."""
+        from llmos.store.datasets import detect_format, read_table
+
+        src = Path(path)
+        predictor = self.predictor(model)
+        if src.suffix.lower() == ".txt":
+            if not src.exists():
+                raise NotFoundError(f"{src}: no such file")
+            try:
+                lines = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{src}: not UTF-8 text (invalid byte at offset {exc.start})") from exc
+            if not lines:
+                raise DataError(f"{src}: the file is empty")
+            column = predictor.input.column
+            frame = pd.DataFrame({column: lines})
+        else:
+            frame = read_table(src, detect_format(src, None))
+        column = column or predictor.input.column
+        if column not in frame.columns:
+            raise DataError(
+                f"{src}: text column {column!r} not found; columns are {', '.join(frame.columns)} "
+                "(choose one with --column)"
+            )
+        target = Path(out) if out else Path.cwd() / f"{src.stem}.predictions.csv"
+        if target.suffix.lower() not in (".csv", ".jsonl"):
+            raise UsageError(f"{target}: predictions are written as .csv or .jsonl")
+        rows = predictor.predict(frame[column].astype(str).tolist(), progress)
+        result = frame.copy()
+        if rows and "label" in rows[0]:
+            result["prediction"] = [r["label"] for r in rows]
+            result["score"] = [r["score"] for r in rows]
+        else:
+            result["prediction"] = ["|".join(r["labels"]) for r in rows]
+        for label in predictor.output.labels:
+            result[f"p_{label}"] = [r["probabilities"][label] for r in rows]
+        with atomic_path(target) as tmp:
+            if target.suffix.lower() == ".jsonl":
+                result.to_json(tmp, orient="records", lines=True, force_ascii=False)
+            else:
+                result.to_csv(tmp, index=False)
+        return target, len(result)

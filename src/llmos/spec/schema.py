@@ -1,0 +1,245 @@
+"""The task spec: what to learn, from which data, with which model and method.
+
+Shaped after Ludwig's input and output features: a task is a list of typed inputs and
+outputs, a model, a method and training settings. Later tasks (generation, token tags,
+images, tabular, multimodal) arrive as new `type` entries in the input/output unions and
+new `task` names, never as a new format. Every field carries a description, so
+`llmos spec schema` and the docs come from this file.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --- inputs and outputs ---------------------------------------------------------------
+
+
+class TextInput(SpecModel):
+    """A free-text column, tokenised by the model's tokenizer."""
+
+    type: Literal["text"] = Field("text", description="Input type.")
+    name: str = Field(description="Column of the dataset that holds the text.")
+    max_length: int = Field(
+        128, gt=0, le=8192, description="Tokens kept per text; longer texts are truncated."
+    )
+
+
+class CategoryOutput(SpecModel):
+    """One label per row (single-label classification)."""
+
+    type: Literal["category"] = Field("category", description="Output type.")
+    name: str = Field(description="Column of the dataset that holds the label.")
+
+
+class SetOutput(SpecModel):
+    """Several labels per row (multi-label classification), joined by `separator`."""
+
+    type: Literal["set"] = Field(description="Output type.")
+    name: str = Field(description="Column of the dataset that holds the labels.")
+    separator: str = Field("|", min_length=1, description="Separator between labels in a cell.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Probability above which a label is predicted.")
+
+
+InputFeature = Annotated[TextInput, Field(discriminator="type")]
+OutputFeature = Annotated[CategoryOutput | SetOutput, Field(discriminator="type")]
+
+
+# --- model and method -----------------------------------------------------------------
+
+
+class ModelConfig(SpecModel):
+    """The pretrained model: a zoo alias, a Hugging Face model id or a local folder."""
+
+    name: str = Field(description="Zoo alias (`llmos models zoo`), Hugging Face id or folder.")
+    pooling: Literal["auto", "mean", "cls", "max"] = Field(
+        "auto",
+        description="How token vectors become one text vector; `auto` follows the model's "
+        "sentence-transformers pooling config and falls back to mean.",
+    )
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout before the task head.")
+
+
+class FullMethod(SpecModel):
+    """Train every weight of the model."""
+
+    type: Literal["full"] = "full"
+
+
+class LoraMethod(SpecModel):
+    """Low-rank adapters (peft LoRA) on the attention and feed-forward projections."""
+
+    type: Literal["lora"] = "lora"
+    r: int = Field(16, gt=0, description="Rank of the adapter matrices.")
+    alpha: int = Field(32, gt=0, description="Scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapter input.")
+    target_modules: list[str] | None = Field(
+        None, description="Module names to adapt; default per architecture."
+    )
+
+
+class AdaLoraMethod(SpecModel):
+    """LoRA whose rank budget is reallocated during training (peft AdaLoRA)."""
+
+    type: Literal["adalora"] = "adalora"
+    init_r: int = Field(12, gt=0, description="Starting rank of each adapter.")
+    target_r: int = Field(8, gt=0, description="Average rank kept after pruning.")
+    alpha: int = Field(32, gt=0, description="Scaling numerator.")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapter input.")
+    target_modules: list[str] | None = Field(None, description="Module names to adapt.")
+
+
+class IA3Method(SpecModel):
+    """Learned rescaling vectors on keys, values and feed-forward activations (peft IA3)."""
+
+    type: Literal["ia3"] = "ia3"
+    target_modules: list[str] | None = Field(None, description="Module names to rescale.")
+    feedforward_modules: list[str] | None = Field(
+        None, description="Which of `target_modules` are feed-forward layers."
+    )
+
+
+class PrefixMethod(SpecModel):
+    """Trainable key/value prefixes in every attention layer (peft prefix tuning)."""
+
+    type: Literal["prefix"] = "prefix"
+    num_virtual_tokens: int = Field(20, gt=0, le=512, description="Prefix length.")
+
+
+class PromptMethod(SpecModel):
+    """Trainable soft-prompt embeddings before the input (peft prompt tuning)."""
+
+    type: Literal["prompt"] = "prompt"
+    num_virtual_tokens: int = Field(20, gt=0, le=512, description="Soft-prompt length.")
+
+
+MethodConfig = Annotated[
+    FullMethod | LoraMethod | AdaLoraMethod | IA3Method | PrefixMethod | PromptMethod,
+    Field(discriminator="type"),
+]
+METHODS = ("full", "lora", "adalora", "ia3", "prefix", "prompt")
+
+
+# --- data and training ----------------------------------------------------------------
+
+
+class SplitConfig(SpecModel):
+    """A seeded split of the training dataset, recorded with the model for reproducibility."""
+
+    test: float = Field(0.2, gt=0, lt=1, description="Fraction of rows held out for testing.")
+    validation: float = Field(
+        0.0, ge=0, lt=1, description="Fraction held out for validation (early stopping)."
+    )
+    seed: int = Field(42, description="Seed of the split.")
+    stratify: bool = Field(True, description="Keep label proportions in every part.")
+
+    @model_validator(mode="after")
+    def _fractions(self) -> SplitConfig:
+        if self.test + self.validation >= 1:
+            raise ValueError("test + validation must be < 1")
+        return self
+
+
+class DataConfig(SpecModel):
+    """Which registered datasets to learn from and evaluate on (`NAME` or `NAME@V`)."""
+
+    train: str = Field(description="Training dataset.")
+    test: str | None = Field(None, description="Separate test dataset; else `split` is used.")
+    validation: str | None = Field(None, description="Separate validation dataset.")
+    split: SplitConfig | None = Field(
+        None, description="Split of `train` used when `test` (or `validation`) is not given."
+    )
+
+    @model_validator(mode="after")
+    def _default_split(self) -> DataConfig:
+        if self.test is None and self.split is None:
+            self.split = SplitConfig()
+        return self
+
+
+class EarlyStopping(SpecModel):
+    """Stop when the validation metric has not improved for `patience` epochs."""
+
+    patience: int = Field(2, ge=1, description="Epochs without improvement before stopping.")
+    metric: Literal["loss", "accuracy", "macro_f1"] = Field("loss", description="Validation metric watched.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as better.")
+
+
+class TrainConfig(SpecModel):
+    """Hyper-parameters; unset learning rates take llmos's default for the model and method."""
+
+    epochs: int = Field(3, ge=1, le=1000, description="Passes over the training data.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Examples per optimiser step.")
+    eval_batch_size: int = Field(128, ge=1, le=65536, description="Examples per eval batch.")
+    lr: float | None = Field(None, gt=0, lt=1, description="Learning rate of the model/adapter.")
+    head_lr: float | None = Field(None, gt=0, lt=1, description="Learning rate of the task head.")
+    schedule: Literal["linear", "cosine", "constant"] = Field(
+        "linear", description="Learning-rate schedule after warm-up."
+    )
+    warmup: float = Field(0.06, ge=0, lt=1, description="Fraction of steps spent warming up.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    gradient_accumulation: int = Field(1, ge=1, description="Batches per optimiser step.")
+    group_by_length: bool = Field(
+        True, description="Batch texts of similar length together (less padding, faster)."
+    )
+    early_stopping: EarlyStopping | None = Field(None, description="Enable early stopping.")
+    seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where to train.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Mixed precision; `auto` is bf16 on GPUs that support it, else fp32."
+    )
+
+
+TASKS = ("text-classification",)
+
+
+class TaskSpec(SpecModel):
+    """A complete llmos task: `llmos train SPEC` turns it into a registered model."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        description="Name the trained model is registered under.",
+    )
+    task: Literal["text-classification"] = Field("text-classification", description="What the model learns.")
+    description: str | None = Field(None, description="Free text kept with the model.")
+    model: ModelConfig = Field(description="Pretrained model to start from.")
+    method: MethodConfig = Field(
+        default_factory=LoraMethod, description="Fine-tuning method: full or a peft method."
+    )
+    data: DataConfig
+    inputs: list[InputFeature] = Field(min_length=1, max_length=1)
+    outputs: list[OutputFeature] = Field(min_length=1, max_length=1)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        """Accept `model: minilm`, `method: lora` and features without `type`."""
+        if isinstance(data, dict):
+            data = dict(data)
+            if isinstance(data.get("model"), str):
+                data["model"] = {"name": data["model"]}
+            if isinstance(data.get("method"), str):
+                data["method"] = {"type": data["method"]}
+            for key, default in (("inputs", "text"), ("outputs", "category")):
+                if isinstance(data.get(key), list):
+                    data[key] = [
+                        {"type": default, **f} if isinstance(f, dict) and "type" not in f else f
+                        for f in data[key]
+                    ]
+        return data
+
+    @property
+    def text_input(self) -> TextInput:
+        return self.inputs[0]
+
+    @property
+    def output(self) -> CategoryOutput | SetOutput:
+        return self.outputs[0]

@@ -1,0 +1,286 @@
+"""The training loop every llmos task uses.
+
+A lean loop in plain PyTorch rather than the Hugging Face Trainer: llmos needs per-step
+control that the Trainer hides or makes costly to reach (length-grouped batches over
+pre-tokenised rows, a separate learning rate for the task head, AdaLoRA's per-step rank
+reallocation, checkpoints holding only trainable weights, later DP-SGD through Opacus
+and Ray Train's DDP wrapper), and it drops the Trainer's per-step overhead. Device
+placement and mixed precision come from `device.resolve_placement` (bf16 autocast on
+GPUs, fp32 on CPU; fp16 uses a gradient scaler).
+
+Tasks differ only by their drivers: the loop sees row features, a collate function from
+the input driver, and the loss from the output driver.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from llmos.core.errors import TrainingError
+from llmos.core.progress import Progress, SilentProgress
+from llmos.modalities.base import OutputDriver
+from llmos.train.batching import inference_batches, training_batches
+from llmos.train.device import Placement
+
+Collate = Callable[[Sequence[Any]], dict[str, torch.Tensor]]
+
+
+@dataclass
+class Rows:
+    """Encoded rows of one split: input features, their lengths and targets."""
+
+    features: list[Any]
+    lengths: list[int]
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+@dataclass
+class LoopSettings:
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    lr: float
+    head_lr: float
+    schedule: str
+    warmup: float
+    weight_decay: float
+    max_grad_norm: float
+    gradient_accumulation: int
+    group_by_length: bool
+    seed: int
+    early_stopping: Any = None  # spec.schema.EarlyStopping
+
+
+@dataclass
+class LoopResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    samples_per_second: float = 0.0
+    steps: int = 0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _param_groups(model: nn.Module, lr: float, head_lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = name.startswith("head.")
+        no_decay = param.ndim < 2 or "norm" in name.lower()
+        groups.setdefault((is_head, no_decay), []).append(param)
+    return [
+        {
+            "params": params,
+            "lr": head_lr if is_head else lr,
+            "weight_decay": 0.0 if nd else weight_decay,
+        }
+        for (is_head, nd), params in groups.items()
+    ]
+
+
+def _schedule(kind: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        if kind == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        if kind == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return max(0.0, 1.0 - progress)
+
+    return factor
+
+
+def steps_per_epoch(num_rows: int, batch_size: int, accumulation: int) -> int:
+    return math.ceil(math.ceil(num_rows / batch_size) / accumulation)
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: nn.Module,
+    collate: Collate,
+    features: Sequence[Any],
+    lengths: Sequence[int],
+    batch_size: int,
+    placement: Placement,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Logits for every row, in input order; rows are batched by length internally."""
+    model.eval()
+    out: list[torch.Tensor | None] = [None] * len(features)
+    for batch in inference_batches(lengths, batch_size):
+        inputs = {k: v.to(placement.device) for k, v in collate([features[i] for i in batch]).items()}
+        with placement.autocast():
+            logits = model(**inputs).float().cpu()
+        for row, i in zip(logits, batch):
+            out[i] = row
+        if progress is not None:
+            progress.advance(len(batch))
+    return torch.stack([t for t in out if t is not None])
+
+
+def fit(
+    model: nn.Module,
+    collate: Collate,
+    output: OutputDriver,
+    train: Rows,
+    settings: LoopSettings,
+    placement: Placement,
+    validation: Rows | None = None,
+    checkpoint_dir: Path | None = None,
+    progress: Progress | None = None,
+    after_step: Callable[[int], None] | None = None,
+) -> LoopResult:
+    """Train `model` in place; return per-epoch history. Restores the best epoch's weights
+    when early stopping watches a validation set."""
+    progress = progress or SilentProgress()
+    seed_everything(settings.seed)
+    model.to(placement.device)
+    optimizer = torch.optim.AdamW(_param_groups(model, settings.lr, settings.head_lr, settings.weight_decay))
+    per_epoch = steps_per_epoch(len(train), settings.batch_size, settings.gradient_accumulation)
+    total_steps = per_epoch * settings.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _schedule(settings.schedule, int(total_steps * settings.warmup), total_steps)
+    )
+    scaler = torch.amp.GradScaler(enabled=placement.dtype is torch.float16)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    result = LoopResult()
+    stop = settings.early_stopping
+    best_score = -math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs = 0
+    seen = 0
+    started = time.perf_counter()
+
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        batches = training_batches(
+            train.lengths, settings.batch_size, settings.seed + epoch, settings.group_by_length
+        )
+        progress.start(f"epoch {epoch}/{settings.epochs}", len(train))
+        running, count = 0.0, 0
+        optimizer.zero_grad(set_to_none=True)
+        for b, batch in enumerate(batches):
+            inputs = {
+                k: v.to(placement.device) for k, v in collate([train.features[i] for i in batch]).items()
+            }
+            targets = train.targets[batch].to(placement.device)
+            with placement.autocast():
+                logits = model(**inputs)
+            loss = output.loss(logits, targets)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss became {loss.item()} at epoch {epoch}, batch {b + 1}: lower train.lr"
+                )
+            scaler.scale(loss / settings.gradient_accumulation).backward()
+            last = b + 1 == len(batches)
+            if (b + 1) % settings.gradient_accumulation == 0 or last:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                result.steps += 1
+                if after_step is not None:  # before zero_grad: AdaLoRA reads the gradients
+                    after_step(result.steps)
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            running += loss.item() * len(batch)
+            count += len(batch)
+            seen += len(batch)
+            elapsed = time.perf_counter() - started
+            progress.advance(len(batch), loss=running / count, samples_per_s=seen / max(elapsed, 1e-9))
+        progress.finish()
+        record: dict[str, float] = {"epoch": epoch, "train_loss": round(running / max(count, 1), 5)}
+        if validation is not None and len(validation):
+            logits = predict_logits(
+                model,
+                collate,
+                validation.features,
+                validation.lengths,
+                settings.eval_batch_size,
+                placement,
+            )
+            record["val_loss"] = round(float(output.loss(logits, validation.targets)), 5)
+            if output.type_name == "category":
+                record["val_accuracy"] = round(
+                    float((logits.argmax(-1) == validation.targets).float().mean()), 5
+                )
+        result.history.append(record)
+        progress.log(f"epoch {epoch}: " + ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch"))
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, model, optimizer, scheduler, epoch, result.steps)
+        if stop is not None and validation is not None:
+            metric = {"loss": -record.get("val_loss", 0.0)}.get(stop.metric, record.get("val_accuracy", 0.0))
+            if metric > best_score + stop.min_delta:
+                best_score, bad_epochs, result.best_epoch = metric, 0, epoch
+                best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+            else:
+                bad_epochs += 1
+                if bad_epochs >= stop.patience:
+                    result.stopped_early = True
+                    progress.log(f"early stopping after epoch {epoch}; best epoch {result.best_epoch}")
+                    break
+        else:
+            result.best_epoch = epoch
+    result.train_seconds = time.perf_counter() - started
+    result.samples_per_second = seen / max(result.train_seconds, 1e-9)
+    if best_state is not None:
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for n, value in best_state.items():
+                named[n].copy_(value)
+    model.eval()
+    return result
+
+
+def save_checkpoint(
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    epoch: int,
+    step: int,
+) -> Path:
+    """Save a resumable checkpoint (trainable weights, optimiser, schedule, RNG states)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        "epoch": epoch,
+        "step": step,
+        "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+        },
+    }
+    path = folder / f"epoch-{epoch}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    for old in folder.glob("epoch-*.pt"):
+        if old != path:
+            old.unlink()
+    return path

@@ -1,0 +1,277 @@
+"""`train_from_spec`: one training run from a validated spec to a registered model.
+
+The data path of DESIGN.md in one function: datasets from the store, a recorded split,
+drivers encode the columns, the zoo and builders make the model, the loop trains it,
+the predictor evaluates it, and the registry keeps it. Everything that can be wrong with
+the inputs (datasets, columns, labels, model name) is checked before training starts;
+a failed run removes its run folder and registers nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from llmos.core.errors import DataError
+from llmos.core.logging import quiet_third_party
+from llmos.core.progress import Progress, SilentProgress
+from llmos.core.util import utcnow
+from llmos.modalities import OUTPUT_DRIVERS
+from llmos.modalities.base import OutputDriver
+from llmos.modalities.text import TextDriver
+from llmos.spec.schema import TaskSpec
+from llmos.store.datasets import get_dataset, load_frame
+from llmos.store.db import Store
+from llmos.store.models import register_model
+from llmos.store.schema import DatasetVersion, ModelVersion
+from llmos.train.device import resolve_placement
+from llmos.train.loop import LoopSettings, Rows, fit, steps_per_epoch
+from llmos.train.metrics import plot_confusion_matrix
+from llmos.train.predict import Predictor
+
+
+@dataclass
+class TrainOutcome:
+    model: ModelVersion
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+    report_dir: Path
+
+
+@dataclass
+class Splits:
+    train: pd.DataFrame
+    test: pd.DataFrame
+    validation: pd.DataFrame | None
+    record: dict[str, Any]
+
+
+def _index_digest(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(",".join(map(str, frame.index.tolist())).encode()).hexdigest()[:16]
+
+
+def make_splits(
+    spec: TaskSpec, train: pd.DataFrame, test: pd.DataFrame | None, validation: pd.DataFrame | None
+) -> Splits:
+    """Apply `data.split`; record seed, fractions and row-index digests for reproducibility."""
+    from sklearn.model_selection import train_test_split
+
+    cfg = spec.data.split
+    label = spec.output.name
+    record: dict[str, Any] = {
+        "train": spec.data.train,
+        "test": spec.data.test,
+        "validation": spec.data.validation,
+    }
+
+    def cut(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+        counts = frame[label].astype(str).value_counts()
+        n_hold = round(len(frame) * fraction)
+        stratify = bool(cfg and cfg.stratify) and counts.min() >= 2 and n_hold >= len(counts)
+        if n_hold < 1 or n_hold >= len(frame):
+            raise DataError(
+                f"dataset {spec.data.train!r}: {len(frame)} rows are too few to hold out "
+                f"{fraction:.0%}; use a separate test dataset"
+            )
+        keep, hold = train_test_split(
+            frame,
+            test_size=n_hold,
+            random_state=seed,
+            stratify=frame[label].astype(str) if stratify else None,
+        )
+        return keep, hold, stratify
+
+    if cfg is not None:
+        record["split"] = cfg.model_dump()
+    if test is None:
+        assert cfg is not None  # the spec fills a default split when there is no test set
+        train, test, strat = cut(train, cfg.test, cfg.seed)
+        record["split"]["stratified"] = strat
+    if validation is None and cfg is not None and cfg.validation > 0:
+        fraction = cfg.validation / (1 - (cfg.test if spec.data.test is None else 0))
+        train, validation, _ = cut(train, fraction, cfg.seed + 1)
+    if validation is None and spec.train.early_stopping is not None:
+        train, validation, _ = cut(train, 0.1, (cfg.seed if cfg else 42) + 1)
+        record["validation"] = "10% of train (early stopping)"
+    record["rows"] = {
+        "train": len(train),
+        "test": len(test),
+        "validation": 0 if validation is None else len(validation),
+    }
+    record["index_digest"] = {"train": _index_digest(train), "test": _index_digest(test)}
+    return Splits(
+        train.reset_index(drop=True),
+        test.reset_index(drop=True),
+        None if validation is None else validation.reset_index(drop=True),
+        record,
+    )
+
+
+def _load(store: Store, ref: str | None) -> tuple[DatasetVersion | None, pd.DataFrame | None]:
+    if ref is None:
+        return None, None
+    dataset = get_dataset(store, ref)
+    return dataset, load_frame(store, dataset)
+
+
+def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame) -> None:
+    for what, column in (("input", spec.text_input.name), ("label", spec.output.name)):
+        if column not in frame.columns:
+            raise DataError(
+                f"dataset {dataset.ref}: {what} column {column!r} not found; "
+                f"columns are {', '.join(frame.columns)}"
+            )
+
+
+def _rows(driver: TextDriver, output: OutputDriver, frame: pd.DataFrame, source: str) -> Rows:
+    targets = output.encode(frame[output.column], source)
+    features = driver.encode(frame[driver.column].tolist())
+    return Rows(features, [driver.length(f) for f in features], targets)
+
+
+def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = None) -> TrainOutcome:
+    from llmos.models.build import build_classifier, choose_pooling, load_tokenizer, save_classifier
+    from llmos.models.peft_methods import after_optimizer_step, default_lrs
+    from llmos.models.zoo import check_loadable, resolve_model
+
+    progress = progress or SilentProgress()
+    quiet_third_party()
+    # 1. every input is checked before any work is done
+    train_ds, train_frame = _load(store, spec.data.train)
+    test_ds, test_frame = _load(store, spec.data.test)
+    val_ds, val_frame = _load(store, spec.data.validation)
+    for ds, frame in ((train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame)):
+        if ds is not None and frame is not None:
+            _check_columns(spec, ds, frame)
+    assert train_ds is not None and train_frame is not None
+    resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
+    check_loadable(resolved)
+    placement = resolve_placement(spec.train.device, spec.train.precision)
+
+    splits = make_splits(spec, train_frame, test_frame, val_frame)
+    out_cfg = spec.output.model_dump(exclude={"type", "name"})
+    output = OUTPUT_DRIVERS[spec.output.type].fit(spec.output.name, splits.train[spec.output.name], **out_cfg)
+    tokenizer = load_tokenizer(resolved.path)
+    driver = TextDriver(spec.text_input.name, tokenizer, spec.text_input.max_length)
+    train_rows = _rows(driver, output, splits.train, f"dataset {train_ds.ref}")
+    test_source = f"dataset {test_ds.ref}" if test_ds else f"test split of {train_ds.ref}"
+    output.encode(splits.test[output.column], test_source)  # unseen test labels fail now
+    val_rows = None
+    if splits.validation is not None:
+        val_rows = _rows(
+            driver,
+            output,
+            splits.validation,
+            f"dataset {val_ds.ref}" if val_ds else "validation split",
+        )
+
+    cfg = spec.train
+    lr, head_lr = default_lrs(spec.method.type)
+    settings = LoopSettings(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        lr=cfg.lr or lr,
+        head_lr=cfg.head_lr or head_lr,
+        schedule=cfg.schedule,
+        warmup=cfg.warmup,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        gradient_accumulation=cfg.gradient_accumulation,
+        group_by_length=cfg.group_by_length,
+        seed=cfg.seed,
+        early_stopping=cfg.early_stopping,
+    )
+    total_steps = steps_per_epoch(len(train_rows), cfg.batch_size, cfg.gradient_accumulation) * cfg.epochs
+    pooling = choose_pooling(spec.model.pooling, resolved)
+
+    from llmos.train.loop import seed_everything
+
+    seed_everything(cfg.seed)
+    model = build_classifier(
+        resolved, spec.method, output.num_outputs, pooling, spec.model.dropout, total_steps
+    )
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+
+    run_dir = store.settings.runs_dir / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    try:
+        progress.log(
+            f"training {spec.name}: {resolved.name} + {spec.method.type} on {placement.describe()}, "
+            f"{len(train_rows)} rows, {output.num_outputs} labels, "
+            f"{trainable:,} of {total:,} parameters trainable"
+        )
+        result = fit(
+            model,
+            driver.collate,
+            output,
+            train_rows,
+            settings,
+            placement,
+            validation=val_rows,
+            checkpoint_dir=run_dir / "checkpoints",
+            progress=progress,
+            after_step=lambda step: after_optimizer_step(model.encoder, step),
+        )
+        predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
+        metrics = predictor.evaluate(splits.test, test_source, progress)
+        metrics.update(
+            train_seconds=round(result.train_seconds, 2),
+            train_samples_per_second=round(result.samples_per_second, 2),
+            epochs_run=len(result.history),
+            best_epoch=result.best_epoch,
+            trainable_parameters=trainable,
+            total_parameters=total,
+        )
+        folder = run_dir / "model"
+        config = {
+            "task": spec.task,
+            "base_model": spec.model.name,
+            "method": spec.method.type,
+            "pooling": pooling,
+            "dropout": spec.model.dropout,
+            "hidden_size": model.head.in_features,
+            "input": {"type": "text", "column": driver.column, "max_length": driver.max_length},
+            "output": output.state(),
+        }
+        save_classifier(model, tokenizer, config, folder)
+        report = folder / "report"
+        report.mkdir()
+        (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (report / "history.json").write_text(json.dumps(result.history, indent=2))
+        (folder / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        if "confusion_matrix" in metrics:
+            (report / "confusion_matrix.json").write_text(json.dumps(metrics["confusion_matrix"]))
+            plot_confusion_matrix(
+                metrics["confusion_matrix"],
+                report / "confusion_matrix.png",
+                f"{spec.name} on {test_source}",
+            )
+        summary = {k: v for k, v in metrics.items() if k not in ("confusion_matrix",)}
+        row = register_model(
+            store,
+            name=spec.name,
+            task=spec.task,
+            base_model=spec.model.name,
+            method=spec.method.type,
+            spec=spec.model_dump(mode="json"),
+            folder=folder,
+            train_dataset_id=train_ds.id,
+            test_dataset_id=test_ds.id if test_ds else None,
+            split=splits.record,
+            metrics={**summary, "history": result.history},
+            train_seconds=result.train_seconds,
+        )
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return TrainOutcome(model=row, metrics=metrics, history=result.history, report_dir=report)

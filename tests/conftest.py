@@ -1,0 +1,123 @@
+"""Shared fixtures: an empty workspace, a tiny random BERT with its tokenizer, and a
+small synthetic intent dataset whose labels a tiny model can learn in a few epochs."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Tiny test models gain nothing from threads, and OpenMP threads spinning against another
+# busy process can slow them a hundredfold; tests on real models raise this themselves.
+torch.set_num_threads(1)
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TOPICS = {
+    "card": ["card", "arrived", "delivery", "post", "mail", "plastic"],
+    "transfer": ["transfer", "send", "account", "iban", "recipient", "wire"],
+    "refund": ["refund", "return", "money", "back", "merchant", "charge"],
+}
+FILLER = ["my", "the", "please", "when", "will", "is", "a", "how", "do", "i", "help", "need"]
+
+
+def make_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = list(TOPICS)[i % len(TOPICS)]
+        words = rng.sample(TOPICS[label], 2) + rng.sample(FILLER, rng.randint(1, 6))
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT and a WordPiece tokenizer over the test vocab."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += sorted({w for ws in TOPICS.values() for w in ws} | set(FILLER))
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def ws(home: Path):
+    from llmos import Workspace
+
+    workspace = Workspace(home)
+    workspace.init()
+    return workspace
+
+
+@pytest.fixture
+def intents_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "intents.csv"
+    make_rows(150).to_csv(path, index=False)
+    return path
+
+
+def snapshot(home: Path) -> dict[str, object]:
+    """Everything a failed command must leave untouched: rows of every table and files."""
+    import sqlite3
+
+    db = home / "llmos.db"
+    tables: dict[str, object] = {}
+    if db.exists():
+        con = sqlite3.connect(db)
+        names = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
+        tables = {n: con.execute(f"select * from {n}").fetchall() for n in names}
+        con.close()
+    files = (
+        sorted(
+            str(p.relative_to(home))
+            for p in home.rglob("*")
+            if p.is_file() and not p.name.startswith("llmos.db")
+        )
+        if home.exists()
+        else []
+    )
+    return {"tables": tables, "files": files}
+
+
+def tiny_spec(model_dir: Path, **overrides: object) -> dict[str, object]:
+    spec: dict[str, object] = {
+        "name": "tiny",
+        "model": str(model_dir),
+        "method": "full",
+        "data": {"train": "intents", "split": {"test": 0.2, "seed": 1}},
+        "inputs": [{"name": "text", "max_length": 32}],
+        "outputs": [{"name": "label"}],
+        "train": {"epochs": 4, "batch_size": 16, "lr": 3e-3, "head_lr": 1e-2, "seed": 7},
+    }
+    spec.update(overrides)
+    return spec

@@ -1,0 +1,34 @@
+import pytest
+from sqlalchemy import create_engine, text
+
+from llmos.core.errors import StoreError
+from llmos.core.settings import Settings
+from llmos.store import Store, migrations
+
+
+def test_fresh_database_is_stamped_latest_in_wal_mode(home):
+    store = Store(Settings.resolve(home))
+    with store.engine.connect() as conn:
+        assert migrations.current_version(conn) == migrations.LATEST
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_pending_migrations_run_in_order(home, monkeypatch):
+    Store(Settings.resolve(home)).close()
+    ran = []
+    monkeypatch.setattr(migrations, "MIGRATIONS", [lambda conn: ran.append(2), lambda conn: ran.append(3)])
+    monkeypatch.setattr(migrations, "LATEST", 3)
+    engine = create_engine(f"sqlite:///{home / 'llmos.db'}")
+    with engine.begin() as conn:
+        assert migrations.upgrade(conn) == 1
+        assert migrations.current_version(conn) == 3
+    assert ran == [2, 3]
+
+
+def test_database_from_newer_llmos_is_refused(home):
+    store = Store(Settings.resolve(home))
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE llmos_schema SET version = 99"))
+    store.close()
+    with pytest.raises(StoreError, match="newer than this llmos"):
+        Store(Settings.resolve(home))

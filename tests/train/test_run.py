@@ -1,0 +1,96 @@
+"""Training from a spec end to end on a tiny random model: registry, lineage, reports,
+determinism, and the predict path after loading from the store."""
+
+import pytest
+
+from llmos.core.errors import DataError, NotFoundError
+from tests.conftest import make_rows, snapshot, tiny_spec
+
+
+@pytest.fixture
+def trained(ws, intents_csv, tiny_model_dir):
+    ws.import_dataset(intents_csv, "intents")
+    return ws.train(tiny_spec(tiny_model_dir))
+
+
+def test_train_registers_model_with_lineage_and_reports(ws, trained):
+    model = trained.model
+    assert model.ref == "tiny@1" and model.method == "full"
+    assert ws.lineage("tiny") == {"train": "intents@1", "test": None}
+    split = model.split
+    assert split["split"]["seed"] == 1 and split["split"]["stratified"] is True
+    assert split["rows"] == {"train": 120, "test": 30, "validation": 0}
+    assert model.metrics["accuracy"] == trained.metrics["accuracy"] >= 0.6
+    assert {
+        "head.safetensors",
+        "llmos_model.json",
+        "spec.yaml",
+        "report/confusion_matrix.png",
+        "report/confusion_matrix.json",
+        "report/metrics.json",
+    } <= set(model.artifacts)
+    assert any(k.startswith("encoder/") for k in model.artifacts)
+    folder = ws.model_path("tiny@1")
+    assert (folder / "report" / "confusion_matrix.png").stat().st_size > 1000
+    assert not list((ws.home / "runs").glob("*/checkpoints/*"))  # cleaned after success
+
+
+def test_predictions_after_reload_match_training_eval(ws, trained):
+    # a fresh workspace object loads the model from the artifact store
+    from llmos import Workspace
+
+    fresh = Workspace(ws.home)
+    metrics = fresh.evaluate("tiny@1", "intents@1")
+    assert metrics["num_examples"] == 150
+    rows = fresh.predict("tiny", ["my card has not arrived in the post", "send money to iban"])
+    assert rows[0]["label"] in {"card", "transfer", "refund"}
+    assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
+
+
+def test_same_seed_same_result(ws, trained, tiny_model_dir):
+    again = ws.train(tiny_spec(tiny_model_dir))
+    assert again.model.version == 2
+    assert again.history == trained.history
+    assert again.metrics["accuracy"] == trained.metrics["accuracy"]
+
+
+def test_separate_test_dataset_and_early_stopping(ws, tmp_path, tiny_model_dir):
+    make_rows(120, seed=1).to_csv(tmp_path / "tr.csv", index=False)
+    make_rows(30, seed=2).to_csv(tmp_path / "te.csv", index=False)
+    ws.import_dataset(tmp_path / "tr.csv", "tr")
+    ws.import_dataset(tmp_path / "te.csv", "te")
+    spec = tiny_spec(tiny_model_dir, data={"train": "tr", "test": "te"})
+    spec["train"] = {**spec["train"], "epochs": 6, "early_stopping": {"patience": 1}}
+    out = ws.train(spec)
+    assert ws.lineage(out.model.ref) == {"train": "tr@1", "test": "te@1"}
+    assert out.model.split["rows"]["validation"] == 12
+    assert all("val_loss" in h for h in out.history)
+
+
+@pytest.mark.parametrize("method", ["lora", "prompt"])
+def test_peft_run_stores_adapter_only(ws, intents_csv, tiny_model_dir, method):
+    ws.import_dataset(intents_csv, "intents")
+    out = ws.train(tiny_spec(tiny_model_dir, method=method, name=f"t-{method}"))
+    assert any(k.startswith("adapter/") for k in out.model.artifacts)
+    assert not any(k.startswith("encoder/") for k in out.model.artifacts)
+    assert ws.predict(out.model.ref, ["refund my money"])[0]["label"]
+
+
+def test_bad_inputs_register_nothing(ws, home, intents_csv, tmp_path, tiny_model_dir):
+    ws.import_dataset(intents_csv, "intents")
+    before = snapshot(home)
+    with pytest.raises(DataError, match="label column 'intent' not found"):
+        ws.train(tiny_spec(tiny_model_dir, outputs=[{"name": "intent"}]))
+    with pytest.raises(NotFoundError, match="dataset 'missing' not found"):
+        ws.train(tiny_spec(tiny_model_dir, data={"train": "missing"}))
+    with pytest.raises(NotFoundError, match="unknown model 'no-such-model'"):
+        ws.train(tiny_spec(tiny_model_dir, model="no-such-model"))
+    assert snapshot(home) == before
+    frame = make_rows(30)
+    frame.loc[0, "label"] = "brand-new"
+    frame.to_csv(tmp_path / "other.csv", index=False)
+    ws.import_dataset(tmp_path / "other.csv", "other")
+    before = snapshot(home)
+    with pytest.raises(DataError, match="labels the model was not trained on: 'brand-new'"):
+        ws.train(tiny_spec(tiny_model_dir, data={"train": "intents", "test": "other"}))
+    assert snapshot(home) == before
