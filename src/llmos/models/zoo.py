@@ -105,7 +105,14 @@ def _dequantise_gguf(entry: ZooEntry, gguf_path: Path, dest: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.alias}-", dir=dest.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        # transformers refuses to save a model loaded from GGUF, although its weights are
+        # already dequantised: copy them into a plain model built from the same config.
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, torch_dtype=loaded.dtype)
+        model.load_state_dict(loaded.state_dict())
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "llmos_zoo.json").write_text(
