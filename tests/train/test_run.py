@@ -94,3 +94,24 @@ def test_bad_inputs_register_nothing(ws, home, intents_csv, tmp_path, tiny_model
     with pytest.raises(DataError, match="labels the model was not trained on: 'brand-new'"):
         ws.train(tiny_spec(tiny_model_dir, data={"train": "intents", "test": "other"}))
     assert snapshot(home) == before
+
+
+def test_multi_label_set_output(ws, tmp_path, tiny_model_dir):
+    frame = make_rows(150)
+    # a second label marks texts that mention money, on top of the topic
+    frame["tags"] = [
+        f"{lab}|money" if "money" in text else lab for text, lab in zip(frame.text, frame.label)
+    ]
+    frame.to_csv(tmp_path / "ml.csv", index=False)
+    ws.import_dataset(tmp_path / "ml.csv", "ml", label="tags")
+    spec = tiny_spec(
+        tiny_model_dir,
+        name="ml",
+        data={"train": "ml", "split": {"test": 0.2, "seed": 1, "stratify": False}},
+        outputs=[{"type": "set", "name": "tags"}],
+    )
+    out = ws.train(spec)
+    assert {"micro_f1", "macro_f1", "accuracy"} <= set(out.metrics)
+    assert set(out.metrics["per_class"]) == {"card", "money", "refund", "transfer"}
+    row = ws.predict("ml", ["refund my money back"])[0]
+    assert isinstance(row["labels"], list) and set(row["probabilities"]) == set(out.metrics["per_class"])
