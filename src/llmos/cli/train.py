@@ -45,13 +45,14 @@ def train(
                 "model": model.ref,
                 "metrics": metrics,
                 "history": outcome.history,
-                "report_dir": str(STATE.workspace.model_path(model.ref) / "report"),
+                "report_dir": str(outcome.report_dir),
             }
         )
         return
     print_report(metrics, f"{model.ref} on the test set", max_classes=20)
-    report = STATE.workspace.model_path(model.ref) / "report"
-    out.print(f"registered [bold]{model.ref}[/bold]; confusion matrix: {report / 'confusion_matrix.png'}")
+    out.print(
+        f"registered [bold]{model.ref}[/bold]; confusion matrix: {outcome.report_dir / 'confusion_matrix.png'}"
+    )
 
 
 def eval_(

@@ -30,7 +30,7 @@ from llmos.modalities.text import TextDriver
 from llmos.spec.schema import TaskSpec
 from llmos.store.datasets import get_dataset, load_frame
 from llmos.store.db import Store
-from llmos.store.models import register_model
+from llmos.store.models import model_folder, register_model
 from llmos.store.schema import DatasetVersion, ModelVersion
 from llmos.train.device import resolve_placement
 from llmos.train.loop import LoopSettings, Rows, fit, steps_per_epoch
@@ -273,5 +273,7 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    # the registered copy lives in the artifact store; the run folder held the work in progress
+    shutil.rmtree(run_dir, ignore_errors=True)
+    report = model_folder(store, row) / "report"
     return TrainOutcome(model=row, metrics=metrics, history=result.history, report_dir=report)
