@@ -17,7 +17,7 @@ def test_minilm_alias_resolves_to_packaged_folder_with_mean_pooling():
 def test_local_folder_and_errors(tmp_path, tiny_model_dir):
     assert resolve_model(str(tiny_model_dir)).path == str(tiny_model_dir)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelError, match="no config.json"):
+    with pytest.raises(ModelError, match=r"no config\.json"):
         resolve_model(str(tmp_path / "empty"))
     with pytest.raises(NotFoundError, match="unknown model 'no such model'"):
         resolve_model("no such model")

@@ -29,6 +29,6 @@ def test_predict_file_rejects_unknown_column_and_format(ws, intents_csv, tiny_mo
     ws.train(tiny_spec(tiny_model_dir, train={"epochs": 1, "seed": 1}))
     with pytest.raises(DataError, match="text column 'body' not found"):
         ws.predict_file("tiny", intents_csv, column="body", out=tmp_path / "p.csv")
-    with pytest.raises(UsageError, match="written as .csv or .jsonl"):
+    with pytest.raises(UsageError, match=r"written as \.csv or \.jsonl"):
         ws.predict_file("tiny", intents_csv, out=tmp_path / "p.xlsx")
     assert not (tmp_path / "p.csv").exists()

@@ -50,9 +50,8 @@ def train(
         )
         return
     print_report(metrics, f"{model.ref} on the test set", max_classes=20)
-    out.print(
-        f"registered [bold]{model.ref}[/bold]; confusion matrix: {outcome.report_dir / 'confusion_matrix.png'}"
-    )
+    png = outcome.report_dir / "confusion_matrix.png"
+    out.print(f"registered [bold]{model.ref}[/bold]; confusion matrix: {png}")
 
 
 def eval_(

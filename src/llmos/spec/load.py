@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import os
 import json
+import os
 from pathlib import Path
 from typing import Any, get_args
 
