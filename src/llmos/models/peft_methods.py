@@ -15,14 +15,15 @@ from torch import nn
 
 from llmos.core.errors import ModelError
 
-# (encoder/adapter lr, head lr), measured on MiniLM + Banking77 (see README results).
+# (encoder/adapter lr, head lr), chosen on MiniLM + Banking77: 3 epochs on the full set for
+# full (93.6%) and LoRA (93.2%); 1-epoch sweeps on 2,000 rows for the other methods.
 DEFAULT_LR: dict[str, tuple[float, float]] = {
     "full": (1e-4, 2e-3),
     "lora": (1e-3, 2e-3),
-    "adalora": (2e-3, 2e-3),
-    "ia3": (1e-2, 2e-3),
-    "prefix": (1e-2, 2e-3),
-    "prompt": (3e-2, 2e-3),
+    "adalora": (3e-3, 2e-3),
+    "ia3": (3e-2, 2e-3),
+    "prefix": (3e-2, 2e-3),
+    "prompt": (1e-1, 2e-3),
 }
 
 
