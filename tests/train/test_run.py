@@ -61,7 +61,12 @@ def test_separate_test_dataset_and_early_stopping(ws, tmp_path, tiny_model_dir):
     ws.import_dataset(tmp_path / "tr.csv", "tr")
     ws.import_dataset(tmp_path / "te.csv", "te")
     spec = tiny_spec(tiny_model_dir, data={"train": "tr", "test": "te"})
-    spec["train"] = {**spec["train"], "epochs": 6, "gradient_accumulation": 2, "early_stopping": {"patience": 1}}
+    spec["train"] = {
+        **spec["train"],
+        "epochs": 6,
+        "gradient_accumulation": 2,
+        "early_stopping": {"patience": 1},
+    }
     out = ws.train(spec)
     assert ws.lineage(out.model.ref) == {"train": "tr@1", "test": "te@1"}
     assert out.model.split["rows"]["validation"] == 12
