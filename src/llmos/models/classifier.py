@@ -5,7 +5,7 @@ must follow the model: sentence-transformers encoders such as all-MiniLM-L6-v2 a
 trained for mean pooling, and a CLS-pooler head on them learns far slower (64% on
 Banking77 after 3 epochs, against about 90% with mean pooling). The encoder may be
 wrapped by peft; soft-prompt methods prepend virtual tokens to its output, which the
-pooling accounts for.
+pooling skips.
 """
 
 from __future__ import annotations
@@ -46,11 +46,10 @@ class SequenceClassifier(nn.Module):
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         mask = attention_mask
         extra = hidden.shape[1] - mask.shape[1]
-        if extra > 0:  # prompt tuning: virtual tokens were prepended to the sequence
-            mask = torch.cat([mask.new_ones(mask.shape[0], extra), mask], dim=1)
-            if self.pooling == "cls":
-                hidden = hidden[:, extra:]
-                mask = mask[:, extra:]
+        if extra > 0:
+            # prompt tuning prepends virtual tokens; pooling the real tokens alone measured
+            # slightly better on Banking77 than pooling the virtual ones too
+            hidden = hidden[:, extra:]
         pooled = pool(hidden, mask, self.pooling)
         return self.head(self.dropout(pooled))
 

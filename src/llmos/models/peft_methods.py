@@ -23,7 +23,7 @@ DEFAULT_LR: dict[str, tuple[float, float]] = {
     "adalora": (3e-3, 2e-3),
     "ia3": (3e-2, 2e-3),
     "prefix": (3e-2, 2e-3),
-    "prompt": (1e-1, 2e-3),
+    "prompt": (3e-1, 2e-3),
 }
 
 
