@@ -102,7 +102,7 @@ def run_hf(train, test, args, pad_to: int | None) -> dict[str, Any]:
             per_device_train_batch_size=args.batch_size,
             per_device_eval_batch_size=128,
             learning_rate=args.lr,
-            warmup_ratio=args.warmup,
+            warmup_steps=args.warmup,  # a float below 1 is a ratio of the total steps
             weight_decay=0.01,
             seed=args.seed,
             save_strategy="no",

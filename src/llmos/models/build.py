@@ -31,10 +31,19 @@ class LoadedModel:
     config: dict[str, Any]
 
 
+def quiet_transformers() -> None:
+    """llmos's own progress replaces transformers' bars and advisory logging."""
+    from transformers.utils import logging as hf_logging
+
+    quiet_third_party()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def load_tokenizer(path: str) -> Any:
     from transformers import AutoTokenizer
 
-    quiet_third_party()
+    quiet_transformers()
     try:
         return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
@@ -49,7 +58,7 @@ def load_encoder(path: str) -> Any:
     """
     from transformers import AutoModel
 
-    quiet_third_party()
+    quiet_transformers()
     try:
         encoder = AutoModel.from_pretrained(path)
     except (OSError, ValueError) as exc:

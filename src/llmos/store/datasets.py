@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from llmos.core.errors import DataError, NotFoundError
-from llmos.core.util import check_name, parse_ref, sha256_file
+from llmos.core.util import check_name, sha256_file
 from llmos.store.db import Store
 from llmos.store.schema import DatasetVersion
+from llmos.store.versions import find_version, known_names, list_versions, next_version
 
 FORMATS = {
     ".csv": "csv",
@@ -177,10 +178,9 @@ def import_dataset(
         frame.to_parquet(buf, index=False)
         payload = buf.getvalue()
         artifact = store.artifacts.put_bytes(payload)
-        latest = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.name == name))
         row = DatasetVersion(
             name=name,
-            version=(latest or 0) + 1,
+            version=next_version(session, DatasetVersion, name),
             content_hash=content_hash,
             format=fmt,
             source=str(path.resolve()),
@@ -197,16 +197,9 @@ def import_dataset(
 
 
 def get_dataset(store: Store, ref: str) -> DatasetVersion:
-    name, version = parse_ref(ref, "dataset")
-    with store.read() as session:
-        query = select(DatasetVersion).where(DatasetVersion.name == name)
-        if version is None:
-            query = query.order_by(DatasetVersion.version.desc())
-        else:
-            query = query.where(DatasetVersion.version == version)
-        row = session.scalars(query).first()
+    row = find_version(store, DatasetVersion, ref, "dataset")
     if row is None:
-        known = ", ".join(sorted({d.name for d in list_datasets(store)})) or "none yet"
+        known = known_names(store, DatasetVersion)
         raise NotFoundError(f"dataset {ref!r} not found (datasets: {known}); import it first")
     return row
 
@@ -220,11 +213,7 @@ def get_dataset_by_id(store: Store, dataset_id: int) -> DatasetVersion:
 
 
 def list_datasets(store: Store, name: str | None = None) -> list[DatasetVersion]:
-    with store.read() as session:
-        query = select(DatasetVersion).order_by(DatasetVersion.name, DatasetVersion.version)
-        if name:
-            query = query.where(DatasetVersion.name == name)
-        return list(session.scalars(query))
+    return list_versions(store, DatasetVersion, name)
 
 
 def load_frame(store: Store, dataset: DatasetVersion) -> pd.DataFrame:

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from llmos.core.errors import NotFoundError
-from llmos.core.util import check_name, parse_ref
+from llmos.core.util import check_name
 from llmos.store.db import Store
 from llmos.store.schema import ModelVersion
+from llmos.store.versions import find_version, known_names, list_versions, next_version
 
 
 def register_model(
@@ -36,10 +35,9 @@ def register_model(
     check_name(name, "model name")
     manifest = store.artifacts.put_dir(folder)
     with store.transaction() as session:
-        latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.name == name))
         row = ModelVersion(
             name=name,
-            version=(latest or 0) + 1,
+            version=next_version(session, ModelVersion, name),
             task=task,
             base_model=base_model,
             method=method,
@@ -57,16 +55,9 @@ def register_model(
 
 
 def get_model(store: Store, ref: str) -> ModelVersion:
-    name, version = parse_ref(ref, "model")
-    with store.read() as session:
-        query = select(ModelVersion).where(ModelVersion.name == name)
-        if version is None:
-            query = query.order_by(ModelVersion.version.desc())
-        else:
-            query = query.where(ModelVersion.version == version)
-        row = session.scalars(query).first()
+    row = find_version(store, ModelVersion, ref, "model")
     if row is None:
-        known = ", ".join(sorted({m.name for m in list_models(store)})) or "none yet"
+        known = known_names(store, ModelVersion)
         raise NotFoundError(
             f"model {ref!r} not found (registered models: {known}); train one with `llmos train`"
         )
@@ -74,19 +65,7 @@ def get_model(store: Store, ref: str) -> ModelVersion:
 
 
 def list_models(store: Store, name: str | None = None) -> list[ModelVersion]:
-    with store.read() as session:
-        query = select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version)
-        if name:
-            query = query.where(ModelVersion.name == name)
-        return list(session.scalars(query))
-
-
-def update_metrics(store: Store, model_id: int, metrics: dict[str, Any]) -> None:
-    with store.transaction() as session:
-        row = session.get(ModelVersion, model_id)
-        if row is None:
-            raise NotFoundError(f"model id {model_id} not found")
-        row.metrics = {**row.metrics, **metrics}
+    return list_versions(store, ModelVersion, name)
 
 
 def model_folder(store: Store, model: ModelVersion) -> Path:

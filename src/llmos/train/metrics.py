@@ -8,6 +8,20 @@ from typing import Any
 import numpy as np
 
 
+def _per_class(
+    labels: list[str], precision: Any, recall: Any, f1: Any, support: Any
+) -> dict[str, dict[str, float | int]]:
+    return {
+        label: {
+            "precision": round(float(precision[i]), 4),
+            "recall": round(float(recall[i]), 4),
+            "f1": round(float(f1[i]), 4),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    }
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
     from sklearn.metrics import (
         accuracy_score,
@@ -20,15 +34,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=ids, zero_division=0
     )
-    per_class = {
-        label: {
-            "precision": round(float(precision[i]), 4),
-            "recall": round(float(recall[i]), 4),
-            "f1": round(float(f1[i]), 4),
-            "support": int(support[i]),
-        }
-        for i, label in enumerate(labels)
-    }
+    per_class = _per_class(labels, precision, recall, f1, support)
     return {
         "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
         "macro_f1": round(float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)), 4),
@@ -54,15 +60,7 @@ def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]
         "weighted_f1": round(float(f1_score(y_true, y_pred, average="weighted", zero_division=0)), 4),
         "micro_f1": round(float(f1_score(y_true, y_pred, average="micro", zero_division=0)), 4),
         "num_examples": len(y_true),
-        "per_class": {
-            label: {
-                "precision": round(float(precision[i]), 4),
-                "recall": round(float(recall[i]), 4),
-                "f1": round(float(f1[i]), 4),
-                "support": int(support[i]),
-            }
-            for i, label in enumerate(labels)
-        },
+        "per_class": _per_class(labels, precision, recall, f1, support),
     }
 
 

@@ -1,0 +1,69 @@
+"""DESIGN.md's rule: a package imports only from packages in rows above it (or its own)."""
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "llmos"
+ROWS = [
+    {"core"},
+    {"store"},
+    {"spec"},
+    {"modalities"},
+    {"models"},
+    {"kernel"},
+    {"train"},
+    {"serve"},
+    {"adapt"},
+    {"security"},
+    {"apps"},
+    {"cli", "sdk", "console"},
+]
+RANK = {pkg: i for i, row in enumerate(ROWS) for pkg in row}
+
+
+def imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "llmos" and len(parts) > 1 and parts[1] in RANK:
+                found.add(parts[1])
+    return found
+
+
+def test_every_package_is_in_the_design():
+    packages = {p.name for p in SRC.iterdir() if (p / "__init__.py").exists()}
+    assert packages <= set(RANK), packages - set(RANK)
+
+
+def test_imports_only_go_upward():
+    violations = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        if len(rel.parts) < 2 or rel.parts[0] not in RANK:
+            continue
+        own = RANK[rel.parts[0]]
+        for pkg in imported_packages(path):
+            if RANK[pkg] > own:
+                violations.append(f"{rel} imports llmos.{pkg}")
+    assert not violations, violations
+
+
+def test_core_does_not_import_torch():
+    for path in (SRC / "core").rglob("*.py"):
+        assert not {"torch", "transformers"} & {
+            n.split(".")[0]
+            for node in ast.walk(ast.parse(path.read_text()))
+            for n in (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+        }, path
