@@ -119,3 +119,12 @@ def test_multi_label_set_output(ws, tmp_path, tiny_model_dir):
     assert set(out.metrics["per_class"]) == {"card", "money", "refund", "transfer"}
     row = ws.predict("ml", ["refund my money back"])[0]
     assert isinstance(row["labels"], list) and set(row["probabilities"]) == set(out.metrics["per_class"])
+
+
+def test_empty_labels_are_rejected_before_training(ws, tmp_path, tiny_model_dir):
+    frame = make_rows(60)
+    frame.loc[3, "label"] = None
+    frame.to_csv(tmp_path / "holes.csv", index=False)
+    ws.import_dataset(tmp_path / "holes.csv", "holes", label="text")  # label guessed wrong on purpose
+    with pytest.raises(DataError, match="label column 'label' has 1 empty values"):
+        ws.train(tiny_spec(tiny_model_dir, data={"train": "holes"}))

@@ -22,7 +22,7 @@ class TextDriver(InputDriver):
         self.pad_id = int(pad)
 
     def encode(self, values: Sequence[Any]) -> list[list[int]]:
-        texts = ["" if v is None else str(v) for v in values]
+        texts = ["" if v is None or v != v else str(v) for v in values]  # v != v: NaN
         out = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
         return [list(ids) for ids in out["input_ids"]]
 

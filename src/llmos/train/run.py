@@ -66,11 +66,7 @@ def make_splits(
 
     cfg = spec.data.split
     label = spec.output.name
-    record: dict[str, Any] = {
-        "train": spec.data.train,
-        "test": spec.data.test,
-        "validation": spec.data.validation,
-    }
+    record: dict[str, Any] = {"validation": None}
 
     def cut(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
         counts = frame[label].astype(str).value_counts()
@@ -129,6 +125,12 @@ def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame)
                 f"dataset {dataset.ref}: {what} column {column!r} not found; "
                 f"columns are {', '.join(frame.columns)}"
             )
+    empty = int(frame[spec.output.name].isna().sum())
+    if empty and spec.output.type == "category":
+        raise DataError(
+            f"dataset {dataset.ref}: label column {spec.output.name!r} has {empty} empty values; "
+            "fill or drop those rows and import again"
+        )
 
 
 def _rows(driver: TextDriver, output: OutputDriver, frame: pd.DataFrame, source: str) -> Rows:
@@ -157,6 +159,11 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
     placement = resolve_placement(spec.train.device, spec.train.precision)
 
     splits = make_splits(spec, train_frame, test_frame, val_frame)
+    splits.record.update(
+        train=train_ds.ref,
+        test=test_ds.ref if test_ds else None,
+        validation=val_ds.ref if val_ds else splits.record["validation"],
+    )
     out_cfg = spec.output.model_dump(exclude={"type", "name"})
     output = OUTPUT_DRIVERS[spec.output.type].fit(spec.output.name, splits.train[spec.output.name], **out_cfg)
     tokenizer = load_tokenizer(resolved.path)
