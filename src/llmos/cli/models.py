@@ -83,10 +83,9 @@ def show(
         return
     m = model.metrics
     out.print(f"[bold]{model.ref}[/bold]  {model.task}  {model.base_model} + {model.method}")
-    out.print(
-        f"trained on {lineage['train']}, tested on {lineage['test'] or 'a split of it'}"
-        f"  (split {model.split.get('split', {})}, rows {model.split.get('rows')})"
-    )
+    split = model.split.get("split")
+    how = lineage["test"] or f"a seeded split of it ({split})"
+    out.print(f"trained on {lineage['train']}, tested on {how}; rows {model.split.get('rows')}")
     out.print(
         f"accuracy {fmt_pct(m.get('accuracy'))}  macro F1 {fmt_pct(m.get('macro_f1'))}  "
         f"weighted F1 {fmt_pct(m.get('weighted_f1'))}  train {model.train_seconds:.1f}s "

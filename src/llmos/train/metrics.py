@@ -75,7 +75,8 @@ def plot_confusion_matrix(confusion: dict[str, Any], path: Path, title: str = ""
     size = max(5.0, min(30.0, 0.3 * len(labels) + 3))
     fig, ax = plt.subplots(figsize=(size, size))
     row_sums = matrix.sum(1, keepdims=True).clip(min=1)
-    ax.imshow(matrix / row_sums, cmap="Blues", vmin=0, vmax=1)
+    shade = matrix / row_sums
+    ax.imshow(shade, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set_xlabel("predicted")
@@ -83,7 +84,8 @@ def plot_confusion_matrix(confusion: dict[str, Any], path: Path, title: str = ""
     if len(labels) <= 20:
         for (i, j), v in np.ndenumerate(matrix):
             if v:
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
+                colour = "white" if shade[i, j] > 0.5 else "black"
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color=colour)
     ax.set_title(title or "confusion matrix (row-normalised colour, counts)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
