@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from llmos.core.errors import StoreError
@@ -52,9 +52,19 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on any error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """A session that commits on success and rolls back on any error.
+
+        Versions are numbered inside the transaction; when two processes add the same
+        `NAME@V` at once, the unique constraint stops the second, which is told to retry.
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise StoreError(
+                f"another process wrote the same record at the same moment ({exc.orig}); "
+                "run the command again"
+            ) from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -32,3 +32,29 @@ def test_database_from_newer_llmos_is_refused(home):
     store.close()
     with pytest.raises(StoreError, match="newer than this llmos"):
         Store(Settings.resolve(home))
+
+
+def test_conflicting_write_is_rolled_back_with_a_clear_error(home):
+    from llmos.store.schema import DatasetVersion
+
+    store = Store(Settings.resolve(home))
+
+    def row() -> DatasetVersion:
+        return DatasetVersion(
+            name="d",
+            version=1,
+            content_hash="x" * 64,
+            format="csv",
+            source="s",
+            num_rows=1,
+            columns=[],
+            artifact="a" * 64,
+            size_bytes=1,
+        )
+
+    with store.transaction() as session:
+        session.add(row())
+    with pytest.raises(StoreError, match="run the command again"), store.transaction() as session:
+        session.add(row())
+    with store.read() as session:
+        assert session.query(DatasetVersion).count() == 1
