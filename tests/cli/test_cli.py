@@ -167,3 +167,36 @@ def test_version_and_help(run):
     code, out, _ = run("--help")
     for verb in ("train", "eval", "predict", "demo", "init", "data", "models", "spec"):
         assert verb in out
+
+
+def test_ctrl_c_cancels_training_and_leaves_nothing(home, tmp_path, intents_csv, tiny_model_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "LLMOS_HOME": str(home)}
+    cli = [sys.executable, "-m", "llmos.cli.main"]
+    subprocess.run([*cli, "data", "import", str(intents_csv), "--name", "intents"], env=env, check=True)
+    spec = write_spec(tmp_path, tiny_spec(tiny_model_dir, train={"epochs": 500, "seed": 1}))
+    before = snapshot(home)
+    proc = subprocess.Popen([*cli, "train", str(spec)], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((home / "runs").glob("*/checkpoints/*.pt")):  # training is under way
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "cancelled" in err and "Traceback" not in err
+    assert snapshot(home) == before
+
+
+@pytest.mark.parametrize(
+    "args", [["data", "import", "x.csv", "--bogus"], ["data", "import"], ["no-such-verb"]]
+)
+def test_usage_errors_exit_2_without_traceback(run, args):
+    code, _, err = run(*args)
+    assert code == 2
+    assert "Error:" in err and "Traceback" not in err

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from llmos import __version__
@@ -83,14 +82,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        return int(getattr(exc, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
+        result = 130
+    if result == 130:  # typer turns Ctrl-C into exit code 130
         err.print("[yellow]cancelled[/yellow]")
-        return 130
     return result if isinstance(result, int) else 0
 
 

@@ -51,6 +51,12 @@ class RichProgress:
         self._bar: Progress | None = None
         self._task: TaskID | None = None
 
+    def __enter__(self) -> RichProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()  # also on errors and Ctrl-C, so the bar never swallows what follows
+
     def start(self, task: str, total: int | None) -> None:
         if self.quiet:
             return

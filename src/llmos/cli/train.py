@@ -35,9 +35,8 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Fine-tune and evaluate a model from a spec; register it as NAME@V."""
-    progress = RichProgress(quiet=json_out)
-    outcome = STATE.workspace.train(spec, progress)
-    progress.finish()
+    with RichProgress(quiet=json_out) as progress:
+        outcome = STATE.workspace.train(spec, progress)
     model, metrics = outcome.model, outcome.metrics
     if json_out:
         print_json(
@@ -64,8 +63,8 @@ def eval_(
     json_out: JsonOpt = False,
 ) -> None:
     """Evaluate a registered model on a dataset version."""
-    progress = RichProgress(quiet=json_out)
-    metrics = STATE.workspace.evaluate(model, data, progress)
+    with RichProgress(quiet=json_out) as progress:
+        metrics = STATE.workspace.evaluate(model, data, progress)
     if report is not None:
         import json
 
@@ -104,7 +103,8 @@ def predict(
     if file is None and not texts:
         raise UsageError("give texts to classify, or --file PATH")
     if file is not None:
-        target, count = ws.predict_file(model, file, out_path, column, RichProgress(quiet=json_out))
+        with RichProgress(quiet=json_out) as progress:
+            target, count = ws.predict_file(model, file, out_path, column, progress)
         if json_out:
             print_json({"model": model, "input": str(file), "output": str(target), "rows": count})
         else:
@@ -126,7 +126,8 @@ def demo(json_out: JsonOpt = False) -> None:
     """Import the bundled Banking77 subset, train MiniLM + LoRA, report and predict."""
     from llmos.sdk.demo import run_demo
 
-    result = run_demo(STATE.workspace, RichProgress(quiet=json_out))
+    with RichProgress(quiet=json_out) as progress:
+        result = run_demo(STATE.workspace, progress)
     if json_out:
         print_json(result)
         return
