@@ -27,13 +27,13 @@ from llmos.core.util import utcnow
 from llmos.modalities import OUTPUT_DRIVERS
 from llmos.modalities.base import OutputDriver
 from llmos.modalities.text import TextDriver
-from llmos.spec.schema import TaskSpec
+from llmos.spec.schema import TaskSpec, TrainConfig
 from llmos.store.datasets import get_dataset, load_frame
 from llmos.store.db import Store
 from llmos.store.models import model_folder, register_model
 from llmos.store.schema import DatasetVersion, ModelVersion
 from llmos.train.device import resolve_placement
-from llmos.train.loop import LoopSettings, Rows, fit, steps_per_epoch
+from llmos.train.loop import LoopSettings, Rows, fit, seed_everything, steps_per_epoch
 from llmos.train.metrics import plot_confusion_matrix
 from llmos.train.predict import Predictor
 
@@ -139,9 +139,56 @@ def _rows(driver: TextDriver, output: OutputDriver, frame: pd.DataFrame, source:
     return Rows(features, [driver.length(f) for f in features], targets)
 
 
+def loop_settings(cfg: TrainConfig, method: str) -> LoopSettings:
+    """The loop's settings from the spec, unset learning rates taking the method's defaults."""
+    from llmos.models.peft_methods import default_lrs
+
+    lr, head_lr = default_lrs(method)
+    return LoopSettings(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        lr=cfg.lr or lr,
+        head_lr=cfg.head_lr or head_lr,
+        schedule=cfg.schedule,
+        warmup=cfg.warmup,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        gradient_accumulation=cfg.gradient_accumulation,
+        group_by_length=cfg.group_by_length,
+        seed=cfg.seed,
+        early_stopping=cfg.early_stopping,
+    )
+
+
+def write_model_folder(
+    folder: Path,
+    model: Any,
+    tokenizer: Any,
+    config: dict[str, Any],
+    spec: TaskSpec,
+    metrics: dict[str, Any],
+    history: list[dict[str, float]],
+    title: str,
+) -> Path:
+    """Save weights, spec and report (metrics, history, confusion matrix); return the report dir."""
+    from llmos.models.build import save_classifier
+
+    save_classifier(model, tokenizer, config, folder)
+    report = folder / "report"
+    report.mkdir()
+    (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (report / "history.json").write_text(json.dumps(history, indent=2))
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    if "confusion_matrix" in metrics:
+        (report / "confusion_matrix.json").write_text(json.dumps(metrics["confusion_matrix"]))
+        plot_confusion_matrix(metrics["confusion_matrix"], report / "confusion_matrix.png", title)
+    return report
+
+
 def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = None) -> TrainOutcome:
-    from llmos.models.build import build_classifier, choose_pooling, load_tokenizer, save_classifier
-    from llmos.models.peft_methods import after_optimizer_step, default_lrs
+    from llmos.models.build import build_classifier, choose_pooling, load_tokenizer
+    from llmos.models.peft_methods import after_optimizer_step
     from llmos.models.zoo import check_loadable, resolve_model
 
     progress = progress or SilentProgress()
@@ -181,26 +228,9 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
         )
 
     cfg = spec.train
-    lr, head_lr = default_lrs(spec.method.type)
-    settings = LoopSettings(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        eval_batch_size=cfg.eval_batch_size,
-        lr=cfg.lr or lr,
-        head_lr=cfg.head_lr or head_lr,
-        schedule=cfg.schedule,
-        warmup=cfg.warmup,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        gradient_accumulation=cfg.gradient_accumulation,
-        group_by_length=cfg.group_by_length,
-        seed=cfg.seed,
-        early_stopping=cfg.early_stopping,
-    )
+    settings = loop_settings(cfg, spec.method.type)
     total_steps = steps_per_epoch(len(train_rows), cfg.batch_size, cfg.gradient_accumulation) * cfg.epochs
     pooling = choose_pooling(spec.model.pooling, resolved)
-
-    from llmos.train.loop import seed_everything
 
     seed_everything(cfg.seed)
     model = build_classifier(
@@ -239,9 +269,10 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             total_parameters=total,
         )
         folder = run_dir / "model"
-        config = {
+        base_model = resolved.alias or resolved.path  # an alias, an absolute folder or a hub id
+        config: dict[str, Any] = {
             "task": spec.task,
-            "base_model": spec.model.name,
+            "base_model": base_model,
             "method": spec.method.type,
             "pooling": pooling,
             "dropout": spec.model.dropout,
@@ -249,25 +280,22 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             "input": {"type": "text", "column": driver.column, "max_length": driver.max_length},
             "output": output.state(),
         }
-        save_classifier(model, tokenizer, config, folder)
-        report = folder / "report"
-        report.mkdir()
-        (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (report / "history.json").write_text(json.dumps(result.history, indent=2))
-        (folder / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-        if "confusion_matrix" in metrics:
-            (report / "confusion_matrix.json").write_text(json.dumps(metrics["confusion_matrix"]))
-            plot_confusion_matrix(
-                metrics["confusion_matrix"],
-                report / "confusion_matrix.png",
-                f"{spec.name} on {test_source}",
-            )
+        write_model_folder(
+            folder,
+            model,
+            tokenizer,
+            config,
+            spec,
+            metrics,
+            result.history,
+            f"{spec.name} on {test_source}",
+        )
         summary = {k: v for k, v in metrics.items() if k not in ("confusion_matrix",)}
         row = register_model(
             store,
             name=spec.name,
             task=spec.task,
-            base_model=spec.model.name,
+            base_model=base_model,
             method=spec.method.type,
             spec=spec.model_dump(mode="json"),
             folder=folder,
