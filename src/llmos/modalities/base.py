@@ -96,6 +96,21 @@ class OutputDriver(ABC):
     def decode(self, probs: Any) -> list[dict[str, Any]]:
         """Predictions as JSON-ready dicts, one per row."""
 
+    @abstractmethod
+    def predicted(self, probs: Any) -> Any:
+        """Predictions as a numpy array comparable with `encode`'s targets."""
+
+    def quick_metrics(self, logits: Any, targets: Any) -> dict[str, float]:
+        """Accuracy and macro F1, cheap enough for every validation epoch."""
+        from sklearn.metrics import accuracy_score, f1_score
+
+        pred = self.predicted(self.probabilities(logits))
+        truth = targets.int().numpy() if targets.ndim > 1 else targets.numpy()
+        return {
+            "accuracy": float(accuracy_score(truth, pred)),
+            "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
+        }
+
     def state(self) -> dict[str, Any]:
         return {"type": self.type_name, "column": self.column, "labels": self.labels}
 

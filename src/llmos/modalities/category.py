@@ -56,6 +56,9 @@ class CategoryDriver(OutputDriver):
     def probabilities(self, logits: Any) -> Any:
         return logits.float().softmax(-1)
 
+    def predicted(self, probs: Any) -> Any:
+        return probs.argmax(-1).numpy()
+
     def decode(self, probs: Any) -> list[dict[str, Any]]:
         rows = []
         for p in probs.tolist():
@@ -117,6 +120,9 @@ class SetDriver(OutputDriver):
 
     def probabilities(self, logits: Any) -> Any:
         return logits.float().sigmoid()
+
+    def predicted(self, probs: Any) -> Any:
+        return (probs >= self.threshold).int().numpy()
 
     def decode(self, probs: Any) -> list[dict[str, Any]]:
         rows = []

@@ -151,9 +151,12 @@ def fit(
     checkpoint_dir: Path | None = None,
     progress: Progress | None = None,
     after_step: Callable[[int], None] | None = None,
+    resume_from: Path | None = None,
 ) -> LoopResult:
     """Train `model` in place; return per-epoch history. Restores the best epoch's weights
-    when early stopping watches a validation set."""
+    when early stopping watches a validation set. With `resume_from` (a checkpoint of this
+    run's settings), training continues after that checkpoint's epoch and ends exactly as
+    an uninterrupted run would."""
     progress = progress or SilentProgress()
     seed_everything(settings.seed)
     model.to(placement.device)
@@ -171,9 +174,18 @@ def fit(
     best_state: dict[str, torch.Tensor] | None = None
     bad_epochs = 0
     seen = 0
+    first_epoch = 1
+    if resume_from is not None:
+        state = restore_checkpoint(resume_from, model, optimizer, scheduler)
+        first_epoch, result.steps = state["epoch"] + 1, state["step"]
+        result.history = state["history"]
+        early = state["early"]
+        best_score, bad_epochs, result.best_epoch = early["score"], early["bad"], early["best_epoch"]
+        best_state = state.get("best_state")
+        progress.log(f"resumed from {resume_from.name} (epoch {state['epoch']}, step {result.steps})")
     started = time.perf_counter()
 
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(first_epoch, settings.epochs + 1):
         model.train()
         batches = training_batches(
             train.lengths, settings.batch_size, settings.seed + epoch, settings.group_by_length
@@ -222,27 +234,36 @@ def fit(
                 placement,
             )
             record["val_loss"] = round(float(output.loss(logits, validation.targets)), 5)
-            if output.type_name == "category":
-                record["val_accuracy"] = round(
-                    float((logits.argmax(-1) == validation.targets).float().mean()), 5
-                )
+            for key, score in output.quick_metrics(logits, validation.targets).items():
+                record[f"val_{key}"] = round(score, 5)
         result.history.append(record)
         progress.log(f"epoch {epoch}: " + ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch"))
-        if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, model, optimizer, scheduler, epoch, result.steps)
         if stop is not None and validation is not None:
-            metric = {"loss": -record.get("val_loss", 0.0)}.get(stop.metric, record.get("val_accuracy", 0.0))
+            metric = -record["val_loss"] if stop.metric == "loss" else record[f"val_{stop.metric}"]
             if metric > best_score + stop.min_delta:
                 best_score, bad_epochs, result.best_epoch = metric, 0, epoch
                 best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
             else:
                 bad_epochs += 1
-                if bad_epochs >= stop.patience:
-                    result.stopped_early = True
-                    progress.log(f"early stopping after epoch {epoch}; best epoch {result.best_epoch}")
-                    break
+                result.stopped_early = bad_epochs >= stop.patience
         else:
             result.best_epoch = epoch
+        if checkpoint_dir is not None:
+            early = {"score": best_score, "bad": bad_epochs, "best_epoch": result.best_epoch}
+            save_checkpoint(
+                checkpoint_dir,
+                model,
+                optimizer,
+                scheduler,
+                epoch,
+                result.steps,
+                result.history,
+                early,
+                best_state,
+            )
+        if result.stopped_early:
+            progress.log(f"early stopping after epoch {epoch}; best epoch {result.best_epoch}")
+            break
     result.train_seconds = time.perf_counter() - started
     result.samples_per_second = seen / max(result.train_seconds, 1e-9)
     if best_state is not None:
@@ -261,12 +282,19 @@ def save_checkpoint(
     scheduler: Any,
     epoch: int,
     step: int,
+    history: list[dict[str, float]],
+    early: dict[str, Any],
+    best_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Save a resumable checkpoint (trainable weights, optimiser, schedule, RNG states)."""
+    """Save a resumable checkpoint: trainable weights, optimiser, schedule, RNG states,
+    history and early-stopping state. Only the latest one is kept."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {
         "epoch": epoch,
         "step": step,
+        "history": history,
+        "early": early,
+        "best_state": best_state,
         "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -274,6 +302,7 @@ def save_checkpoint(
             "python": random.getstate(),
             "numpy": np.random.get_state(),
             "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
     }
     path = folder / f"epoch-{epoch}.pt"
@@ -284,3 +313,34 @@ def save_checkpoint(
         if old != path:
             old.unlink()
     return path
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(folder.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    return found[-1] if found else None
+
+
+def restore_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> dict[str, Any]:
+    """Load a checkpoint written by `save_checkpoint` into a freshly built model and optimiser."""
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise TrainingError(f"cannot read checkpoint {path}: {exc}") from exc
+    named = dict(model.named_parameters())
+    unknown = sorted(set(state["trainable"]) - set(named))
+    if unknown:
+        raise TrainingError(f"checkpoint {path} does not fit this model (e.g. {unknown[0]})")
+    with torch.no_grad():
+        for name, value in state["trainable"].items():
+            named[name].copy_(value)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng = state["rng"]
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return state

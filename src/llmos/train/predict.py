@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -79,11 +78,9 @@ class Predictor:
         logits = self.logits(frame[self.input.column].tolist(), progress)
         loss = round(float(self.output.loss(logits, targets)), 5)
         probs = self.output.probabilities(logits)
+        pred = self.output.predicted(probs)
         if self.output.type_name == "set":
-            pred = (probs >= getattr(self.output, "threshold", 0.5)).int().numpy()
             metrics = multilabel_metrics(targets.int().numpy(), pred, self.output.labels)
         else:
-            metrics = classification_metrics(
-                targets.numpy(), np.asarray(probs.argmax(-1)), self.output.labels
-            )
+            metrics = classification_metrics(targets.numpy(), pred, self.output.labels)
         return {"loss": loss, **metrics}
