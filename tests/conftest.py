@@ -19,7 +19,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # busy process can slow them a hundredfold; tests on real models raise this themselves.
 torch.set_num_threads(1)
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 TOPICS = {
     "card": ["card", "arrived", "delivery", "post", "mail", "plastic"],
