@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -120,3 +122,52 @@ def tiny_spec(model_dir: Path, **overrides: object) -> dict[str, object]:
     }
     spec.update(overrides)
     return spec
+
+
+@dataclass
+class TinyTask:
+    """The tiny model's tokenizer and drivers, and `n` encoded synthetic rows."""
+
+    resolved: Any
+    tokenizer: Any
+    driver: Any
+    output: Any
+    rows: Any
+
+
+def tiny_task(model_dir: Path, n: int = 96) -> TinyTask:
+    from llmos.modalities.category import CategoryDriver
+    from llmos.modalities.text import TextDriver
+    from llmos.models.build import load_tokenizer
+    from llmos.models.zoo import resolve_model
+    from llmos.train.loop import Rows
+
+    frame = make_rows(n)
+    resolved = resolve_model(str(model_dir))
+    tokenizer = load_tokenizer(resolved.path)
+    driver = TextDriver("text", tokenizer, 32)
+    output = CategoryDriver.fit("label", frame["label"])
+    feats = driver.encode(frame["text"].tolist())
+    rows = Rows(feats, [len(f) for f in feats], output.encode(frame["label"], "test"))
+    return TinyTask(resolved, tokenizer, driver, output, rows)
+
+
+def loop_settings(**overrides: Any) -> Any:
+    from llmos.train.loop import LoopSettings
+
+    values: dict[str, Any] = {
+        "epochs": 8,
+        "batch_size": 16,
+        "eval_batch_size": 64,
+        "lr": 1e-2,
+        "head_lr": 3e-2,
+        "schedule": "linear",
+        "warmup": 0.0,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "gradient_accumulation": 1,
+        "group_by_length": True,
+        "seed": 0,
+    }
+    values.update(overrides)
+    return LoopSettings(**values)

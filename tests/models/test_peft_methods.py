@@ -4,11 +4,8 @@ folder loads back to the same predictions."""
 import pytest
 import torch
 
-from llmos.modalities.category import CategoryDriver
-from llmos.modalities.text import TextDriver
-from llmos.models.build import build_classifier, load_classifier, load_tokenizer, save_classifier
+from llmos.models.build import build_classifier, load_classifier, save_classifier
 from llmos.models.peft_methods import after_optimizer_step
-from llmos.models.zoo import resolve_model
 from llmos.spec.schema import (
     AdaLoraMethod,
     FullMethod,
@@ -18,8 +15,8 @@ from llmos.spec.schema import (
     PromptMethod,
 )
 from llmos.train.device import resolve_placement
-from llmos.train.loop import LoopSettings, Rows, fit, predict_logits
-from tests.conftest import make_rows
+from llmos.train.loop import fit, predict_logits
+from tests.conftest import loop_settings, tiny_task
 
 METHODS = {
     "full": (FullMethod(), 1e-3),
@@ -31,42 +28,19 @@ METHODS = {
 }
 
 
-def rows_for(driver, output, frame):
-    feats = driver.encode(frame["text"].tolist())
-    return Rows(feats, [len(f) for f in feats], output.encode(frame["label"], "test"))
-
-
 @pytest.mark.parametrize("method", list(METHODS))
 def test_method_lowers_loss_and_round_trips(method, tiny_model_dir, tmp_path):
     cfg, lr = METHODS[method]
-    frame = make_rows(96)
-    resolved = resolve_model(str(tiny_model_dir))
-    tokenizer = load_tokenizer(resolved.path)
-    driver = TextDriver("text", tokenizer, 32)
-    output = CategoryDriver.fit("label", frame["label"])
-    rows = rows_for(driver, output, frame)
+    task = tiny_task(tiny_model_dir)
+    driver, output, rows = task.driver, task.output, task.rows
     torch.manual_seed(0)
-    epochs, batch = 8, 16
-    model = build_classifier(resolved, cfg, output.num_outputs, "mean", 0.0, epochs * 6)
+    model = build_classifier(task.resolved, cfg, output.num_outputs, "mean", 0.0, 8 * 6)
     body, _ = model.trainable_parameters()
     total = sum(p.numel() for p in model.parameters())
     if method != "full":  # only the adapter and the head train
         assert 0 < sum(p.numel() for p in body) < total / 2
     placement = resolve_placement("cpu", "fp32")
-    settings = LoopSettings(
-        epochs=epochs,
-        batch_size=batch,
-        eval_batch_size=64,
-        lr=lr,
-        head_lr=3e-2,
-        schedule="linear",
-        warmup=0.0,
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        gradient_accumulation=1,
-        group_by_length=True,
-        seed=0,
-    )
+    settings = loop_settings(lr=lr)
     result = fit(
         model,
         driver.collate,
@@ -89,7 +63,7 @@ def test_method_lowers_loss_and_round_trips(method, tiny_model_dir, tmp_path):
         "input": {"type": "text", "column": "text", "max_length": 32},
         "output": output.state(),
     }
-    save_classifier(model, tokenizer, config, tmp_path / "m")
+    save_classifier(model, task.tokenizer, config, tmp_path / "m")
     saved = {p.name for p in (tmp_path / "m").iterdir()}
     assert ("encoder" in saved) == (method == "full") and ("adapter" in saved) == (method != "full")
     loaded = load_classifier(tmp_path / "m")

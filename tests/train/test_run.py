@@ -4,7 +4,7 @@ determinism, and the predict path after loading from the store."""
 import pytest
 
 from llmos.core.errors import DataError, NotFoundError
-from tests.conftest import make_rows, snapshot, tiny_spec
+from tests.conftest import loop_settings, make_rows, snapshot, tiny_spec, tiny_task
 
 
 @pytest.fixture
@@ -133,44 +133,32 @@ def test_empty_labels_are_rejected_before_training(ws, tmp_path, tiny_model_dir)
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(tiny_model_dir, tmp_path):
     import torch
 
-    from llmos.modalities.category import CategoryDriver
-    from llmos.modalities.text import TextDriver
-    from llmos.models.build import build_classifier, load_tokenizer
-    from llmos.models.zoo import resolve_model
+    from llmos.models.build import build_classifier
     from llmos.spec.schema import EarlyStopping, LoraMethod
     from llmos.train.device import resolve_placement
-    from llmos.train.loop import LoopSettings, Rows, fit, latest_checkpoint
+    from llmos.train.loop import Rows, fit, latest_checkpoint
 
-    frame = make_rows(96)
-    resolved = resolve_model(str(tiny_model_dir))
-    driver = TextDriver("text", load_tokenizer(resolved.path), 32)
-    output = CategoryDriver.fit("label", frame["label"])
-    feats = driver.encode(frame["text"].tolist())
-    rows = Rows(feats, [len(f) for f in feats], output.encode(frame["label"], "t"))
-    val = Rows(feats[:24], [len(f) for f in feats[:24]], rows.targets[:24])
-    settings = LoopSettings(
+    task = tiny_task(tiny_model_dir)
+    rows = task.rows
+    val = Rows(rows.features[:24], rows.lengths[:24], rows.targets[:24])
+    settings = loop_settings(
         epochs=4,
-        batch_size=16,
-        eval_batch_size=64,
-        lr=1e-2,
-        head_lr=3e-2,
-        schedule="linear",
         warmup=0.1,
         weight_decay=0.01,
-        max_grad_norm=1.0,
-        gradient_accumulation=1,
-        group_by_length=True,
         seed=3,
         early_stopping=EarlyStopping(patience=5, metric="macro_f1"),
     )
-    placement = resolve_placement("cpu", "fp32")
 
-    def build():
+    def train(folder, **options):
         torch.manual_seed(0)
-        return build_classifier(resolved, LoraMethod(r=4, alpha=8), 3, "mean", 0.1, 24)
+        model = build_classifier(task.resolved, LoraMethod(r=4, alpha=8), 3, "mean", 0.1, 24)
+        placement = resolve_placement("cpu", "fp32")
+        result = fit(
+            model, task.driver.collate, task.output, rows, settings, placement, val, folder, **options
+        )
+        return model, result
 
-    full = build()
-    expected = fit(full, driver.collate, output, rows, settings, placement, val, tmp_path / "a")
+    full, expected = train(tmp_path / "a")
 
     class Crash(Exception):
         pass
@@ -179,33 +167,11 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tiny_model_dir, tmp
         if step == 14:  # 6 steps an epoch
             raise Crash
 
-    interrupted = build()
     with pytest.raises(Crash):
-        fit(
-            interrupted,
-            driver.collate,
-            output,
-            rows,
-            settings,
-            placement,
-            val,
-            tmp_path / "b",
-            after_step=crash_in_epoch_3,
-        )
+        train(tmp_path / "b", after_step=crash_in_epoch_3)
     checkpoint = latest_checkpoint(tmp_path / "b")
     assert checkpoint is not None and checkpoint.name == "epoch-2.pt"
-    resumed = build()
-    result = fit(
-        resumed,
-        driver.collate,
-        output,
-        rows,
-        settings,
-        placement,
-        val,
-        tmp_path / "b",
-        resume_from=checkpoint,
-    )
+    resumed, result = train(tmp_path / "b", resume_from=checkpoint)
     assert result.history == expected.history and result.steps == expected.steps == 24
     for (name, a), (_, b) in zip(full.named_parameters(), resumed.named_parameters()):
         assert torch.allclose(a, b, atol=1e-6), name
