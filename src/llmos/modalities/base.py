@@ -100,12 +100,16 @@ class OutputDriver(ABC):
     def predicted(self, probs: Any) -> Any:
         """Predictions as a numpy array comparable with `encode`'s targets."""
 
+    def target_array(self, targets: Any) -> Any:
+        """`encode`'s targets as a numpy array of the same kind as `predicted`'s."""
+        return targets.int().numpy() if targets.ndim > 1 else targets.numpy()
+
     def quick_metrics(self, logits: Any, targets: Any) -> dict[str, float]:
         """Accuracy and macro F1, cheap enough for every validation epoch."""
         from sklearn.metrics import accuracy_score, f1_score
 
         pred = self.predicted(self.probabilities(logits))
-        truth = targets.int().numpy() if targets.ndim > 1 else targets.numpy()
+        truth = self.target_array(targets)
         return {
             "accuracy": float(accuracy_score(truth, pred)),
             "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),

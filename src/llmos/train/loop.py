@@ -267,12 +267,17 @@ def fit(
     result.train_seconds = time.perf_counter() - started
     result.samples_per_second = seen / max(result.train_seconds, 1e-9)
     if best_state is not None:
-        named = dict(model.named_parameters())
-        with torch.no_grad():
-            for n, value in best_state.items():
-                named[n].copy_(value)
+        load_trainable(model, best_state)
     model.eval()
     return result
+
+
+def load_trainable(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy saved values into the model's parameters of the same names."""
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in tensors.items():
+            named[name].copy_(value)
 
 
 def save_checkpoint(
@@ -328,13 +333,10 @@ def restore_checkpoint(
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError) as exc:
         raise TrainingError(f"cannot read checkpoint {path}: {exc}") from exc
-    named = dict(model.named_parameters())
-    unknown = sorted(set(state["trainable"]) - set(named))
+    unknown = sorted(set(state["trainable"]) - {n for n, _ in model.named_parameters()})
     if unknown:
         raise TrainingError(f"checkpoint {path} does not fit this model (e.g. {unknown[0]})")
-    with torch.no_grad():
-        for name, value in state["trainable"].items():
-            named[name].copy_(value)
+    load_trainable(model, state["trainable"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     rng = state["rng"]

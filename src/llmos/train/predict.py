@@ -80,7 +80,7 @@ class Predictor:
         probs = self.output.probabilities(logits)
         pred = self.output.predicted(probs)
         if self.output.type_name == "set":
-            metrics = multilabel_metrics(targets.int().numpy(), pred, self.output.labels)
+            metrics = multilabel_metrics(self.output.target_array(targets), pred, self.output.labels)
         else:
-            metrics = classification_metrics(targets.numpy(), pred, self.output.labels)
+            metrics = classification_metrics(self.output.target_array(targets), pred, self.output.labels)
         return {"loss": loss, **metrics}

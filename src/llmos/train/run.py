@@ -170,8 +170,8 @@ def write_model_folder(
     metrics: dict[str, Any],
     history: list[dict[str, float]],
     title: str,
-) -> Path:
-    """Save weights, spec and report (metrics, history, confusion matrix); return the report dir."""
+) -> None:
+    """Save weights, spec and report (metrics, history, confusion matrix) into `folder`."""
     from llmos.models.build import save_classifier
 
     save_classifier(model, tokenizer, config, folder)
@@ -183,7 +183,6 @@ def write_model_folder(
     if "confusion_matrix" in metrics:
         (report / "confusion_matrix.json").write_text(json.dumps(metrics["confusion_matrix"]))
         plot_confusion_matrix(metrics["confusion_matrix"], report / "confusion_matrix.png", title)
-    return report
 
 
 def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = None) -> TrainOutcome:
