@@ -9,6 +9,7 @@ new `task` names, never as a new format. Every field carries a description, so
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -29,6 +30,9 @@ class TextInput(SpecModel):
     max_length: int = Field(
         128, gt=0, le=8192, description="Tokens kept per text; longer texts are truncated."
     )
+    encoder: EncoderConfig | None = Field(
+        None, description="This input's own model and method; default: the spec's `model` and `method`."
+    )
 
 
 class CategoryOutput(SpecModel):
@@ -47,8 +51,7 @@ class SetOutput(SpecModel):
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability above which a label is predicted.")
 
 
-InputFeature = Annotated[TextInput, Field(discriminator="type")]
-OutputFeature = Annotated[CategoryOutput | SetOutput, Field(discriminator="type")]
+# token, image and tabular features are defined below (after the method configs they use)
 
 
 # --- model and method -----------------------------------------------------------------
@@ -119,11 +122,137 @@ class PromptMethod(SpecModel):
     num_virtual_tokens: int = Field(20, gt=0, le=512, description="Soft-prompt length.")
 
 
+class FrozenMethod(SpecModel):
+    """Keep the pretrained weights fixed; only the head (and any fusion layers) train."""
+
+    type: Literal["frozen"] = "frozen"
+
+
 MethodConfig = Annotated[
-    FullMethod | LoraMethod | AdaLoraMethod | IA3Method | PrefixMethod | PromptMethod,
+    FullMethod | LoraMethod | AdaLoraMethod | IA3Method | PrefixMethod | PromptMethod | FrozenMethod,
     Field(discriminator="type"),
 ]
-METHODS = ("full", "lora", "adalora", "ia3", "prefix", "prompt")
+METHODS = ("full", "lora", "adalora", "ia3", "prefix", "prompt", "frozen")
+
+
+def _method_shorthand(data: Any) -> Any:
+    """`method: lora` means `method: {type: lora}`."""
+    if isinstance(data, dict) and isinstance(data.get("method"), str):
+        data = {**data, "method": {"type": data["method"]}}
+    return data
+
+
+class EncoderConfig(SpecModel):
+    """The pretrained model one input is encoded with, and how its weights train."""
+
+    model: str | None = Field(None, description="Zoo alias, Hugging Face id or folder; default: `model`.")
+    method: MethodConfig | None = Field(
+        None, description="frozen, full or a peft method; default: the spec's `method`."
+    )
+
+    _shorthand = model_validator(mode="before")(_method_shorthand)
+
+
+# --- token, image and tabular features ---------------------------------------------
+
+
+class TokensInput(SpecModel):
+    """Pre-split words (a list per row, or one string split on spaces), for token tagging."""
+
+    type: Literal["tokens"] = Field(description="Input type.")
+    name: str = Field(description="Column holding the words of each row.")
+    max_length: int = Field(
+        256, gt=0, le=8192, description="Sub-word tokens kept per row; words cut off are tagged O."
+    )
+
+
+class ImageAugment(SpecModel):
+    """Random changes applied to training images only, written in torch."""
+
+    flip: bool = Field(True, description="Mirror half of the images left to right.")
+    crop_padding: int = Field(4, ge=0, le=64, description="Pad by this many pixels, then crop back.")
+    brightness: float = Field(0.0, ge=0, lt=1, description="Scale brightness by up to +/- this.")
+
+
+class ImageEncoderConfig(SpecModel):
+    """A small CNN trained from scratch (no `model`), or a Hugging Face vision model."""
+
+    model: str | None = Field(
+        None, description="Vision model (ViT, ConvNeXt ...) id or folder; none: a small CNN."
+    )
+    method: MethodConfig | None = Field(
+        None, description="For a pretrained `model`: frozen, full or a peft method (default full)."
+    )
+    channels: list[int] = Field(
+        [32, 64, 128], min_length=1, max_length=6, description="CNN: channels of each conv block."
+    )
+
+    _shorthand = model_validator(mode="before")(_method_shorthand)
+
+
+class ImageInput(SpecModel):
+    """A column of image file paths (or an imported folder of class subfolders)."""
+
+    type: Literal["image"] = Field(description="Input type.")
+    name: str = Field(description="Column holding image paths.")
+    size: int = Field(32, gt=0, le=1024, description="Images are resized to size x size pixels.")
+    encoder: ImageEncoderConfig = Field(default_factory=ImageEncoderConfig)
+    augment: ImageAugment | None = Field(
+        default_factory=ImageAugment, description="Training augmentations; null for none."
+    )
+
+
+class NumberInput(SpecModel):
+    """A numeric column, normalised with the training mean and standard deviation."""
+
+    type: Literal["number"] = Field(description="Input type.")
+    name: str = Field(description="Numeric column.")
+    normalize: bool = Field(True, description="Subtract the training mean, divide by the deviation.")
+
+
+class CategoryInput(SpecModel):
+    """A categorical column, embedded; values unseen in training share an unknown bucket."""
+
+    type: Literal["category"] = Field(description="Input type.")
+    name: str = Field(description="Categorical column.")
+    embedding_dim: int = Field(16, gt=0, le=1024, description="Size of each value's embedding.")
+    min_count: int = Field(
+        1, ge=1, description="Values seen fewer times in training go to the unknown bucket."
+    )
+
+
+class TagsOutput(SpecModel):
+    """One BIO tag per word (B-TYPE, I-TYPE, O), aligned with a `tokens` input."""
+
+    type: Literal["tags"] = Field(description="Output type.")
+    name: str = Field(description="Column holding the tags (a list per row, or space-separated).")
+
+
+class NumberOutput(SpecModel):
+    """A number per row (regression), learned on the normalised scale."""
+
+    type: Literal["number"] = Field(description="Output type.")
+    name: str = Field(description="Numeric target column.")
+
+
+class CombinerConfig(SpecModel):
+    """How the encoded inputs are fused before the head."""
+
+    type: Literal["concat", "gated", "transformer"] = Field(
+        "concat",
+        description="concat: late fusion of pooled vectors; gated: learned per-example weights "
+        "per input; transformer: cross-modal attention over every input's token sequence.",
+    )
+    hidden: int = Field(128, gt=0, le=8192, description="Width of the fused representation.")
+    layers: int = Field(1, ge=1, le=12, description="transformer: encoder layers.")
+    heads: int = Field(4, ge=1, le=64, description="transformer: attention heads.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout inside the combiner.")
+
+
+InputFeature = Annotated[
+    TextInput | TokensInput | ImageInput | NumberInput | CategoryInput, Field(discriminator="type")
+]
+OutputFeature = Annotated[CategoryOutput | SetOutput | TagsOutput | NumberOutput, Field(discriminator="type")]
 
 
 # --- data and training ----------------------------------------------------------------
@@ -197,7 +326,39 @@ class TrainConfig(SpecModel):
     )
 
 
-TASKS = ("text-classification",)
+TASKS = (
+    "text-classification",
+    "token-classification",
+    "image-classification",
+    "tabular-classification",
+    "tabular-regression",
+    "multimodal-classification",
+    "multimodal-regression",
+)
+TaskName = Literal[
+    "text-classification",
+    "token-classification",
+    "image-classification",
+    "tabular-classification",
+    "tabular-regression",
+    "multimodal-classification",
+    "multimodal-regression",
+]
+TABULAR = {"number", "category"}
+
+
+def infer_task(input_types: Sequence[Any], output_types: Sequence[Any]) -> str:
+    """The task a spec without `task` describes, from its input and output types."""
+    regression = "number" in output_types
+    if "tags" in output_types or "tokens" in input_types:
+        return "token-classification"
+    if list(input_types) == ["text"]:
+        return "text-classification"
+    if list(input_types) == ["image"]:
+        return "image-classification"
+    if input_types and set(input_types) <= TABULAR:
+        return "tabular-regression" if regression else "tabular-classification"
+    return "multimodal-regression" if regression else "multimodal-classification"
 
 
 class TaskSpec(SpecModel):
@@ -207,21 +368,28 @@ class TaskSpec(SpecModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
         description="Name the trained model is registered under.",
     )
-    task: Literal["text-classification"] = Field("text-classification", description="What the model learns.")
+    task: TaskName = Field(
+        "text-classification", description="What the model learns; inferred from the features if unset."
+    )
     description: str | None = Field(None, description="Free text kept with the model.")
-    model: ModelConfig = Field(description="Pretrained model to start from.")
+    model: ModelConfig | None = Field(
+        None, description="Pretrained model for text inputs (not needed for image or tabular inputs)."
+    )
     method: MethodConfig = Field(
-        default_factory=LoraMethod, description="Fine-tuning method: full or a peft method."
+        default_factory=LoraMethod, description="Fine-tuning method: full, frozen or a peft method."
     )
     data: DataConfig
-    inputs: list[InputFeature] = Field(min_length=1, max_length=1)
+    inputs: list[InputFeature] = Field(min_length=1, max_length=64)
     outputs: list[OutputFeature] = Field(min_length=1, max_length=1)
+    combiner: CombinerConfig = Field(
+        default_factory=CombinerConfig, description="How several inputs are fused (multimodal tasks)."
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
 
     @model_validator(mode="before")
     @classmethod
     def _shorthands(cls, data: Any) -> Any:
-        """Accept `model: minilm`, `method: lora` and features without `type`."""
+        """Accept `model: minilm`, `method: lora`, features without `type`, and no `task`."""
         if isinstance(data, dict):
             data = dict(data)
             if isinstance(data.get("model"), str):
@@ -234,12 +402,60 @@ class TaskSpec(SpecModel):
                         {"type": default, **f} if isinstance(f, dict) and "type" not in f else f
                         for f in data[key]
                     ]
+            if "task" not in data and isinstance(data.get("inputs"), list):
+                types = [f.get("type") for f in data["inputs"] if isinstance(f, dict)]
+                outs = [f.get("type") for f in data.get("outputs") or [] if isinstance(f, dict)]
+                data["task"] = infer_task(types, outs)
         return data
+
+    @model_validator(mode="after")
+    def _task_fits_features(self) -> TaskSpec:
+        types = [f.type for f in self.inputs]
+        out = self.outputs[0].type
+        names = [f.name for f in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError("inputs: every input needs its own column name")
+        expected = {
+            "text-classification": types == ["text"],
+            "token-classification": types == ["tokens"] and out == "tags",
+            "image-classification": types == ["image"],
+            "tabular-classification": set(types) <= TABULAR,
+            "tabular-regression": set(types) <= TABULAR,
+        }.get(self.task, "tokens" not in types)
+        if not expected:
+            raise ValueError(
+                f"task {self.task!r} does not fit inputs of type {', '.join(types)}; "
+                f"leave `task` out to infer it (here: {infer_task(types, [out])!r})"
+            )
+        regression = self.task.endswith("-regression")
+        if (out == "tags") != (self.task == "token-classification") or (out == "number") != regression:
+            raise ValueError(f"task {self.task!r} cannot have an output of type {out!r}")
+        needs_model = any(
+            f.type == "tokens" or (f.type == "text" and (f.encoder is None or f.encoder.model is None))
+            for f in self.inputs
+        )
+        if needs_model and self.model is None:
+            raise ValueError("model: required for text inputs (a zoo alias, Hugging Face id or folder)")
+        stop = self.train.early_stopping
+        if out == "number" and stop is not None and stop.metric != "loss":
+            raise ValueError("train.early_stopping.metric: regression watches the validation loss")
+        return self
 
     @property
     def text_input(self) -> TextInput:
-        return self.inputs[0]
+        first = self.inputs[0]
+        assert isinstance(first, TextInput), "text_input is for text-classification specs"
+        return first
 
     @property
-    def output(self) -> CategoryOutput | SetOutput:
+    def pretrained(self) -> ModelConfig:
+        """The spec's model, for tasks whose validation made sure there is one."""
+        assert self.model is not None, "the spec validator requires a model for text inputs"
+        return self.model
+
+    @property
+    def output(self) -> CategoryOutput | SetOutput | TagsOutput | NumberOutput:
         return self.outputs[0]
+
+
+TextInput.model_rebuild()

@@ -24,16 +24,15 @@ from llmos.core.errors import DataError
 from llmos.core.logging import quiet_third_party
 from llmos.core.progress import Progress, SilentProgress
 from llmos.core.util import utcnow
-from llmos.modalities import OUTPUT_DRIVERS
-from llmos.modalities.base import OutputDriver
-from llmos.modalities.text import TextDriver
+from llmos.modalities.base import InputDriver, OutputDriver
+from llmos.modalities.inputs import InputSet
 from llmos.spec.schema import TaskSpec, TrainConfig
 from llmos.store.datasets import get_dataset, load_frame
 from llmos.store.db import Store
 from llmos.store.models import model_folder, register_model
 from llmos.store.schema import DatasetVersion, ModelVersion
 from llmos.train.device import resolve_placement
-from llmos.train.loop import LoopSettings, Rows, fit, seed_everything, steps_per_epoch
+from llmos.train.loop import LoopSettings, Rows, fit, steps_per_epoch
 from llmos.train.metrics import plot_confusion_matrix
 from llmos.train.predict import Predictor
 
@@ -119,7 +118,8 @@ def _load(store: Store, ref: str | None) -> tuple[DatasetVersion | None, pd.Data
 
 
 def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame) -> None:
-    for what, column in (("input", spec.text_input.name), ("label", spec.output.name)):
+    wanted = [("input", f.name) for f in spec.inputs] + [("label", spec.output.name)]
+    for what, column in wanted:
         if column not in frame.columns:
             raise DataError(
                 f"dataset {dataset.ref}: {what} column {column!r} not found; "
@@ -133,9 +133,10 @@ def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame)
         )
 
 
-def _rows(driver: TextDriver, output: OutputDriver, frame: pd.DataFrame, source: str) -> Rows:
+def _rows(driver: InputDriver | InputSet, output: OutputDriver, frame: pd.DataFrame, source: str) -> Rows:
+    output.check_column(frame, source)
     targets = output.encode(frame[output.column], source)
-    features = driver.encode(frame[driver.column].tolist())
+    features = driver.encode_frame(frame, source)
     return Rows(features, [driver.length(f) for f in features], targets)
 
 
@@ -163,18 +164,15 @@ def loop_settings(cfg: TrainConfig, method: str) -> LoopSettings:
 
 def write_model_folder(
     folder: Path,
-    model: Any,
-    tokenizer: Any,
-    config: dict[str, Any],
+    save: Any,
     spec: TaskSpec,
     metrics: dict[str, Any],
     history: list[dict[str, float]],
     title: str,
 ) -> None:
-    """Save weights, spec and report (metrics, history, confusion matrix) into `folder`."""
-    from llmos.models.build import save_classifier
-
-    save_classifier(model, tokenizer, config, folder)
+    """Save weights (with `save`, the task's saver), spec and report (metrics, history,
+    confusion matrix) into `folder`."""
+    save(folder)
     report = folder / "report"
     report.mkdir()
     (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -186,9 +184,8 @@ def write_model_folder(
 
 
 def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = None) -> TrainOutcome:
-    from llmos.models.build import build_classifier, choose_pooling, load_tokenizer
     from llmos.models.peft_methods import after_optimizer_step
-    from llmos.models.zoo import check_loadable, resolve_model
+    from llmos.train.parts import fit_output, task_parts
 
     progress = progress or SilentProgress()
     quiet_third_party()
@@ -200,8 +197,6 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
         if ds is not None and frame is not None:
             _check_columns(spec, ds, frame)
     assert train_ds is not None and train_frame is not None
-    resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
-    check_loadable(resolved)
     placement = resolve_placement(spec.train.device, spec.train.precision)
 
     splits = make_splits(spec, train_frame, test_frame, val_frame)
@@ -210,10 +205,11 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
         test=test_ds.ref if test_ds else None,
         validation=val_ds.ref if val_ds else splits.record["validation"],
     )
-    out_cfg = spec.output.model_dump(exclude={"type", "name"})
-    output = OUTPUT_DRIVERS[spec.output.type].fit(spec.output.name, splits.train[spec.output.name], **out_cfg)
-    tokenizer = load_tokenizer(resolved.path)
-    driver = TextDriver(spec.text_input.name, tokenizer, spec.text_input.max_length)
+    output = fit_output(spec, splits.train[spec.output.name])
+    cfg = spec.train
+    total_steps = steps_per_epoch(len(splits.train), cfg.batch_size, cfg.gradient_accumulation) * cfg.epochs
+    parts = task_parts(spec, splits.train, output, store.settings.artifacts_dir, total_steps)
+    model, driver = parts.model, parts.inputs
     train_rows = _rows(driver, output, splits.train, f"dataset {train_ds.ref}")
     test_source = f"dataset {test_ds.ref}" if test_ds else f"test split of {train_ds.ref}"
     output.encode(splits.test[output.column], test_source)  # unseen test labels fail now
@@ -226,23 +222,20 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             f"dataset {val_ds.ref}" if val_ds else "validation split",
         )
 
-    cfg = spec.train
     settings = loop_settings(cfg, spec.method.type)
-    total_steps = steps_per_epoch(len(train_rows), cfg.batch_size, cfg.gradient_accumulation) * cfg.epochs
-    pooling = choose_pooling(spec.model.pooling, resolved)
 
-    seed_everything(cfg.seed)
-    model = build_classifier(
-        resolved, spec.method, output.num_outputs, pooling, spec.model.dropout, total_steps
-    )
+    def after_step(step: int) -> None:
+        for adapted in parts.adapted:
+            after_optimizer_step(adapted, step)
+
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
     run_dir = store.settings.runs_dir / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     try:
         progress.log(
-            f"training {spec.name}: {resolved.name} + {spec.method.type} on {placement.describe()}, "
-            f"{len(train_rows)} rows, {output.num_outputs} labels, "
+            f"training {spec.name}: {parts.base_model} + {parts.method} on {placement.describe()}, "
+            f"{len(train_rows)} rows, {output.num_outputs} outputs, "
             f"{trainable:,} of {total:,} parameters trainable"
         )
         result = fit(
@@ -255,7 +248,7 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             validation=val_rows,
             checkpoint_dir=run_dir / "checkpoints",
             progress=progress,
-            after_step=lambda step: after_optimizer_step(model.encoder, step),
+            after_step=after_step,
         )
         predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
         metrics = predictor.evaluate(splits.test, test_source, progress)
@@ -268,22 +261,9 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             total_parameters=total,
         )
         folder = run_dir / "model"
-        base_model = resolved.alias or resolved.path  # an alias, an absolute folder or a hub id
-        config: dict[str, Any] = {
-            "task": spec.task,
-            "base_model": base_model,
-            "method": spec.method.type,
-            "pooling": pooling,
-            "dropout": spec.model.dropout,
-            "hidden_size": model.head.in_features,
-            "input": {"type": "text", "column": driver.column, "max_length": driver.max_length},
-            "output": output.state(),
-        }
         write_model_folder(
             folder,
-            model,
-            tokenizer,
-            config,
+            parts.save,
             spec,
             metrics,
             result.history,
@@ -294,8 +274,8 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             store,
             name=spec.name,
             task=spec.task,
-            base_model=base_model,
-            method=spec.method.type,
+            base_model=parts.base_model,
+            method=parts.method,
             spec=spec.model_dump(mode="json"),
             folder=folder,
             train_dataset_id=train_ds.id,
