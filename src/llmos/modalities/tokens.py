@@ -1,10 +1,12 @@
 """Token tagging: a `tokens` input (pre-split words) and a `tags` output (one BIO tag per word).
 
-Sub-word alignment: each word is tokenised on its own and the model reads the tag of a
-word from the vector of its first sub-word (the usual recipe for BERT-style NER). The
-input driver records where each word starts; the model gathers those positions, so the
-logits, targets and predictions are per word, never per sub-word. Words cut off by
-`max_length` get all-zero logits, which decode as `O` (the first label).
+Sub-word alignment: the words are tokenised as pre-split words (the tokenizer's
+`word_ids` map sub-words back to words) and the model reads the tag of a word from the
+vector of its first sub-word (the usual recipe for BERT-style NER). The input driver
+records where each word starts; the model gathers those positions, so the logits,
+targets and predictions are per word, never per sub-word. Words cut off by `max_length`
+(or that the tokenizer drops entirely) get all-zero logits, which decode as `O` (the
+first label) and carry no gradient.
 
 Predicted tag rows of different lengths are padded with NaN by the model and the predict
 path; `predicted` and `decode` trim a row at its first NaN. Entity-level metrics come
@@ -45,29 +47,21 @@ class TokensDriver(InputDriver):
         self.max_length = max_length
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else 0)
-        self.unk_id = int(tokenizer.unk_token_id if tokenizer.unk_token_id is not None else self.pad_id)
-        # where the words start inside `build_inputs_with_special_tokens` ([CLS] ... [SEP])
-        probe = tokenizer.build_inputs_with_special_tokens([-7])
-        self.offset = probe.index(-7)
-        self.n_special = len(probe) - 1
 
     def encode(self, values: Sequence[Any]) -> list[tuple[list[int], list[int]]]:
         rows = [as_words(v) for v in values]
-        flat = [w for words in rows for w in words]
-        pieces = self.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
-        budget = self.max_length - self.n_special
+        if not rows:
+            return []
+        encoded = self.tokenizer(
+            rows, is_split_into_words=True, truncation=True, max_length=self.max_length, padding=False
+        )
         out = []
-        at = 0
-        for words in rows:
-            body: list[int] = []
-            starts: list[int] = []
-            for ids in pieces[at : at + len(words)]:
-                ids = list(ids) or [self.unk_id]  # a word the tokenizer drops still needs a slot
-                starts.append(self.offset + len(body) if len(body) < budget else CUT_WORD)
-                body.extend(ids)
-            at += len(words)
-            full = self.tokenizer.build_inputs_with_special_tokens(body[:budget])
-            out.append((list(full), starts))
+        for i, words in enumerate(rows):
+            starts = [CUT_WORD] * len(words)
+            for position, word in enumerate(encoded.word_ids(i)):
+                if word is not None and starts[word] == CUT_WORD:
+                    starts[word] = position
+            out.append((list(encoded["input_ids"][i]), starts))
         return out
 
     def length(self, feature: tuple[list[int], list[int]]) -> int:
@@ -124,9 +118,11 @@ class TagsDriver(OutputDriver):
         bad = sorted(t for t in seen if not check_bio(t))
         if bad:
             raise DataError(f"tag column {column!r} has tags that are not BIO: {', '.join(bad[:5])}")
-        if not seen - {"O"}:
+        kinds = sorted({t[2:] for t in seen if t != "O"})
+        if not kinds:
             raise DataError(f"tag column {column!r} holds no entity tags (only O)")
-        return cls(column, ["O", *sorted(seen - {"O"})], **options)
+        # both B- and I- of every entity type, even if training never shows one of them
+        return cls(column, ["O", *[f"{p}-{k}" for k in kinds for p in "BI"]], **options)
 
     def check_column(self, frame: pd.DataFrame, source: str) -> None:
         super().check_column(frame, source)

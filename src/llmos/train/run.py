@@ -70,7 +70,7 @@ def make_splits(
     def cut(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
         counts = frame[label].astype(str).value_counts()
         n_hold = round(len(frame) * fraction)
-        stratify = bool(cfg and cfg.stratify) and counts.min() >= 2 and n_hold >= len(counts)
+        stratify = bool(cfg and cfg.stratify and counts.min() >= 2 and n_hold >= len(counts))
         if n_hold < 1 or n_hold >= len(frame):
             raise DataError(
                 f"dataset {spec.data.train!r}: {len(frame)} rows are too few to hold out "
