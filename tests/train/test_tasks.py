@@ -133,7 +133,7 @@ def test_task_must_fit_the_features(tiny_model_dir):
         "inputs": [{"name": "text"}],
         "outputs": [{"name": "label"}],
     }
-    with pytest.raises(SpecError, match="does not fit inputs of type text.*'text-classification'"):
+    with pytest.raises(SpecError, match=r"does not fit inputs of type text.*'text-classification'"):
         parse_spec(spec)
     with pytest.raises(SpecError, match="model: required for text inputs"):
         parse_spec({**spec, "task": "multimodal-classification", "model": None})
