@@ -9,10 +9,11 @@ new `task` names, never as a new format. Every field carries a description, so
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmos.spec.tasks import TASKS, TaskName, check_task, infer_task  # noqa: F401  (TASKS: re-exported)
 
 
 class SpecModel(BaseModel):
@@ -326,41 +327,6 @@ class TrainConfig(SpecModel):
     )
 
 
-TASKS = (
-    "text-classification",
-    "token-classification",
-    "image-classification",
-    "tabular-classification",
-    "tabular-regression",
-    "multimodal-classification",
-    "multimodal-regression",
-)
-TaskName = Literal[
-    "text-classification",
-    "token-classification",
-    "image-classification",
-    "tabular-classification",
-    "tabular-regression",
-    "multimodal-classification",
-    "multimodal-regression",
-]
-TABULAR = {"number", "category"}
-
-
-def infer_task(input_types: Sequence[Any], output_types: Sequence[Any]) -> str:
-    """The task a spec without `task` describes, from its input and output types."""
-    regression = "number" in output_types
-    if "tags" in output_types or "tokens" in input_types:
-        return "token-classification"
-    if list(input_types) == ["text"]:
-        return "text-classification"
-    if list(input_types) == ["image"]:
-        return "image-classification"
-    if input_types and set(input_types) <= TABULAR:
-        return "tabular-regression" if regression else "tabular-classification"
-    return "multimodal-regression" if regression else "multimodal-classification"
-
-
 class TaskSpec(SpecModel):
     """A complete llmos task: `llmos train SPEC` turns it into a registered model."""
 
@@ -410,35 +376,7 @@ class TaskSpec(SpecModel):
 
     @model_validator(mode="after")
     def _task_fits_features(self) -> TaskSpec:
-        types = [f.type for f in self.inputs]
-        out = self.outputs[0].type
-        names = [f.name for f in self.inputs]
-        if len(set(names)) != len(names):
-            raise ValueError("inputs: every input needs its own column name")
-        expected = {
-            "text-classification": types == ["text"],
-            "token-classification": types == ["tokens"] and out == "tags",
-            "image-classification": types == ["image"],
-            "tabular-classification": set(types) <= TABULAR,
-            "tabular-regression": set(types) <= TABULAR,
-        }.get(self.task, "tokens" not in types)
-        if not expected:
-            raise ValueError(
-                f"task {self.task!r} does not fit inputs of type {', '.join(types)}; "
-                f"leave `task` out to infer it (here: {infer_task(types, [out])!r})"
-            )
-        regression = self.task.endswith("-regression")
-        if (out == "tags") != (self.task == "token-classification") or (out == "number") != regression:
-            raise ValueError(f"task {self.task!r} cannot have an output of type {out!r}")
-        needs_model = any(
-            f.type == "tokens" or (f.type == "text" and (f.encoder is None or f.encoder.model is None))
-            for f in self.inputs
-        )
-        if needs_model and self.model is None:
-            raise ValueError("model: required for text inputs (a zoo alias, Hugging Face id or folder)")
-        stop = self.train.early_stopping
-        if out == "number" and stop is not None and stop.metric != "loss":
-            raise ValueError("train.early_stopping.metric: regression watches the validation loss")
+        check_task(self)
         return self
 
     @property
