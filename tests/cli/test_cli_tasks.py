@@ -7,24 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmos.cli.main import main
 from tests.train.synthetic import tagged_sentences
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
-
-
-@pytest.fixture
-def run(home, capsys, monkeypatch):
-    monkeypatch.setenv("LLMOS_HOME", str(home))
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def call(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
