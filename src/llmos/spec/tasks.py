@@ -63,6 +63,8 @@ def check_task(spec: Any) -> None:
             f"task {spec.task!r} does not fit inputs of type {', '.join(types)}; "
             f"leave `task` out to infer it (here: {infer_task(types, [out])!r})"
         )
+    if spec.task == "text-classification" and spec.inputs[0].encoder is not None:
+        raise ValueError("inputs.0.encoder: text classification uses the spec's `model` and `method`")
     regression = spec.task.endswith("-regression")
     if (out == "tags") != (spec.task == "token-classification") or (out == "number") != regression:
         raise ValueError(f"task {spec.task!r} cannot have an output of type {out!r}")
