@@ -181,7 +181,7 @@ class Generator:
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
             logits_to_keep=1,
         )
@@ -195,7 +195,7 @@ class Generator:
                 break
             if len(keep) < len(active):  # finished rows leave the batch and the cache
                 index = torch.tensor(keep, device=self.device)
-                out.past_key_values.batch_select_indices(index)
+                out.cache.batch_select_indices(index)
                 mask, positions = mask[index], positions[index]
                 tokens = [tokens[i] for i in keep]
                 active = [active[i] for i in keep]
@@ -205,7 +205,7 @@ class Generator:
                 input_ids=torch.tensor(tokens, device=self.device).unsqueeze(1),
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=out.past_key_values,
+                cache=out.cache,
                 use_cache=True,
             )
         return [Completion(r.text, r.prompt_len, len(r.tokens), r.finish or "length") for r in rows]

@@ -40,6 +40,7 @@ class LabelScorer(nn.Module):
         self.score = score
         self.max_rows = max_rows  # sequences per answer pass (bounds the logits' memory)
 
+    @torch.no_grad()
     def forward(
         self,
         prompt_ids: torch.Tensor,
@@ -56,7 +57,7 @@ class LabelScorer(nn.Module):
             input_ids=prompt_ids,
             attention_mask=prompt_mask,
             position_ids=positions,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
             logits_to_keep=1,
         )
@@ -68,7 +69,7 @@ class LabelScorer(nn.Module):
             step = max(1, self.max_rows // labels)
             for start in range(0, rows, step):  # a block of prompts, every label
                 index = torch.arange(start, min(rows, start + step), device=first.device)
-                block = copy.deepcopy(out.past_key_values)
+                block = copy.deepcopy(out.cache)
                 block.batch_select_indices(index)
                 block.batch_repeat_interleave(labels)
                 n = len(index)
@@ -83,7 +84,7 @@ class LabelScorer(nn.Module):
                     input_ids=ids,
                     attention_mask=mask,
                     position_ids=pos,
-                    past_key_values=block,
+                    cache=block,
                     use_cache=True,
                 ).logits.float()
                 targets = answer_ids[:, 1:].repeat(n, 1)

@@ -178,3 +178,28 @@ def run_generation(spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: 
     save_causal_lm(model, tokenizer, config, folder)
     write_report(folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}")
     return folder, metrics, result.history, result.train_seconds
+
+
+def evaluate_llm(llm: Any, frame: Any, source: str, progress: Progress | None = None) -> dict[str, Any]:
+    """`llmos eval` of a registered generation model on a dataset with the same columns."""
+    from llmos.models.causal import CausalLMTask
+    from llmos.train.device import resolve_placement
+
+    config = llm.config
+    driver = ChatDriver(
+        config["input"]["column"],
+        llm.format,
+        config["max_length"],
+        "truncate",
+        config["input"].get("response_column"),
+    )
+    conversations = driver.conversations(frame, source)
+    placement = resolve_placement("auto", "auto")
+    metrics, answers = evaluate_generation(
+        CausalLMTask(llm.lm), driver, conversations, len(conversations), 96, 16, placement, progress
+    )
+    metrics["samples"] = [
+        {"prompt": split_prompt(c)[0][-1]["content"], "reference": split_prompt(c)[1], "answer": a}
+        for c, a in list(zip(conversations, answers))[:5]
+    ]
+    return metrics
