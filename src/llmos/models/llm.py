@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from llmos.core.errors import UsageError
 from llmos.modalities.chat import ChatFormat, Messages, parse_messages
 from llmos.models.causal import LoadedLM, load_base_lm, load_generation_model
 from llmos.models.generation import (
@@ -20,7 +21,7 @@ from llmos.models.generation import (
     SamplingParams,
     TextCallback,
 )
-from llmos.models.zoo import resolve_model
+from llmos.models.zoo import check_loadable, resolve_model
 
 
 class LLM:
@@ -41,7 +42,11 @@ class LLM:
 
     @classmethod
     def from_pretrained(cls, name: str, artifacts_dir: Path | None = None) -> LLM:
-        return cls(load_base_lm(resolve_model(name, artifacts_dir)), name)
+        resolved = resolve_model(name, artifacts_dir)
+        check_loadable(resolved)
+        if resolved.kind == "encoder":
+            raise UsageError(f"{name} is an encoder; chat and generate need a causal LM such as smollm2-135m")
+        return cls(load_base_lm(resolved), name)
 
     def chat(
         self, messages: Any, params: SamplingParams | None = None, on_text: TextCallback | None = None
