@@ -118,7 +118,7 @@ def test_full_models_export_merged_only(chats, trained, tmp_path: Path):
     assert not (tmp_path / "adapter").exists()
 
 
-@pytest.mark.parametrize("method", ["ia3", "prompt"])
+@pytest.mark.parametrize("method", ["ia3", "prompt", "prefix", "adalora"])
 def test_other_methods_train_and_generate(chats, tiny_lm_dir: Path, method: str):
     spec = gen_spec(tiny_lm_dir, name=f"bot-{method}", method=method)
     spec["train"] = {"epochs": 1, "batch_size": 16, "seed": 0}
@@ -225,3 +225,24 @@ def test_spec_rules_for_llm_tasks(tiny_lm_dir):
         parse_spec({**base, "method": "zero-shot"})
     with pytest.raises(SpecError, match=r"generation\.overflow"):
         parse_spec({**base, "generation": {"overflow": "wrap"}})
+
+
+def test_packing_fills_sequences_up_to_max_length(chats, tiny_lm_dir: Path):
+    from llmos.modalities.chat import Example, pack
+
+    packed = pack([Example([1] * 10, [5] * 10) for _ in range(7)], 25)
+    assert [len(p.ids) for p in packed] == [20, 20, 20, 10]
+    spec = gen_spec(tiny_lm_dir, name="packed")
+    spec["generation"]["packing"] = True
+    spec["train"]["epochs"] = 1
+    outcome = chats.train(spec)
+    assert outcome.metrics["perplexity"] > 0
+
+
+def test_rouge_l_and_exact_match():
+    from llmos.train.metrics import exact_match, rouge_l
+
+    assert rouge_l("the cat sat on the mat", "the cat sat on the mat") == 1.0
+    assert rouge_l("the cat", "the cat sat on the mat") == pytest.approx(2 * (1 * 1 / 3) / (1 + 1 / 3))
+    assert rouge_l("dogs bark", "the cat sat") == 0.0
+    assert exact_match(" Freeze   it ", "freeze it") and not exact_match("freeze", "freeze it")
