@@ -127,7 +127,12 @@ def main() -> None:
     print(f"\n{'model':<28} {'accuracy':>9} {'train s':>8}")
     for title, r in results.items():
         print(f"{title:<28} {100 * r['accuracy']:>8.2f}% {r['train_seconds']:>8.0f}")
-    data = {"epochs": args.epochs, "rows": {"train": 1600, "test": 400}, "machine": machine(), "runs": results}
+    data = {
+        "epochs": args.epochs,
+        "rows": {"train": 1600, "test": 400},
+        "machine": machine(),
+        "runs": results,
+    }
     print(f"wrote {write_result('multimodal_cifar', data)}")
 
 

@@ -137,5 +137,5 @@ def test_task_must_fit_the_features(tiny_model_dir):
         parse_spec(spec)
     with pytest.raises(SpecError, match="model: required for text inputs"):
         parse_spec({**spec, "task": "multimodal-classification", "model": None})
-    with pytest.raises(SpecError, match="inputs.0.encoder: text classification uses the spec's"):
+    with pytest.raises(SpecError, match=r"inputs.0.encoder: text classification uses the spec's"):
         parse_spec({**spec, "task": "text-classification", "inputs": [{"name": "t", "encoder": {}}]})

@@ -15,6 +15,7 @@ import typer
 
 from llmos import __version__
 from llmos.cli import data as data_cmd
+from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
 from llmos.cli import spec as spec_cmd
 from llmos.cli import train as train_cmd
@@ -35,6 +36,7 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(spec_cmd.app, name="spec")
 train_cmd.register(app)
+llm_cmd.register(app)
 
 
 def _version(value: bool) -> None:

@@ -13,7 +13,26 @@ from llmos.cli.state import STATE
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
+def print_generation_report(metrics: dict[str, Any], title: str) -> None:
+    before = metrics.get("before")
+    was = f" (before training {before['perplexity']})" if before else ""
+    out.print(
+        f"[bold]{title}[/bold]: perplexity {metrics['perplexity']}{was}  "
+        f"exact match {fmt_pct(metrics.get('exact_match'))}  ROUGE-L {metrics.get('rouge_l', '-')}  "
+        f"({metrics['num_examples']} examples)"
+    )
+    for sample in metrics.get("samples", []):
+        out.print(f"[bold]prompt[/bold]    {sample['prompt']}", soft_wrap=True)
+        out.print(f"reference {sample['reference']}", markup=False, soft_wrap=True)
+        for key in ("before", "after", "answer"):
+            if key in sample:
+                out.print(f"{key:<9} {sample[key]}", markup=False, soft_wrap=True)
+
+
 def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) -> None:
+    if "perplexity" in metrics:
+        print_generation_report(metrics, title)
+        return
     out.print(f"[bold]{title}[/bold]: {headline(metrics)}  ({metrics['num_examples']} examples)")
     per_class = list(metrics.get("per_class", {}).items())[:max_classes]
     if per_class:

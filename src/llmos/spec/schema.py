@@ -11,14 +11,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from llmos.spec.common import SpecModel
+from llmos.spec.features import (
+    CategoryInput,
+    CombinerConfig,
+    EncoderConfig,
+    ImageEncoderConfig,
+    ImageInput,
+    NumberInput,
+    NumberOutput,
+    TagsOutput,
+    TokensInput,
+)
 from llmos.spec.tasks import TASKS, TaskName, check_task, infer_task  # noqa: F401  (TASKS: re-exported)
-
-
-class SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
 
 # --- inputs and outputs ---------------------------------------------------------------
 
@@ -52,7 +59,29 @@ class SetOutput(SpecModel):
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability above which a label is predicted.")
 
 
-# token, image and tabular features are defined below (after the method configs they use)
+class ChatInput(SpecModel):
+    """A column of conversations in OpenAI format: lists of `{role, content}` messages
+    (JSON text in CSV files). Roles are `system`, `user` and `assistant`; the assistant
+    turns are what a generation model learns to write."""
+
+    type: Literal["chat"] = Field("chat", description="Input type.")
+    name: str = Field(description="Column of the dataset that holds the conversations.")
+
+
+class TextOutput(SpecModel):
+    """Free text the model learns to write (the response of a prompt/response pair)."""
+
+    type: Literal["text"] = Field("text", description="Output type.")
+    name: str = Field(description="Column of the dataset that holds the reference text.")
+
+
+InputFeature = Annotated[
+    TextInput | ChatInput | TokensInput | ImageInput | NumberInput | CategoryInput,
+    Field(discriminator="type"),
+]
+OutputFeature = Annotated[
+    CategoryOutput | SetOutput | TextOutput | TagsOutput | NumberOutput, Field(discriminator="type")
+]
 
 
 # --- model and method -----------------------------------------------------------------
@@ -129,131 +158,53 @@ class FrozenMethod(SpecModel):
     type: Literal["frozen"] = "frozen"
 
 
+class ZeroShotMethod(SpecModel):
+    """No training: a causal LLM scores each label's name as the answer to a classification
+    prompt (log-likelihood), and the most likely label wins."""
+
+    type: Literal["zero-shot"] = "zero-shot"
+    labels: dict[str, str] | None = Field(
+        None,
+        description="Words the LLM reads for each label (e.g. {'0': 'negative'}); default: the "
+        "label with `_` and `-` replaced by spaces.",
+    )
+    instruction: str | None = Field(
+        None, description="The system prompt; default asks for one of the listed categories."
+    )
+    score: Literal["sum", "mean"] = Field(
+        "sum", description="Sum or per-token mean of the label tokens' log-probabilities."
+    )
+
+
+class FewShotMethod(ZeroShotMethod):
+    """Zero-shot plus `k` labelled training rows in the prompt, the ones most similar to the
+    input by sentence-embedding cosine similarity."""
+
+    type: Literal["few-shot"] = "few-shot"  # type: ignore[assignment]
+    k: int = Field(4, ge=1, le=64, description="Labelled examples put in each prompt.")
+    embedder: str = Field("minilm", description="Sentence encoder that picks the examples.")
+
+
 MethodConfig = Annotated[
-    FullMethod | LoraMethod | AdaLoraMethod | IA3Method | PrefixMethod | PromptMethod | FrozenMethod,
+    FullMethod
+    | LoraMethod
+    | AdaLoraMethod
+    | IA3Method
+    | PrefixMethod
+    | PromptMethod
+    | ZeroShotMethod
+    | FewShotMethod
+    | FrozenMethod,
     Field(discriminator="type"),
 ]
 METHODS = ("full", "lora", "adalora", "ia3", "prefix", "prompt", "frozen")
+PROMPT_METHODS = ("zero-shot", "few-shot")
 
-
-def _method_shorthand(data: Any) -> Any:
-    """`method: lora` means `method: {type: lora}`."""
-    if isinstance(data, dict) and isinstance(data.get("method"), str):
-        data = {**data, "method": {"type": data["method"]}}
-    return data
-
-
-class EncoderConfig(SpecModel):
-    """The pretrained model one input is encoded with, and how its weights train."""
-
-    model: str | None = Field(None, description="Zoo alias, Hugging Face id or folder; default: `model`.")
-    method: MethodConfig | None = Field(
-        None, description="frozen, full or a peft method; default: the spec's `method`."
-    )
-
-    _shorthand = model_validator(mode="before")(_method_shorthand)
-
-
-# --- token, image and tabular features ---------------------------------------------
-
-
-class TokensInput(SpecModel):
-    """Pre-split words (a list per row, or one string split on spaces), for token tagging."""
-
-    type: Literal["tokens"] = Field(description="Input type.")
-    name: str = Field(description="Column holding the words of each row.")
-    max_length: int = Field(
-        256, gt=0, le=8192, description="Sub-word tokens kept per row; words cut off are tagged O."
-    )
-
-
-class ImageAugment(SpecModel):
-    """Random changes applied to training images only, written in torch."""
-
-    flip: bool = Field(True, description="Mirror half of the images left to right.")
-    crop_padding: int = Field(4, ge=0, le=64, description="Pad by this many pixels, then crop back.")
-    brightness: float = Field(0.0, ge=0, lt=1, description="Scale brightness by up to +/- this.")
-
-
-class ImageEncoderConfig(SpecModel):
-    """A small CNN trained from scratch (no `model`), or a Hugging Face vision model."""
-
-    model: str | None = Field(
-        None, description="Vision model (ViT, ConvNeXt ...) id or folder; none: a small CNN."
-    )
-    method: MethodConfig | None = Field(
-        None, description="For a pretrained `model`: frozen, full or a peft method (default full)."
-    )
-    channels: list[int] = Field(
-        [32, 64, 128], min_length=1, max_length=6, description="CNN: channels of each conv block."
-    )
-
-    _shorthand = model_validator(mode="before")(_method_shorthand)
-
-
-class ImageInput(SpecModel):
-    """A column of image file paths (or an imported folder of class subfolders)."""
-
-    type: Literal["image"] = Field(description="Input type.")
-    name: str = Field(description="Column holding image paths.")
-    size: int = Field(32, gt=0, le=1024, description="Images are resized to size x size pixels.")
-    encoder: ImageEncoderConfig = Field(default_factory=ImageEncoderConfig)
-    augment: ImageAugment | None = Field(
-        default_factory=ImageAugment, description="Training augmentations; null for none."
-    )
-
-
-class NumberInput(SpecModel):
-    """A numeric column, normalised with the training mean and standard deviation."""
-
-    type: Literal["number"] = Field(description="Input type.")
-    name: str = Field(description="Numeric column.")
-    normalize: bool = Field(True, description="Subtract the training mean, divide by the deviation.")
-
-
-class CategoryInput(SpecModel):
-    """A categorical column, embedded; values unseen in training share an unknown bucket."""
-
-    type: Literal["category"] = Field(description="Input type.")
-    name: str = Field(description="Categorical column.")
-    embedding_dim: int = Field(16, gt=0, le=1024, description="Size of each value's embedding.")
-    min_count: int = Field(
-        1, ge=1, description="Values seen fewer times in training go to the unknown bucket."
-    )
-
-
-class TagsOutput(SpecModel):
-    """One BIO tag per word (B-TYPE, I-TYPE, O), aligned with a `tokens` input."""
-
-    type: Literal["tags"] = Field(description="Output type.")
-    name: str = Field(description="Column holding the tags (a list per row, or space-separated).")
-
-
-class NumberOutput(SpecModel):
-    """A number per row (regression), learned on the normalised scale."""
-
-    type: Literal["number"] = Field(description="Output type.")
-    name: str = Field(description="Numeric target column.")
-
-
-class CombinerConfig(SpecModel):
-    """How the encoded inputs are fused before the head."""
-
-    type: Literal["concat", "gated", "transformer"] = Field(
-        "concat",
-        description="concat: late fusion of pooled vectors; gated: learned per-example weights "
-        "per input; transformer: cross-modal attention over every input's token sequence.",
-    )
-    hidden: int = Field(128, gt=0, le=8192, description="Width of the fused representation.")
-    layers: int = Field(1, ge=1, le=12, description="transformer: encoder layers.")
-    heads: int = Field(4, ge=1, le=64, description="transformer: attention heads.")
-    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout inside the combiner.")
-
-
-InputFeature = Annotated[
-    TextInput | TokensInput | ImageInput | NumberInput | CategoryInput, Field(discriminator="type")
-]
-OutputFeature = Annotated[CategoryOutput | SetOutput | TagsOutput | NumberOutput, Field(discriminator="type")]
+# the per-input encoders (spec/features.py) name MethodConfig, which exists from here on
+EncoderConfig.model_rebuild()
+ImageEncoderConfig.model_rebuild()
+ImageInput.model_rebuild()
+TextInput.model_rebuild()
 
 
 # --- data and training ----------------------------------------------------------------
@@ -327,6 +278,41 @@ class TrainConfig(SpecModel):
     )
 
 
+class GenerationEval(SpecModel):
+    """How a generation model is evaluated after training."""
+
+    samples: int = Field(
+        50, ge=0, le=100000, description="Test rows generated for exact match and ROUGE-L (0: none)."
+    )
+    max_new_tokens: int = Field(96, ge=1, le=8192, description="Tokens generated per test row.")
+    show: int = Field(5, ge=0, le=100, description="Sample generations kept in the report.")
+
+
+class GenerationConfig(SpecModel):
+    """Settings of the `generation` task (instruction tuning of a causal LM)."""
+
+    max_length: int = Field(
+        512, gt=0, le=131072, description="Tokens per training example (prompt and answer)."
+    )
+    overflow: Literal["error", "truncate", "drop"] = Field(
+        "error",
+        description="What to do with an example longer than `max_length`: stop with an error "
+        "naming the row, cut its end, or leave the row out.",
+    )
+    system_prompt: str | None = Field(
+        None, description="System message put first in every conversation that has none."
+    )
+    chat_template: str | None = Field(
+        None,
+        description="Jinja chat template, or `chatml`; default: the tokenizer's own. It is stored "
+        "with the model and used for training, evaluation, chat and serving alike.",
+    )
+    packing: bool = Field(
+        False, description="Pack several short examples into one sequence of `max_length` tokens."
+    )
+    eval: GenerationEval = Field(default_factory=GenerationEval)
+
+
 class TaskSpec(SpecModel):
     """A complete llmos task: `llmos train SPEC` turns it into a registered model."""
 
@@ -346,11 +332,14 @@ class TaskSpec(SpecModel):
     )
     data: DataConfig
     inputs: list[InputFeature] = Field(min_length=1, max_length=64)
-    outputs: list[OutputFeature] = Field(min_length=1, max_length=1)
+    outputs: list[OutputFeature] = Field(default_factory=list, max_length=1)
     combiner: CombinerConfig = Field(
         default_factory=CombinerConfig, description="How several inputs are fused (multimodal tasks)."
     )
     train: TrainConfig = Field(default_factory=TrainConfig)
+    generation: GenerationConfig | None = Field(
+        None, description="Settings of the `generation` task (filled with defaults there)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -362,7 +351,9 @@ class TaskSpec(SpecModel):
                 data["model"] = {"name": data["model"]}
             if isinstance(data.get("method"), str):
                 data["method"] = {"type": data["method"]}
-            for key, default in (("inputs", "text"), ("outputs", "category")):
+            generation = data.get("task") == "generation"
+            defaults = (("inputs", "chat"), ("outputs", "text")) if generation else None
+            for key, default in defaults or (("inputs", "text"), ("outputs", "category")):
                 if isinstance(data.get(key), list):
                     data[key] = [
                         {"type": default, **f} if isinstance(f, dict) and "type" not in f else f
@@ -375,15 +366,14 @@ class TaskSpec(SpecModel):
         return data
 
     @model_validator(mode="after")
-    def _task_fits_features(self) -> TaskSpec:
+    def _task_fits(self) -> TaskSpec:
         check_task(self)
         return self
 
     @property
     def text_input(self) -> TextInput:
-        first = self.inputs[0]
-        assert isinstance(first, TextInput), "text_input is for text-classification specs"
-        return first
+        assert isinstance(self.inputs[0], TextInput), "text_input is for text-classification specs"
+        return self.inputs[0]
 
     @property
     def pretrained(self) -> ModelConfig:
@@ -393,7 +383,10 @@ class TaskSpec(SpecModel):
 
     @property
     def output(self) -> CategoryOutput | SetOutput | TagsOutput | NumberOutput:
+        assert not isinstance(self.outputs[0], TextOutput), "output is for classification/regression"
         return self.outputs[0]
 
-
-TextInput.model_rebuild()
+    @property
+    def gen(self) -> GenerationConfig:
+        assert self.generation is not None  # filled in for task: generation
+        return self.generation

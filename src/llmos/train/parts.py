@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from torch import nn
@@ -23,8 +23,18 @@ from llmos.modalities.inputs import InputSet
 from llmos.modalities.tabular import CategoryInputDriver, NumberDriver
 from llmos.modalities.text import TextDriver
 from llmos.modalities.tokens import TokensDriver
-from llmos.spec.schema import FullMethod, ImageInput, TaskSpec, TextInput, TokensInput
+from llmos.spec.schema import (
+    CategoryInput,
+    FullMethod,
+    ImageInput,
+    TaskSpec,
+    TextInput,
+    TokensInput,
+)
 from llmos.train.loop import seed_everything
+
+if TYPE_CHECKING:
+    from llmos.train.run import Prepared
 
 NUMBER_WIDTH = 16  # vector per number input; enough for one value and its missing flag
 
@@ -50,22 +60,17 @@ def fit_output(spec: TaskSpec, values: pd.Series) -> OutputDriver:
 
 
 def task_parts(
-    spec: TaskSpec, train: pd.DataFrame, output: OutputDriver, artifacts_dir: Path, total_steps: int
+    spec: TaskSpec, train: pd.DataFrame, output: OutputDriver, prepared: Prepared, total_steps: int
 ) -> TaskParts:
     if spec.task == "text-classification":
-        return _text_classification(spec, output, artifacts_dir, total_steps)
-    return _fusion(spec, train, output, artifacts_dir, total_steps)
+        return _text_classification(spec, output, prepared.resolved, total_steps)
+    return _fusion(spec, train, output, prepared.artifacts_dir, total_steps)
 
 
-def _text_classification(
-    spec: TaskSpec, output: OutputDriver, artifacts_dir: Path, total_steps: int
-) -> TaskParts:
+def _text_classification(spec: TaskSpec, output: OutputDriver, resolved: Any, total_steps: int) -> TaskParts:
     from llmos.models.build import build_classifier, choose_pooling, load_tokenizer, save_classifier
-    from llmos.models.zoo import check_loadable, resolve_model
 
     pretrained = spec.pretrained
-    resolved = resolve_model(pretrained.name, artifacts_dir)
-    check_loadable(resolved)
     tokenizer = load_tokenizer(resolved.path)
     driver = TextDriver(spec.text_input.name, tokenizer, spec.text_input.max_length)
     pooling = choose_pooling(pretrained.pooling, resolved)
@@ -97,7 +102,7 @@ def _text_classification(
 
 
 def _pretrained_entry(
-    name: str, method: Any, artifacts_dir: Path, column: str, kind: str
+    name: str, method: Any, artifacts_dir: Path | None, column: str, kind: str
 ) -> tuple[dict[str, Any], Any]:
     from llmos.models.zoo import check_loadable, resolve_model
 
@@ -113,7 +118,7 @@ def _pretrained_entry(
 
 
 def _fusion(
-    spec: TaskSpec, train: pd.DataFrame, output: OutputDriver, artifacts_dir: Path, total_steps: int
+    spec: TaskSpec, train: pd.DataFrame, output: OutputDriver, artifacts_dir: Path | None, total_steps: int
 ) -> TaskParts:
     from llmos.models.build import choose_pooling, load_tokenizer
     from llmos.models.fusion import build_fusion, image_preprocessing, save_fusion
@@ -159,6 +164,7 @@ def _fusion(
             driver = NumberDriver(feature.name, feature.normalize)
             entry = {"kind": "number", "column": feature.name, "width": NUMBER_WIDTH}
         else:
+            assert isinstance(feature, CategoryInput)  # the spec allows no other input here
             driver = CategoryInputDriver(
                 feature.name, embedding_dim=feature.embedding_dim, min_count=feature.min_count
             )

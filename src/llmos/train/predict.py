@@ -45,8 +45,13 @@ class Predictor:
     @classmethod
     def from_folder(cls, folder: Path, artifacts_dir: Path | None = None, device: str = "auto") -> Predictor:
         from llmos.models.build import load_classifier, read_model_config
+        from llmos.spec.schema import PROMPT_METHODS
 
         cfg = read_model_config(folder)
+        if cfg["method"] in PROMPT_METHODS:
+            from llmos.train.prompting import load_prompt_predictor
+
+            return load_prompt_predictor(folder, cfg, artifacts_dir, resolve_placement(device, "auto"))
         out_state = cfg["output"]
         output = OUTPUT_DRIVERS[out_state["type"]].from_state(out_state)
         placement = resolve_placement(device, "auto")

@@ -53,6 +53,12 @@ class Splits:
     record: dict[str, Any]
 
 
+def label_column(spec: TaskSpec) -> str | None:
+    """The column splits are stratified on: a classification label, none for generation."""
+    output = spec.outputs[0] if spec.outputs else None
+    return output.name if output is not None and output.type in ("category", "set") else None
+
+
 def _index_digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(",".join(map(str, frame.index.tolist())).encode()).hexdigest()[:16]
 
@@ -64,13 +70,15 @@ def make_splits(
     from sklearn.model_selection import train_test_split
 
     cfg = spec.data.split
-    label = spec.output.name
+    label = label_column(spec)
     record: dict[str, Any] = {"validation": None}
 
     def cut(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
-        counts = frame[label].astype(str).value_counts()
         n_hold = round(len(frame) * fraction)
-        stratify = bool(cfg and cfg.stratify and counts.min() >= 2 and n_hold >= len(counts))
+        stratify = False
+        if label is not None:
+            counts = frame[label].astype(str).value_counts()
+            stratify = bool(cfg and cfg.stratify and counts.min() >= 2 and n_hold >= len(counts))
         if n_hold < 1 or n_hold >= len(frame):
             raise DataError(
                 f"dataset {spec.data.train!r}: {len(frame)} rows are too few to hold out "
@@ -80,7 +88,7 @@ def make_splits(
             frame,
             test_size=n_hold,
             random_state=seed,
-            stratify=frame[label].astype(str) if stratify else None,
+            stratify=frame[label].astype(str) if stratify and label is not None else None,
         )
         return keep, hold, stratify
 
@@ -118,17 +126,20 @@ def _load(store: Store, ref: str | None) -> tuple[DatasetVersion | None, pd.Data
 
 
 def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame) -> None:
-    wanted = [("input", f.name) for f in spec.inputs] + [("label", spec.output.name)]
+    wanted = [("input", f.name) for f in spec.inputs] + [
+        ("label" if f.type != "text" else "response", f.name) for f in spec.outputs
+    ]
     for what, column in wanted:
         if column not in frame.columns:
             raise DataError(
                 f"dataset {dataset.ref}: {what} column {column!r} not found; "
                 f"columns are {', '.join(frame.columns)}"
             )
-    empty = int(frame[spec.output.name].isna().sum())
+    label = label_column(spec)
+    empty = int(frame[label].isna().sum()) if label is not None else 0
     if empty and spec.output.type == "category":
         raise DataError(
-            f"dataset {dataset.ref}: label column {spec.output.name!r} has {empty} empty values; "
+            f"dataset {dataset.ref}: label column {label!r} has {empty} empty values; "
             "fill or drop those rows and import again"
         )
 
@@ -140,11 +151,11 @@ def _rows(driver: InputDriver | InputSet, output: OutputDriver, frame: pd.DataFr
     return Rows(features, [driver.length(f) for f in features], targets)
 
 
-def loop_settings(cfg: TrainConfig, method: str) -> LoopSettings:
+def loop_settings(cfg: TrainConfig, method: str, task: str = "text-classification") -> LoopSettings:
     """The loop's settings from the spec, unset learning rates taking the method's defaults."""
     from llmos.models.peft_methods import default_lrs
 
-    lr, head_lr = default_lrs(method)
+    lr, head_lr = default_lrs(method, task)
     return LoopSettings(
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
@@ -162,19 +173,67 @@ def loop_settings(cfg: TrainConfig, method: str) -> LoopSettings:
     )
 
 
-def write_model_folder(
-    folder: Path,
-    save: Any,
-    spec: TaskSpec,
-    metrics: dict[str, Any],
-    history: list[dict[str, float]],
-    title: str,
+@dataclass
+class Prepared:
+    """A run's checked inputs: datasets, recorded splits, the resolved model and device."""
+
+    train_ds: DatasetVersion
+    test_ds: DatasetVersion | None
+    val_ds: DatasetVersion | None
+    splits: Splits
+    resolved: Any  # models.zoo.ResolvedModel; None for tasks without a spec-wide `model`
+    placement: Any  # train.device.Placement
+    artifacts_dir: Path | None = None  # where zoo models cache their weights
+
+    @property
+    def train_source(self) -> str:
+        return f"dataset {self.train_ds.ref}"
+
+    @property
+    def test_source(self) -> str:
+        return f"dataset {self.test_ds.ref}" if self.test_ds else f"test split of {self.train_ds.ref}"
+
+    @property
+    def val_source(self) -> str:
+        return f"dataset {self.val_ds.ref}" if self.val_ds else "validation split"
+
+
+def prepare(store: Store, spec: TaskSpec) -> Prepared:
+    """Check every input before any work is done: datasets, columns, model, device; split."""
+    from llmos.models.zoo import check_loadable, resolve_model
+
+    quiet_third_party()
+    train_ds, train_frame = _load(store, spec.data.train)
+    test_ds, test_frame = _load(store, spec.data.test)
+    val_ds, val_frame = _load(store, spec.data.validation)
+    for ds, frame in ((train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame)):
+        if ds is not None and frame is not None:
+            _check_columns(spec, ds, frame)
+    assert train_ds is not None and train_frame is not None
+    resolved = None
+    if spec.model is not None:
+        resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
+        check_loadable(resolved)
+    placement = resolve_placement(spec.train.device, spec.train.precision)
+    splits = make_splits(spec, train_frame, test_frame, val_frame)
+    splits.record.update(
+        train=train_ds.ref,
+        test=test_ds.ref if test_ds else None,
+        validation=val_ds.ref if val_ds else splits.record["validation"],
+    )
+    return Prepared(train_ds, test_ds, val_ds, splits, resolved, placement, store.settings.artifacts_dir)
+
+
+def new_run_dir(store: Store, spec: TaskSpec) -> Path:
+    return store.settings.runs_dir / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def write_report(
+    folder: Path, spec: TaskSpec, metrics: dict[str, Any], history: list[dict[str, float]], title: str
 ) -> None:
-    """Save weights (with `save`, the task's saver), spec and report (metrics, history,
-    confusion matrix) into `folder`."""
-    save(folder)
+    """The spec and report (metrics, history, confusion matrix) beside a model's weights."""
     report = folder / "report"
-    report.mkdir()
+    report.mkdir(parents=True, exist_ok=True)
     (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (report / "history.json").write_text(json.dumps(history, indent=2))
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
@@ -183,111 +242,126 @@ def write_model_folder(
         plot_confusion_matrix(metrics["confusion_matrix"], report / "confusion_matrix.png", title)
 
 
+def register_run(
+    store: Store,
+    spec: TaskSpec,
+    prepared: Prepared,
+    folder: Path,
+    metrics: dict[str, Any],
+    history: list[dict[str, float]],
+    train_seconds: float,
+) -> TrainOutcome:
+    """Register the model folder written by a run; the run folder is removed by the caller."""
+    summary = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "samples")}
+    resolved = prepared.resolved
+    if spec.task in ("text-classification", "generation"):
+        base_model, method = resolved.alias or resolved.path, spec.method.type
+    else:  # fusion models name their inputs' models and methods in their config
+        from llmos.models.build import read_model_config
+
+        config = read_model_config(folder)
+        base_model, method = config["base_model"], config["method"]
+    row = register_model(
+        store,
+        name=spec.name,
+        task=spec.task,
+        base_model=base_model,
+        method=method,
+        spec=spec.model_dump(mode="json"),
+        folder=folder,
+        train_dataset_id=prepared.train_ds.id,
+        test_dataset_id=prepared.test_ds.id if prepared.test_ds else None,
+        split=prepared.splits.record,
+        metrics={**summary, "history": history},
+        train_seconds=train_seconds,
+    )
+    report = model_folder(store, row) / "report"
+    return TrainOutcome(model=row, metrics=metrics, history=history, report_dir=report)
+
+
 def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = None) -> TrainOutcome:
+    """Train, evaluate and register the model a spec describes; dispatches on task and method."""
+    from llmos.spec.schema import PROMPT_METHODS
+
+    progress = progress or SilentProgress()
+    prepared = prepare(store, spec)
+    run_dir = new_run_dir(store, spec)
+    try:
+        if spec.task == "generation":
+            from llmos.train.generation import run_generation
+
+            folder, metrics, history, seconds = run_generation(spec, prepared, run_dir, progress)
+        elif spec.method.type in PROMPT_METHODS:
+            from llmos.train.prompting import run_prompt_classifier
+
+            result = run_prompt_classifier(store, spec, prepared, run_dir, progress)
+            folder, metrics, history, seconds = result
+        else:
+            folder, metrics, history, seconds = run_classifier(spec, prepared, run_dir, progress)
+        outcome = register_run(store, spec, prepared, folder, metrics, history, seconds)
+    finally:
+        # the registered copy lives in the artifact store; the run folder held the work in progress
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return outcome
+
+
+RunResult = tuple[Path, dict[str, Any], list[dict[str, float]], float]
+
+
+def run_classifier(spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: Progress) -> RunResult:
+    """Fine-tune the task's model (an encoder classifier, or a fusion model for token,
+    image, tabular and multimodal tasks); return its model folder, metrics and history."""
     from llmos.models.peft_methods import after_optimizer_step
     from llmos.train.parts import fit_output, task_parts
 
-    progress = progress or SilentProgress()
-    quiet_third_party()
-    # 1. every input is checked before any work is done
-    train_ds, train_frame = _load(store, spec.data.train)
-    test_ds, test_frame = _load(store, spec.data.test)
-    val_ds, val_frame = _load(store, spec.data.validation)
-    for ds, frame in ((train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame)):
-        if ds is not None and frame is not None:
-            _check_columns(spec, ds, frame)
-    assert train_ds is not None and train_frame is not None
-    placement = resolve_placement(spec.train.device, spec.train.precision)
-
-    splits = make_splits(spec, train_frame, test_frame, val_frame)
-    splits.record.update(
-        train=train_ds.ref,
-        test=test_ds.ref if test_ds else None,
-        validation=val_ds.ref if val_ds else splits.record["validation"],
-    )
+    splits, placement = prepared.splits, prepared.placement
     output = fit_output(spec, splits.train[spec.output.name])
     cfg = spec.train
     total_steps = steps_per_epoch(len(splits.train), cfg.batch_size, cfg.gradient_accumulation) * cfg.epochs
-    parts = task_parts(spec, splits.train, output, store.settings.artifacts_dir, total_steps)
+    parts = task_parts(spec, splits.train, output, prepared, total_steps)
     model, driver = parts.model, parts.inputs
-    train_rows = _rows(driver, output, splits.train, f"dataset {train_ds.ref}")
-    test_source = f"dataset {test_ds.ref}" if test_ds else f"test split of {train_ds.ref}"
-    output.encode(splits.test[output.column], test_source)  # unseen test labels fail now
+    train_rows = _rows(driver, output, splits.train, prepared.train_source)
+    output.encode(splits.test[output.column], prepared.test_source)  # unseen test labels fail now
     val_rows = None
     if splits.validation is not None:
-        val_rows = _rows(
-            driver,
-            output,
-            splits.validation,
-            f"dataset {val_ds.ref}" if val_ds else "validation split",
-        )
+        val_rows = _rows(driver, output, splits.validation, prepared.val_source)
 
     settings = loop_settings(cfg, spec.method.type)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    progress.log(
+        f"training {spec.name}: {parts.base_model} + {parts.method} on {placement.describe()}, "
+        f"{len(train_rows)} rows, {output.num_outputs} outputs, "
+        f"{trainable:,} of {total:,} parameters trainable"
+    )
 
     def after_step(step: int) -> None:
         for adapted in parts.adapted:
             after_optimizer_step(adapted, step)
 
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-
-    run_dir = store.settings.runs_dir / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    try:
-        progress.log(
-            f"training {spec.name}: {parts.base_model} + {parts.method} on {placement.describe()}, "
-            f"{len(train_rows)} rows, {output.num_outputs} outputs, "
-            f"{trainable:,} of {total:,} parameters trainable"
-        )
-        result = fit(
-            model,
-            driver.collate,
-            output,
-            train_rows,
-            settings,
-            placement,
-            validation=val_rows,
-            checkpoint_dir=run_dir / "checkpoints",
-            progress=progress,
-            after_step=after_step,
-        )
-        predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
-        metrics = predictor.evaluate(splits.test, test_source, progress)
-        metrics.update(
-            train_seconds=round(result.train_seconds, 2),
-            train_samples_per_second=round(result.samples_per_second, 2),
-            epochs_run=len(result.history),
-            best_epoch=result.best_epoch,
-            trainable_parameters=trainable,
-            total_parameters=total,
-        )
-        folder = run_dir / "model"
-        write_model_folder(
-            folder,
-            parts.save,
-            spec,
-            metrics,
-            result.history,
-            f"{spec.name} on {test_source}",
-        )
-        summary = {k: v for k, v in metrics.items() if k not in ("confusion_matrix",)}
-        row = register_model(
-            store,
-            name=spec.name,
-            task=spec.task,
-            base_model=parts.base_model,
-            method=parts.method,
-            spec=spec.model_dump(mode="json"),
-            folder=folder,
-            train_dataset_id=train_ds.id,
-            test_dataset_id=test_ds.id if test_ds else None,
-            split=splits.record,
-            metrics={**summary, "history": result.history},
-            train_seconds=result.train_seconds,
-        )
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    # the registered copy lives in the artifact store; the run folder held the work in progress
-    shutil.rmtree(run_dir, ignore_errors=True)
-    report = model_folder(store, row) / "report"
-    return TrainOutcome(model=row, metrics=metrics, history=result.history, report_dir=report)
+    result = fit(
+        model,
+        driver.collate,
+        output,
+        train_rows,
+        settings,
+        placement,
+        validation=val_rows,
+        checkpoint_dir=run_dir / "checkpoints",
+        progress=progress,
+        after_step=after_step,
+    )
+    predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
+    metrics = predictor.evaluate(splits.test, prepared.test_source, progress)
+    metrics.update(
+        train_seconds=round(result.train_seconds, 2),
+        train_samples_per_second=round(result.samples_per_second, 2),
+        epochs_run=len(result.history),
+        best_epoch=result.best_epoch,
+        trainable_parameters=trainable,
+        total_parameters=total,
+    )
+    folder = run_dir / "model"
+    parts.save(folder)
+    write_report(folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}")
+    return folder, metrics, result.history, result.train_seconds
