@@ -92,7 +92,7 @@ def main() -> None:
     from llmos.cli.output import RichProgress
 
     image = {"name": "photo", "type": "image", "size": 32, "encoder": {"channels": [32, 64, 128]}}
-    text = {"name": "claim", "max_length": 32, "encoder": {"method": "frozen"}}
+    text = {"name": "claim", "max_length": 32}  # the spec-wide method, frozen, applies
     runs = {"image only": ([image], None), "text only": ([text], None)}
     for kind in args.combiners:
         runs[f"image + text, {kind}"] = ([image, text], {"type": kind, "hidden": 128, "heads": 4})
