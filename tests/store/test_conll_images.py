@@ -1,6 +1,7 @@
 """Importing token-tagging files (CoNLL, JSONL) and image folders as datasets."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,16 @@ def test_empty_image_folder_is_refused(ws, tmp_path):
     (tmp_path / "empty" / "cat").mkdir(parents=True)
     with pytest.raises(DataError, match="no images found"):
         ws.import_dataset(tmp_path / "empty", "pets")
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "wnut17").exists(), reason="needs ../shared/data/wnut17")
+def test_real_wnut17_and_cifar_files_import(ws):
+    test = ws.import_dataset(SHARED / "wnut17" / "emerging.test.annotated", "wnut", format="conll")
+    assert test.dataset.num_rows == 1287
+    frame = ws.dataset_frame("wnut")
+    assert all(len(t) == len(g) for t, g in zip(frame["tokens"], frame["tags"]))
+    cifar = ws.import_dataset(SHARED / "cifar10-small" / "test", "cifar").dataset
+    assert cifar.num_rows == 500 and len(cifar.label_distribution or {}) == 10
