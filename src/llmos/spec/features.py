@@ -78,7 +78,13 @@ class ImageInput(SpecModel):
 
     type: Literal["image"] = Field(description="Input type.")
     name: str = Field(description="Column holding image paths.")
-    size: int = Field(32, gt=0, le=1024, description="Images are resized to size x size pixels.")
+    size: int = Field(
+        32,
+        gt=0,
+        le=1024,
+        description="Images are resized to size x size pixels (a pretrained vision model's own "
+        "input size, when its config names one, takes precedence).",
+    )
     encoder: ImageEncoderConfig = Field(default_factory=ImageEncoderConfig)
     augment: ImageAugment | None = Field(
         default_factory=ImageAugment, description="Training augmentations; null for none."
