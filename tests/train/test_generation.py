@@ -246,3 +246,26 @@ def test_rouge_l_and_exact_match():
     assert rouge_l("the cat", "the cat sat on the mat") == pytest.approx(2 * (1 * 1 / 3) / (1 + 1 / 3))
     assert rouge_l("dogs bark", "the cat sat") == 0.0
     assert exact_match(" Freeze   it ", "freeze it") and not exact_match("freeze", "freeze it")
+
+
+def test_a_causal_lm_without_template_needs_one_given(ws, tiny_lm_dir: Path, tmp_path: Path):
+    import shutil
+
+    bare = tmp_path / "bare-lm"
+    shutil.copytree(tiny_lm_dir, bare)
+    for name in ("chat_template.jinja", "tokenizer_config.json"):
+        path = bare / name
+        if name == "chat_template.jinja":
+            path.unlink(missing_ok=True)
+        else:
+            import json
+
+            config = json.loads(path.read_text())
+            config.pop("chat_template", None)
+            path.write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=r"no chat template.*--chat-template"):
+        ws.llm(str(bare))
+    (answer,) = ws.generate(str(bare), ["hello"], chat_template="chatml")
+    assert answer.prompt_tokens == len(
+        ws.llm(str(bare), "chatml").format.prompt_ids([{"role": "user", "content": "hello"}])
+    )
