@@ -181,12 +181,17 @@ class Workspace:
 
     # --- LLMs -------------------------------------------------------------------------
 
-    def llm(self, ref: str) -> LLM:
-        """A generation model registered here, or a pretrained causal LM (alias, folder, hub id)."""
+    def llm(self, ref: str, chat_template: str | None = None) -> LLM:
+        """A generation model registered here, or a pretrained causal LM (alias, folder, hub id).
+        `chat_template` (Jinja text, a file holding it, or `chatml`) is for causal LMs whose
+        tokenizer has none; a registered model always uses the template it was trained with."""
         from llmos.models.llm import LLM
 
-        if ref in self._llms:
-            return self._llms[ref]
+        if chat_template and Path(chat_template).is_file():
+            chat_template = Path(chat_template).read_text(encoding="utf-8")
+        key = f"{ref}\n{chat_template}" if chat_template else ref
+        if key in self._llms:
+            return self._llms[key]
         if "@" in ref or self.models(ref):
             row = self.model(ref)
             if row.task != "generation":
@@ -196,8 +201,8 @@ class Workspace:
                 )
             llm = LLM.from_folder(self.model_path(row.ref), row.ref, self.settings.artifacts_dir)
         else:
-            llm = LLM.from_pretrained(ref, self.settings.artifacts_dir)
-        self._llms[ref] = llm
+            llm = LLM.from_pretrained(ref, self.settings.artifacts_dir, chat_template)
+        self._llms[key] = llm
         return llm
 
     def generate(
@@ -209,12 +214,13 @@ class Workspace:
         system: str | None = None,
         raw: bool = False,
         stream: Any = None,
+        chat_template: str | None = None,
     ) -> list[Completion]:
         """Answers to each prompt (one user message each, or raw text with `raw=True`),
         decoded together in one batch. `stream(text)` receives a single prompt's text as it grows."""
         from llmos.models.generation import SamplingParams
 
-        llm = self.llm(model)
+        llm = self.llm(model, chat_template)
         params = params or SamplingParams()
         if raw:
             ids = [list(llm.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
