@@ -35,6 +35,9 @@ def test_tabular_example_trains_and_predicts_an_unseen_segment(run, tmp_path):
     assert code == 0, err
     predicted = pd.read_csv(tmp_path / "p.csv")
     assert len(predicted) == 4 and set(predicted["prediction"]) <= {"approved", "flagged"}
+    code, out, err = run("train", str(ROOT / "examples" / "claims_payout.yaml"))
+    assert code == 0, err
+    assert "R2 0.9" in out and "registered claims-payout@1" in out  # regression example
 
 
 def test_token_tagging_from_the_command_line(run, tmp_path, tiny_model_dir):
