@@ -23,7 +23,7 @@ from llmos.core.util import atomic_path
 from llmos.spec.schema import TaskSpec
 from llmos.store.datasets import ImportResult
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, ModelVersion
+from llmos.store.schema import DatasetVersion, Deployment, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.models.generation import Completion, SamplingParams
@@ -283,3 +283,26 @@ class Workspace:
             else:
                 result.to_csv(tmp, index=False)
         return target, len(result)
+
+    # --- deployments (serving) -----------------------------------------------------------
+
+    def deploy(self, model: str, name: str, *, optimize: str | None = None, pin: bool = False) -> Deployment:
+        """Point deployment `name` at `model` (created, or re-pointed atomically)."""
+        from llmos.serve.targets import deploy
+
+        return deploy(self.store, model, name, optimize, pin)
+
+    def undeploy(self, name: str) -> Deployment:
+        from llmos.serve.targets import undeploy
+
+        return undeploy(self.store, name)
+
+    def deployments(self) -> list[Deployment]:
+        from llmos.store.deployments import list_deployments
+
+        return list_deployments(self.store)
+
+    def deployment(self, name: str) -> Deployment:
+        from llmos.store.deployments import get_deployment
+
+        return get_deployment(self.store, name)

@@ -46,11 +46,16 @@ class Predictor:
 
             return load_prompt_predictor(folder, config, artifacts_dir, resolve_placement(device, "auto"))
         loaded = load_classifier(folder, artifacts_dir)
-        cfg = loaded.config
-        driver = TextDriver(cfg["input"]["column"], loaded.tokenizer, cfg["input"]["max_length"])
-        out_state = cfg["output"]
-        output = OUTPUT_DRIVERS[out_state["type"]].from_state(out_state)
-        return cls(loaded.model, driver, output, resolve_placement(device, "auto"))
+        return cls.from_loaded(loaded.model, loaded.tokenizer, loaded.config, device)
+
+    @classmethod
+    def from_loaded(
+        cls, model: nn.Module, tokenizer: Any, config: dict[str, Any], device: str = "auto"
+    ) -> Predictor:
+        """A classifier already in memory (the server builds these over a shared base model)."""
+        driver = TextDriver(config["input"]["column"], tokenizer, config["input"]["max_length"])
+        output = OUTPUT_DRIVERS[config["output"]["type"]].from_state(config["output"])
+        return cls(model, driver, output, resolve_placement(device, "auto"))
 
     def logits(self, texts: Sequence[Any], progress: Progress | None = None) -> torch.Tensor:
         features = self.input.encode(texts)
