@@ -63,7 +63,12 @@ def test_bad_input_gets_its_status_and_names_the_field(lora_ws):
     with ServerThread(ws.store, config) as url:
         r = _post(url, "/v1/deployments/nope/predict", json={"inputs": ["hi"]})
         assert r.status_code == 404 and "deployment 'nope' not found" in r.json()["error"]["message"]
-        r = _post(url, "/v1/deployments/a0/predict", content=b'{"inputs": [', headers={"content-type": "application/json"})
+        r = _post(
+            url,
+            "/v1/deployments/a0/predict",
+            content=b'{"inputs": [',
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 422 and "not valid JSON" in r.json()["error"]["message"]
         r = _post(url, "/v1/deployments/a0/predict", json={"texts": ["hi"]})
         assert r.status_code == 422 and r.json()["error"]["message"].startswith("inputs: Field required")
@@ -77,7 +82,9 @@ def test_bad_input_gets_its_status_and_names_the_field(lora_ws):
         assert r.status_code == 413 and "inputs[0]: 100 characters" in r.json()["error"]["message"]
         r = _post(url, "/v1/deployments/a0/predict", json={"inputs": ["x" * 5000]})
         assert r.status_code == 413 and "over the limit of 4000" in r.json()["error"]["message"]
-        r = _post(url, "/v1/chat/completions", json={"model": "a0", "messages": [{"role": "user", "content": "hi"}]})
+        r = _post(
+            url, "/v1/chat/completions", json={"model": "a0", "messages": [{"role": "user", "content": "hi"}]}
+        )
         assert r.status_code == 422 and "serves a classifier model" in r.json()["error"]["message"]
         assert _post(url, "/v1/deployments/a0/predict", json={"inputs": "card arrived"}).status_code == 200
 

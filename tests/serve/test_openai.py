@@ -43,7 +43,9 @@ def test_tiny_chat_and_completions_match_offline(ws, tiny_lm_dir):
         # bad requests name the field
         with pytest.raises(openai.UnprocessableEntityError, match="message 1 must have `role` and `content`"):
             oa.chat.completions.create(model="tiny-chat", messages=[{"content": "hi"}])  # type: ignore[list-item]
-        r = httpx.post(f"{url}/v1/chat/completions", json={"model": "tiny-chat", "messages": MESSAGES, "n": 2})
+        r = httpx.post(
+            f"{url}/v1/chat/completions", json={"model": "tiny-chat", "messages": MESSAGES, "n": 2}
+        )
         assert r.status_code == 422 and r.json()["error"]["message"].startswith("n: ")
         with pytest.raises(openai.NotFoundError, match="deployment 'gpt-4' not found"):
             oa.chat.completions.create(model="gpt-4", messages=MESSAGES)
@@ -71,7 +73,9 @@ def test_openai_package_with_smollm2_and_minilm(tmp_path_factory):
             answer = oa.chat.completions.create(model="smol", messages=question, max_tokens=30)
             text = answer.choices[0].message.content
             assert "Paris" in text and answer.choices[0].finish_reason == "stop"
-            chunks = list(oa.chat.completions.create(model="smol", messages=question, max_tokens=30, stream=True))
+            chunks = list(
+                oa.chat.completions.create(model="smol", messages=question, max_tokens=30, stream=True)
+            )
             assert len(chunks) > 3  # it really streamed, piece by piece
             assert "".join(c.choices[0].delta.content or "" for c in chunks) == text
             assert chunks[-1].choices[0].finish_reason == "stop"

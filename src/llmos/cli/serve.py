@@ -66,6 +66,7 @@ def serve(
     ws.init()
     out.print(f"serving {len(ws.deployments())} deployments at http://{host}:{port} (docs at /docs)")
     run(ws.store, host, port, config, graceful_s=graceful)
+    out.print("stopped")
 
 
 def deploy(

@@ -44,7 +44,20 @@ def serve(
     policy: Policy | None = None,
     graceful_s: float = 30.0,
 ) -> None:
-    _server(store, host, port, config, policy, graceful_s).run()
+    """Serve until SIGINT or SIGTERM, then shut down gracefully and return (exit code 0).
+
+    uvicorn re-raises the stopping signal once it has shut down; the no-op handlers
+    installed here make that a normal return instead of death by signal.
+    """
+    import signal
+
+    server = _server(store, host, port, config, policy, graceful_s)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
