@@ -17,8 +17,12 @@ from tests.conftest import tiny_spec
 
 
 def lora_spec(model_dir: Path, name: str = "lora0") -> dict[str, object]:
-    return tiny_spec(model_dir, name=name, method={"type": "lora", "r": 4, "target_modules": ["query", "value"]},
-                     train={"epochs": 1, "batch_size": 16, "lr": 3e-3, "head_lr": 1e-2, "seed": 7})  # fmt: skip
+    return tiny_spec(
+        model_dir,
+        name=name,
+        method={"type": "lora", "r": 4, "target_modules": ["query", "value"]},
+        train={"epochs": 1, "batch_size": 16, "lr": 3e-3, "head_lr": 1e-2, "seed": 7},
+    )
 
 
 def register_variant(ws, source: Path, name: str, seed: int) -> str:
@@ -35,10 +39,19 @@ def register_variant(ws, source: Path, name: str, seed: int) -> str:
         save_file({k: torch.randn(v.shape, generator=gen) * 0.5 for k, v in tensors.items()}, str(path))
     base = ws.model("lora0")
     row = register_model(
-        ws.store, name=name, task=base.task, base_model=base.base_model, method=base.method, spec=base.spec,
-        folder=folder, train_dataset_id=base.train_dataset_id, test_dataset_id=base.test_dataset_id,
-        split=base.split, metrics={}, train_seconds=0.0,
-    )  # fmt: skip
+        ws.store,
+        name=name,
+        task=base.task,
+        base_model=base.base_model,
+        method=base.method,
+        spec=base.spec,
+        folder=folder,
+        train_dataset_id=base.train_dataset_id,
+        test_dataset_id=base.test_dataset_id,
+        split=base.split,
+        metrics={},
+        train_seconds=0.0,
+    )
     shutil.rmtree(folder)
     return row.ref
 

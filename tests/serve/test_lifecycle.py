@@ -71,10 +71,25 @@ def test_sigterm_lets_in_flight_requests_finish(lora_ws):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # requests wait 1.5 s in the batch window, so they are in flight when SIGTERM arrives
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmos.cli.main", "--home", str(ws.home), "serve", "--port", str(port),
-         "--max-wait-ms", "1500", "--max-batch", "64"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "llmos.cli.main",
+            "--home",
+            str(ws.home),
+            "serve",
+            "--port",
+            str(port),
+            "--max-wait-ms",
+            "1500",
+            "--max-batch",
+            "64",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -90,8 +105,12 @@ def test_sigterm_lets_in_flight_requests_finish(lora_ws):
         Client(url).predict("a0", TEXTS)  # loaded
         with ThreadPoolExecutor(4) as pool:
             sent = time.monotonic()
-            futures = [pool.submit(httpx.post, f"{url}/v1/deployments/a0/predict", json={"inputs": TEXTS}, timeout=30)
-                       for _ in range(4)]  # fmt: skip
+            futures = [
+                pool.submit(
+                    httpx.post, f"{url}/v1/deployments/a0/predict", json={"inputs": TEXTS}, timeout=30
+                )
+                for _ in range(4)
+            ]
             time.sleep(0.4)
             proc.send_signal(signal.SIGTERM)
             responses = [f.result() for f in futures]
