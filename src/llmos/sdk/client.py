@@ -56,7 +56,8 @@ class Client:
         return answer["predictions"]
 
     def embed(self, deployment: str, inputs: str | list[str]) -> list[list[float]]:
-        answer = self._call("POST", "/v1/embeddings", {"model": deployment, "input": inputs})
+        body = {"model": deployment, "input": inputs, "encoding_format": "float"}
+        answer = self._call("POST", "/v1/embeddings", body)
         return [row["embedding"] for row in answer["data"]]
 
     def chat(self, deployment: str, messages: list[dict[str, str]], **sampling: Any) -> str:

@@ -165,7 +165,13 @@ class Workspace:
     def predict(self, model: str, texts: list[str], progress: Progress | None = None) -> list[dict[str, Any]]:
         return self.predictor(model).predict(texts, progress)
 
-    def evaluate(self, model: str, data: str, progress: Progress | None = None) -> dict[str, Any]:
+    def evaluate(
+        self, model: str, data: str, progress: Progress | None = None, optimize: str | None = None
+    ) -> dict[str, Any]:
+        """Metrics of `model` on `data`; with `optimize="int8"`, of its int8 version, with the
+        full-precision accuracy and the difference under `metrics["optimized"]`."""
+        if optimize is not None:
+            return self._evaluate_optimized(model, data, optimize, progress)
         row = self.model(model)  # an unknown model is reported before an unknown dataset
         dataset = self.dataset(data)
         frame = self.dataset_frame(dataset.ref)
@@ -306,3 +312,24 @@ class Workspace:
         from llmos.store.deployments import get_deployment
 
         return get_deployment(self.store, name)
+
+    def _evaluate_optimized(
+        self, model: str, data: str, optimize: str, progress: Progress | None
+    ) -> dict[str, Any]:
+        from llmos.train.predict import Predictor
+
+        row = self.model(model)
+        if row.task == "generation":
+            raise UsageError(f"--optimize applies to classifiers; {row.ref} is a generation model")
+        frame = self.dataset_frame(self.dataset(data).ref)
+        source = f"dataset {self.dataset(data).ref}"
+        baseline = self.predictor(row.ref).evaluate(frame, source, progress)
+        fast = Predictor.from_folder(self.model_path(row.ref), self.settings.artifacts_dir, optimize=optimize)
+        metrics = fast.evaluate(frame, source, progress)
+        change = round(metrics["accuracy"] - baseline["accuracy"], 5)
+        metrics["optimized"] = {
+            "optimize": optimize,
+            "baseline_accuracy": baseline["accuracy"],
+            "accuracy_change": change,
+        }
+        return metrics

@@ -114,9 +114,9 @@ def build_router(allow: Any) -> APIRouter:
     async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
         runtime = request.app.state.runtime
         texts = [body.input] if isinstance(body.input, str) else body.input
-        _, vectors = await runtime.embed(body.model, texts)
-        tokens = sum(len(t.split()) for t in texts)
-        return embedding_response(body.model, vectors, tokens, body.encoding_format)
+        _, rows = await runtime.embed(body.model, texts)
+        tokens = sum(n for _, n in rows)
+        return embedding_response(body.model, [v for v, _ in rows], tokens, body.encoding_format)
 
     @router.post("/chat/completions", response_model=None)
     async def chat(body: ChatRequest, request: Request) -> Any:

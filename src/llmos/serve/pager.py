@@ -169,12 +169,7 @@ class ModelPager:
         from llmos.train.predict import Predictor
 
         assert target.folder is not None
-        predictor = Predictor.from_folder(target.folder, self.artifacts_dir)
-        if target.optimize == "int8":
-            from llmos.models.quantize import quantize_int8
-
-            predictor.model = quantize_int8(predictor.model)
-        return predictor
+        return Predictor.from_folder(target.folder, self.artifacts_dir, optimize=target.optimize)
 
     def _load_llm(self, target: Target) -> Any:
         from llmos.models.llm import LLM

@@ -78,7 +78,9 @@ class ServeRuntime:
             return cached.row, cached.target
         row = find_deployment(self.store, name)
         if row is None:
-            self._resolved.pop(name, None)
+            gone = self._resolved.pop(name, None)
+            if gone is not None:  # undeployed: free its memory unless another deployment shares it
+                self._release(gone.target.ref)
             raise NotFoundError(
                 f"deployment {name!r} not found; create it with `llmos deploy MODEL --name {name}`"
             )
@@ -91,7 +93,13 @@ class ServeRuntime:
             raise ModelUnavailable(f"deployment {name}: {exc}") from exc
         with self._lock:
             self._resolved[name] = _Resolved(now, row, target)
+        if cached is not None and cached.target.ref != target.ref:
+            self._release(cached.target.ref)  # re-pointed: requests still queued reload it on demand
         return row, target
+
+    def _release(self, ref: str) -> None:
+        if not any(r.target.ref == ref for r in list(self._resolved.values())):
+            self.pager.evict(ref)
 
     async def target(self, name: str, kind: str) -> tuple[Deployment, Target]:
         row, target = await asyncio.to_thread(self.resolve, name)
@@ -138,8 +146,12 @@ class ServeRuntime:
         """Run one group of a batch (in the base model's worker thread)."""
         slot = self.pager.slot(target)
         with slot.lock:  # the adapter switch and the forward pass must not interleave
-            if target.kind == "embedding":
-                return list(self.pager.embedder(target)(inputs).tolist())
+            if target.kind == "embedding":  # (vector, tokens) per input, for the usage report
+                embedder = self.pager.embedder(target)
+                tokens = embedder.tokenizer(inputs, truncation=True, max_length=embedder.max_length)[
+                    "input_ids"
+                ]
+                return list(zip(embedder(inputs).tolist(), (len(t) for t in tokens)))
             return list(self.pager.predictor(target).predict(inputs))
 
     def _on_batch(self, inputs: int, groups: int) -> None:

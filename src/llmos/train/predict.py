@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from llmos.core.errors import UsageError
 from llmos.core.progress import Progress
 from llmos.modalities import OUTPUT_DRIVERS
 from llmos.modalities.base import InputDriver, OutputDriver
@@ -36,11 +37,25 @@ class Predictor:
         self.batch_size = batch_size
 
     @classmethod
-    def from_folder(cls, folder: Path, artifacts_dir: Path | None = None, device: str = "auto") -> Predictor:
+    def from_folder(
+        cls,
+        folder: Path,
+        artifacts_dir: Path | None = None,
+        device: str = "auto",
+        optimize: str | None = None,
+    ) -> Predictor:
+        """Load a saved classifier; `optimize="int8"` quantises an encoder classifier for the CPU."""
         from llmos.models.build import load_classifier, read_model_config
         from llmos.spec.schema import PROMPT_METHODS
 
         config = read_model_config(folder)
+        if optimize is not None:
+            from llmos.models.quantize import quantize_int8
+
+            if optimize != "int8" or config["method"] in PROMPT_METHODS:
+                raise UsageError(f"optimize {optimize!r}: only int8, for fine-tuned encoder classifiers")
+            loaded = load_classifier(folder, artifacts_dir)
+            return cls.from_loaded(quantize_int8(loaded.model), loaded.tokenizer, loaded.config, "cpu")
         if config["method"] in PROMPT_METHODS:
             from llmos.train.prompting import load_prompt_predictor
 
