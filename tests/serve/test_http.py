@@ -139,3 +139,26 @@ def _wait_for(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_request_over_the_timeout_is_504_and_skipped(lora_ws):
+    ws = lora_ws
+    fleet(ws, 1)
+    server = ServerThread(ws.store, ServeConfig(max_wait_ms=0, timeout_s=0.3))
+    with server as url:
+        client = Client(url)
+        client.predict("a0", TEXTS)
+        (slot,) = server.runtime.pager.slots.values()
+        batches: list[int] = []
+        server.runtime.observers.append(lambda inputs, _groups: batches.append(inputs))
+        with slot.lock:
+            first = threading.Thread(
+                target=lambda: _post(url, "/v1/deployments/a0/predict", json={"inputs": ["x"]})
+            )
+            first.start()
+            time.sleep(0.1)  # the worker holds the first request and waits for the model
+            r = _post(url, "/v1/deployments/a0/predict", json={"inputs": TEXTS})  # queued behind it
+            assert r.status_code == 504 and "no answer within 0.3 s" in r.json()["error"]["message"]
+        first.join(30)
+        assert client.predict("a0", TEXTS)[0]["label"]
+        assert batches == [1, 2]  # the abandoned request never ran

@@ -17,7 +17,10 @@ thread for that base holds it while it switches adapters and runs a batch.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,8 @@ class BaseSlot:
     bytes: int = 0
     adapters: OrderedDict[str, AdapterSlot] = field(default_factory=OrderedDict)
     tokenizers: dict[str, Any] = field(default_factory=dict)
+    layers: list[Any] = field(default_factory=list)  # peft's adapter layers in the shared model
+    active: str | None = None
 
 
 class ModelPager:
@@ -67,13 +72,17 @@ class ModelPager:
         artifacts_dir: Path | None,
         adapter_budget_bytes: int = 512 * 2**20,
         max_adapters: int = 64,
+        batch_size: int = 8,
     ) -> None:
         self.artifacts_dir = artifacts_dir
+        self.batch_size = batch_size
         self.adapter_budget_bytes = adapter_budget_bytes
         self.max_adapters = max_adapters
         self.slots: dict[str, BaseSlot] = {}
         self._lock = threading.Lock()
         self._names = 0
+        self.retry_s = 5.0
+        self.failures: dict[str, tuple[float, str]] = {}
         self.adapter_loads = 0
         self.adapter_evictions = 0
 
@@ -95,7 +104,7 @@ class ModelPager:
             if entry is None:
                 entry = self._page_in(slot, target)
             slot.adapters.move_to_end(target.ref)
-            slot.peft.set_adapter(entry.name)
+            self._activate(slot, entry.name)
             return entry.predictor
 
     def llm(self, target: Target) -> Any:
@@ -125,7 +134,7 @@ class ModelPager:
 
     def stats(self) -> dict[str, Any]:
         slots = list(self.slots.values())
-        adapters = [a for s in slots for a in s.adapters.values()]
+        adapters = [a for s in slots for a in list(s.adapters.values())]
         return {
             "base_models": sum(1 for s in slots if s.encoder is not None),
             "whole_models": sum(len(s.whole) for s in slots),
@@ -141,8 +150,8 @@ class ModelPager:
     def resident(self, ref: str) -> dict[str, Any] | None:
         """Memory facts of one model or adapter, or None when it is not loaded."""
         for slot in list(self.slots.values()):
-            if ref in slot.adapters:
-                a = slot.adapters[ref]
+            a = slot.adapters.get(ref)
+            if a is not None:
                 return {
                     "as": "adapter",
                     "base": slot.key,
@@ -158,18 +167,34 @@ class ModelPager:
 
     def _whole(self, slot: BaseSlot, target: Target, load: Any) -> Any:
         if target.ref not in slot.whole:
-            try:
+            with self._loading(target):
                 slot.whole[target.ref] = load(target)
-            except Exception as exc:  # any loading failure becomes a 503 naming the model
-                raise ModelUnavailable(f"model {target.ref} failed to load: {_first_line(exc)}") from exc
             slot.bytes = module_bytes(_module_of(slot.whole[target.ref]))
         return slot.whole[target.ref]
+
+    @contextmanager
+    def _loading(self, target: Target) -> Iterator[None]:
+        """Turn a loading failure into `ModelUnavailable` (HTTP 503) naming the model, and
+        remember it for `retry_s`, so that requests to a broken model fail fast instead of
+        each trying to load it again."""
+        failed = self.failures.get(target.ref)
+        if failed is not None and time.monotonic() - failed[0] < self.retry_s:
+            raise ModelUnavailable(failed[1])
+        try:
+            yield
+        except Exception as exc:
+            message = f"model {target.ref} failed to load: {_first_line(exc)}"
+            self.failures[target.ref] = (time.monotonic(), message)
+            raise ModelUnavailable(message) from exc
+        self.failures.pop(target.ref, None)
 
     def _load_classifier(self, target: Target) -> Any:
         from llmos.train.predict import Predictor
 
         assert target.folder is not None
-        return Predictor.from_folder(target.folder, self.artifacts_dir, optimize=target.optimize)
+        predictor = Predictor.from_folder(target.folder, self.artifacts_dir, optimize=target.optimize)
+        predictor.batch_size = self.batch_size
+        return predictor
 
     def _load_llm(self, target: Target) -> Any:
         from llmos.models.llm import LLM
@@ -182,25 +207,24 @@ class ModelPager:
         from llmos.models.llm_classifier import SentenceEmbedder
         from llmos.models.zoo import resolve_model
 
-        return SentenceEmbedder(resolve_model(target.ref, self.artifacts_dir))
+        return SentenceEmbedder(resolve_model(target.ref, self.artifacts_dir), batch_size=self.batch_size)
 
     def _page_in(self, slot: BaseSlot, target: Target) -> AdapterSlot:
         assert target.folder is not None
         folder = target.folder
         expected = sum(p.stat().st_size for p in (folder / "adapter").glob("*.safetensors"))
         expected += (folder / "head.safetensors").stat().st_size
-        self._make_room(slot, expected)
-        try:
+        self._make_room(slot, expected, target.ref)
+        with self._loading(target):
             entry = self._load_adapter(slot, target)
-        except Exception as exc:
-            raise ModelUnavailable(f"model {target.ref} failed to load: {_first_line(exc)}") from exc
         slot.adapters[target.ref] = entry
         self.adapter_loads += 1
-        self._make_room(slot, 0)
+        self._make_room(slot, 0, target.ref)
         return entry
 
     def _load_adapter(self, slot: BaseSlot, target: Target) -> AdapterSlot:
         from peft import PeftModel
+        from peft.tuners.tuners_utils import BaseTunerLayer
         from safetensors.torch import load_file
 
         from llmos.models.build import load_encoder, load_tokenizer
@@ -221,6 +245,8 @@ class ModelPager:
             slot.peft = PeftModel.from_pretrained(slot.encoder, adapter_dir, adapter_name=name).eval()
         else:
             slot.peft.load_adapter(adapter_dir, adapter_name=name)
+        slot.layers = [m for m in slot.peft.modules() if isinstance(m, BaseTunerLayer)]
+        slot.active = None  # peft may have switched adapters while loading
         model = SequenceClassifier(
             slot.peft, int(config["hidden_size"]), len(config["output"]["labels"]), config["pooling"], 0.0
         )
@@ -230,26 +256,47 @@ class ModelPager:
         if tok_key not in slot.tokenizers:  # deployments trained from one base share one tokenizer
             slot.tokenizers[tok_key] = load_tokenizer(str(tok_dir))
         predictor = Predictor.from_loaded(model, slot.tokenizers[tok_key], config)
+        predictor.batch_size = self.batch_size
         size = sum(p.numel() * p.element_size() for n, p in slot.peft.named_parameters() if f".{name}." in n)
         size += module_bytes(model.head)
         return AdapterSlot(target.ref, name, predictor, int(size), target.pinned)
 
-    def _make_room(self, slot: BaseSlot, incoming: int) -> None:
-        """Evict least recently used, unpinned adapters until `incoming` bytes more fit."""
+    def _make_room(self, slot: BaseSlot, incoming: int, keep: str) -> None:
+        """Evict least recently used, unpinned adapters (other than `keep`, the one being
+        served) until `incoming` bytes more fit. Pinned adapters may exceed the budget."""
         adapters = [a for s in list(self.slots.values()) for a in s.adapters.values()]
         used = sum(a.bytes for a in adapters)
         count = len(adapters) + (1 if incoming else 0)
         for entry in list(slot.adapters.values()):  # oldest first
             if used + incoming <= self.adapter_budget_bytes and count <= self.max_adapters:
                 return
-            if entry.pinned:
+            if entry.pinned or entry.ref == keep:
                 continue
             self._drop_adapter(slot, entry)
             used -= entry.bytes
             count -= 1
 
+    def _activate(self, slot: BaseSlot, name: str) -> None:
+        """Make adapter `name` the one the shared model runs.
+
+        peft's `set_adapter` also sets `requires_grad` on every adapter of every layer,
+        which costs O(layers x adapters): about 36 ms per switch with 100 MiniLM adapters
+        loaded, more than a one-text forward pass (23 ms). Serving never trains, so only the active
+        adapter is set, on each adapter layer (what `set_adapter` ends with)."""
+        if slot.active == name:
+            return
+        if getattr(slot.peft.peft_config[name], "modules_to_save", None):
+            slot.peft.set_adapter(name)  # auxiliary module copies need peft's own switch
+        else:
+            for layer in slot.layers:
+                layer._active_adapter = [name]
+            slot.peft.base_model.active_adapter = name
+            slot.peft.active_adapter = name
+        slot.active = name
+
     def _drop_adapter(self, slot: BaseSlot, entry: AdapterSlot) -> None:
         slot.peft.delete_adapter(entry.name)
+        slot.active = None
         del slot.adapters[entry.ref]
         self.adapter_evictions += 1
 

@@ -43,6 +43,9 @@ class ServeConfig:
     refresh_s: float = 1.0
     max_generations: int = 64
     max_body_bytes: int = 8 * 2**20
+    # rows per forward pass inside a batch, sorted by length: on a CPU, MiniLM costs 9.5 ms
+    # a text in length-sorted groups of 8, 25 ms alone and 28 ms in one padded group of 128
+    model_batch_size: int = 8
 
 
 @dataclass
@@ -57,7 +60,10 @@ class ServeRuntime:
         self.store = store
         self.config = config = config or ServeConfig()
         self.pager = ModelPager(
-            store.settings.artifacts_dir, int(config.adapter_budget_mb * 2**20), config.max_adapters
+            store.settings.artifacts_dir,
+            int(config.adapter_budget_mb * 2**20),
+            config.max_adapters,
+            config.model_batch_size,
         )
         self.batcher = Batcher(
             self._run, config.max_batch, config.max_wait_ms, config.max_queue, self._on_batch
