@@ -147,7 +147,10 @@ def test_deploy_commands(lora_ws, capsys):
     assert "--optimize int8 applies to fine-tuned encoder classifiers" in capsys.readouterr().err
     assert main([*home, "deploy", "lora0", "--name", "q", "--optimize", "int4"]) == 2
     assert "unknown --optimize 'int4'" in capsys.readouterr().err
-    with ServerThread(ws.store) as url:
+    server = ServerThread(ws.store)
+    with server as url:
+        assert main([*home, "serve", "--port", str(server.port)]) == 2
+        assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
         Client(url).predict("a1", TEXTS)
         assert main([*home, "deployments", "show", "a1", "--url", url, "--json"]) == 0
         shown = json.loads(capsys.readouterr().out)

@@ -6,9 +6,10 @@ the same base shares one `PeftModel`: its adapter (and small head) is loaded int
 model under its own adapter name on first use, kept in a least-recently-used order, and
 deleted again when the adapters exceed the byte budget or the count limit. Pinned
 deployments are never evicted. An evicted adapter is reloaded transparently by the next
-request for it. peft does the adapter bookkeeping (`load_adapter`, `set_adapter`,
-`delete_adapter`); what none of the libraries does, and this module adds, is the
-budget, the LRU, and sharing heads and tokenizers between deployments.
+request for it. peft does the adapter bookkeeping (`load_adapter`, `delete_adapter`;
+switching is done here, see `_activate`); what none of the libraries does, and this
+module adds, is the budget, the LRU, and one tokenizer for deployments trained from the
+same base.
 
 Everything that touches a base model runs under its slot's lock: the batcher's worker
 thread for that base holds it while it switches adapters and runs a batch.

@@ -108,7 +108,11 @@ class ServeRuntime:
             self.pager.evict(ref)
 
     async def target(self, name: str, kind: str) -> tuple[Deployment, Target]:
-        row, target = await asyncio.to_thread(self.resolve, name)
+        cached = self._resolved.get(name)
+        if cached is not None and time.monotonic() - cached.seen < self.config.refresh_s:
+            row, target = cached.row, cached.target  # fresh: no thread hop, no database read
+        else:
+            row, target = await asyncio.to_thread(self.resolve, name)
         if target.kind != kind:
             use = {"classifier": "/v1/deployments/{name}/predict", "embedding": "/v1/embeddings"}
             route = use.get(target.kind, "/v1/chat/completions or /v1/completions").format(name=name)

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from llmos.core.errors import UsageError
 from llmos.serve.app import Policy, create_app
 from llmos.serve.runtime import ServeConfig, ServeRuntime
 from llmos.store.db import Store
@@ -51,6 +52,13 @@ def serve(
     """
     import signal
 
+    with socket.socket() as probe:  # a one-line error instead of uvicorn's log and exit
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port"
+            ) from None
     server = _server(store, host, port, config, policy, graceful_s)
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
