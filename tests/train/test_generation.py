@@ -246,3 +246,53 @@ def test_rouge_l_and_exact_match():
     assert rouge_l("the cat", "the cat sat on the mat") == pytest.approx(2 * (1 * 1 / 3) / (1 + 1 / 3))
     assert rouge_l("dogs bark", "the cat sat") == 0.0
     assert exact_match(" Freeze   it ", "freeze it") and not exact_match("freeze", "freeze it")
+
+
+def test_a_causal_lm_without_template_needs_one_given(ws, tiny_lm_dir: Path, tmp_path: Path):
+    import shutil
+
+    bare = tmp_path / "bare-lm"
+    shutil.copytree(tiny_lm_dir, bare)
+    for name in ("chat_template.jinja", "tokenizer_config.json"):
+        path = bare / name
+        if name == "chat_template.jinja":
+            path.unlink(missing_ok=True)
+        else:
+            import json
+
+            config = json.loads(path.read_text())
+            config.pop("chat_template", None)
+            path.write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=r"no chat template.*--chat-template"):
+        ws.llm(str(bare))
+    (answer,) = ws.generate(str(bare), ["hello"], chat_template="chatml")
+    assert answer.prompt_tokens == len(
+        ws.llm(str(bare), "chatml").format.prompt_ids([{"role": "user", "content": "hello"}])
+    )
+
+
+def test_every_entry_point_sends_the_prompt_training_used(chats, trained, monkeypatch):
+    """Training, evaluation, chat and generate all render the conversation through the
+    template saved with the model: the ids each path decodes from are the training
+    example's ids up to the answer."""
+    from llmos.modalities.chat import ChatDriver
+    from llmos.models.generation import Generator
+    from llmos.train.generation import generate_answers
+
+    seen: list[list[int]] = []
+    real = Generator.generate
+
+    def spy(self, prompts, params, on_text=None):
+        seen.extend(list(p) for p in prompts)
+        return real(self, prompts, params, on_text)
+
+    monkeypatch.setattr(Generator, "generate", spy)
+    conv = [{"role": "user", "content": "what is my balance"}, {"role": "assistant", "content": "x"}]
+    llm = chats.llm("bot")
+    example = ChatDriver("messages", llm.format, 64).encode_conversations([conv], "t")[0]
+    llm.chat(conv[:1])  # llmos chat / the SDK
+    chats.generate("bot", ["what is my balance"])  # llmos generate
+    generate_answers(llm.lm, llm.format, [conv], 4)  # evaluation after training
+    assert len(seen) == 3
+    for prompt in seen:
+        assert example.ids[: len(prompt)] == prompt and example.labels[len(prompt)] != -100

@@ -21,6 +21,12 @@ Temperature = Annotated[float, typer.Option("--temperature", "-t", help="0 is gr
 TopP = Annotated[float, typer.Option("--top-p", help="Nucleus sampling: keep this much probability mass.")]
 MaxNew = Annotated[int, typer.Option("--max-new-tokens", "-n", help="Most tokens to generate.")]
 System = Annotated[str | None, typer.Option("--system", help="System prompt (replaces the model's default).")]
+Template = Annotated[
+    str | None,
+    typer.Option(
+        "--chat-template", help="For LMs without one: `chatml`, or a Jinja template (text or file)."
+    ),
+]
 
 
 def _params(temperature: float, top_p: float, max_new_tokens: int, stop: list[str], seed: int | None) -> Any:
@@ -41,13 +47,14 @@ def chat(
     top_p: TopP = 0.9,
     max_new_tokens: MaxNew = 256,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for sampling.")] = None,
+    chat_template: Template = None,
 ) -> None:
     """Talk with a model in the terminal; answers stream as they are written.
 
     Commands: /reset clears the history, /system TEXT sets the system prompt, /exit quits.
     """
     params = _params(temperature, top_p, max_new_tokens, [], seed)
-    llm = STATE.workspace.llm(model)
+    llm = STATE.workspace.llm(model, chat_template)
     history: list[dict[str, str]] = []
     out.print(f"chatting with [bold]{llm.name}[/bold]; /reset, /system TEXT, /exit")
     while True:
@@ -89,12 +96,19 @@ def generate(
     raw: Annotated[
         bool, typer.Option("--raw", help="Continue the text as is, without the chat template.")
     ] = False,
+    chat_template: Template = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Generate an answer to each prompt (streamed for a single prompt)."""
     params = _params(temperature, top_p, max_new_tokens, stop or [], seed)
     results = STATE.workspace.generate(
-        model, prompt, params, system=system, raw=raw, stream=None if json_out or len(prompt) > 1 else _write
+        model,
+        prompt,
+        params,
+        system=system,
+        raw=raw,
+        stream=None if json_out or len(prompt) > 1 else _write,
+        chat_template=chat_template,
     )
     if json_out:
         print_json(

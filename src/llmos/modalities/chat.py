@@ -80,8 +80,8 @@ class ChatFormat:
         template = template or getattr(tokenizer, "chat_template", None)
         if not template:
             raise ModelError(
-                "this model's tokenizer has no chat template: set `generation.chat_template` in the "
-                "spec to a Jinja template or to `chatml`"
+                "this model's tokenizer has no chat template: give one as a Jinja template or "
+                "`chatml` (spec: `generation.chat_template`; chat and generate: --chat-template)"
             )
         if not getattr(tokenizer, "is_fast", False):
             raise ModelError("generation needs a fast tokenizer (tokenizer.json)")

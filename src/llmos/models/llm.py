@@ -25,13 +25,14 @@ from llmos.models.zoo import check_loadable, resolve_model
 
 
 class LLM:
-    def __init__(self, loaded: LoadedLM, name: str) -> None:
+    def __init__(self, loaded: LoadedLM, name: str, chat_template: str | None = None) -> None:
         config = loaded.config
         self.name = name
         self.lm = loaded.lm
         self.tokenizer = loaded.tokenizer
         self.config = config
-        self.format = ChatFormat(loaded.tokenizer, config.get("chat_template"), config.get("system_prompt"))
+        template = chat_template or config.get("chat_template")
+        self.format = ChatFormat(loaded.tokenizer, template, config.get("system_prompt"))
         self.generator = Generator(loaded.lm, loaded.tokenizer, [self.format.turn_end])
         self._engine: GenerationEngine | None = None
         self._lock = threading.Lock()
@@ -41,12 +42,14 @@ class LLM:
         return cls(load_generation_model(folder, artifacts_dir), name)
 
     @classmethod
-    def from_pretrained(cls, name: str, artifacts_dir: Path | None = None) -> LLM:
+    def from_pretrained(
+        cls, name: str, artifacts_dir: Path | None = None, chat_template: str | None = None
+    ) -> LLM:
         resolved = resolve_model(name, artifacts_dir)
         check_loadable(resolved)
         if resolved.kind == "encoder":
             raise UsageError(f"{name} is an encoder; chat and generate need a causal LM such as smollm2-135m")
-        return cls(load_base_lm(resolved), name)
+        return cls(load_base_lm(resolved), name, chat_template)
 
     def chat(
         self, messages: Any, params: SamplingParams | None = None, on_text: TextCallback | None = None

@@ -162,8 +162,12 @@ class Workspace:
             )
         return self._predictors[model.ref]
 
-    def predict(self, model: str, texts: list[str], progress: Progress | None = None) -> list[dict[str, Any]]:
-        return self.predictor(model).predict(texts, progress)
+    def predict(
+        self, model: str, inputs: list[Any] | pd.DataFrame, progress: Progress | None = None
+    ) -> list[dict[str, Any]]:
+        """Predictions for texts (or image paths, ...) of a single-input model, or for rows
+        given as dicts of column values (any model)."""
+        return self.predictor(model).predict(inputs, progress)
 
     def evaluate(
         self, model: str, data: str, progress: Progress | None = None, optimize: str | None = None
@@ -183,12 +187,17 @@ class Workspace:
 
     # --- LLMs -------------------------------------------------------------------------
 
-    def llm(self, ref: str) -> LLM:
-        """A generation model registered here, or a pretrained causal LM (alias, folder, hub id)."""
+    def llm(self, ref: str, chat_template: str | None = None) -> LLM:
+        """A generation model registered here, or a pretrained causal LM (alias, folder, hub id).
+        `chat_template` (Jinja text, a file holding it, or `chatml`) is for causal LMs whose
+        tokenizer has none; a registered model always uses the template it was trained with."""
         from llmos.models.llm import LLM
 
-        if ref in self._llms:
-            return self._llms[ref]
+        if chat_template and Path(chat_template).is_file():
+            chat_template = Path(chat_template).read_text(encoding="utf-8")
+        key = f"{ref}\n{chat_template}" if chat_template else ref
+        if key in self._llms:
+            return self._llms[key]
         if "@" in ref or self.models(ref):
             row = self.model(ref)
             if row.task != "generation":
@@ -198,8 +207,8 @@ class Workspace:
                 )
             llm = LLM.from_folder(self.model_path(row.ref), row.ref, self.settings.artifacts_dir)
         else:
-            llm = LLM.from_pretrained(ref, self.settings.artifacts_dir)
-        self._llms[ref] = llm
+            llm = LLM.from_pretrained(ref, self.settings.artifacts_dir, chat_template)
+        self._llms[key] = llm
         return llm
 
     def generate(
@@ -211,12 +220,13 @@ class Workspace:
         system: str | None = None,
         raw: bool = False,
         stream: Any = None,
+        chat_template: str | None = None,
     ) -> list[Completion]:
         """Answers to each prompt (one user message each, or raw text with `raw=True`),
         decoded together in one batch. `stream(text)` receives a single prompt's text as it grows."""
         from llmos.models.generation import SamplingParams
 
-        llm = self.llm(model)
+        llm = self.llm(model, chat_template)
         params = params or SamplingParams()
         if raw:
             ids = [list(llm.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
@@ -246,43 +256,38 @@ class Workspace:
         column: str | None = None,
         progress: Progress | None = None,
     ) -> tuple[Path, int]:
-        """Predict every row of a data file (or every line of a .txt file); write the
-        inputs with label, score and per-label probabilities to `out` (CSV or JSONL)."""
-        from llmos.store.datasets import detect_format, read_table
-
+        """Predict every row of a data file, every line of a .txt file, or every image
+        under a folder; write the inputs with the predictions (label, score and
+        per-label probabilities, or tags, or a value) to `out` (CSV or JSONL)."""
         src = Path(path)
         predictor = self.predictor(model)
-        if src.suffix.lower() == ".txt":
-            if not src.exists():
-                raise NotFoundError(f"{src}: no such file")
-            try:
-                lines = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{src}: not UTF-8 text (invalid byte at offset {exc.start})") from exc
-            if not lines:
-                raise DataError(f"{src}: the file is empty")
-            column = predictor.input.column
-            frame = pd.DataFrame({column: lines})
-        else:
-            frame = read_table(src, detect_format(src, None))
-        column = column or predictor.input.column
-        if column not in frame.columns:
-            raise DataError(
-                f"{src}: text column {column!r} not found; columns are {', '.join(frame.columns)} "
-                "(choose one with --column)"
-            )
+        needed = predictor.columns
+        frame = _read_inputs(src, needed)
+        if column is not None:
+            if len(needed) > 1:
+                raise UsageError(f"--column is for single-input models; this one reads {', '.join(needed)}")
+            if column not in frame.columns:
+                raise DataError(
+                    f"{src}: text column {column!r} not found; columns are {', '.join(frame.columns)} "
+                    "(choose one with --column)"
+                )
+        inputs = frame.copy()
+        if column is not None:
+            inputs[needed[0]] = frame[column]
+        for name in needed:
+            if name not in inputs.columns:
+                kind = "text column" if len(needed) == 1 else "input column"
+                raise DataError(
+                    f"{src}: {kind} {name!r} not found; columns are {', '.join(map(str, frame.columns))}"
+                    + (" (choose one with --column)" if len(needed) == 1 else "")
+                )
         target = Path(out) if out else Path.cwd() / f"{src.stem}.predictions.csv"
         if target.suffix.lower() not in (".csv", ".jsonl"):
             raise UsageError(f"{target}: predictions are written as .csv or .jsonl")
-        rows = predictor.predict(frame[column].astype(str).tolist(), progress)
+        rows = predictor.predict(inputs[needed], progress, source=str(src))
         result = frame.copy()
-        if rows and "label" in rows[0]:
-            result["prediction"] = [r["label"] for r in rows]
-            result["score"] = [r["score"] for r in rows]
-        else:
-            result["prediction"] = ["|".join(r["labels"]) for r in rows]
-        for label in predictor.output.labels:
-            result[f"p_{label}"] = [r["probabilities"][label] for r in rows]
+        for key, values in predictor.output.to_columns(rows).items():
+            result[key] = values
         with atomic_path(target) as tmp:
             if target.suffix.lower() == ".jsonl":
                 result.to_json(tmp, orient="records", lines=True, force_ascii=False)
@@ -333,3 +338,31 @@ class Workspace:
             "accuracy_change": change,
         }
         return metrics
+
+
+def _read_inputs(src: Path, needed: list[str]) -> pd.DataFrame:
+    """The rows to predict: a table, a .txt file (one value a line) or a folder of images
+    (one row per image) for single-input models."""
+    from llmos.store.datasets import detect_format, read_table
+    from llmos.store.images import list_images
+
+    if src.is_dir():
+        images = list_images(src)
+        if not images:
+            raise DataError(f"{src}: no image files in this folder")
+        if len(needed) > 1:
+            raise UsageError(f"{src}: a folder of images is for single-input models")
+        return pd.DataFrame({needed[0]: [str(p.resolve()) for p in images]})
+    if src.suffix.lower() == ".txt":
+        if not src.exists():
+            raise NotFoundError(f"{src}: no such file")
+        try:
+            lines = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{src}: not UTF-8 text (invalid byte at offset {exc.start})") from exc
+        if not lines:
+            raise DataError(f"{src}: the file is empty")
+        if len(needed) > 1:
+            raise UsageError(f"{src}: a .txt file is for single-input models")
+        return pd.DataFrame({needed[0]: lines})
+    return read_table(src, detect_format(src, None))
