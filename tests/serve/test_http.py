@@ -162,3 +162,25 @@ def test_request_over_the_timeout_is_504_and_skipped(lora_ws):
         first.join(30)
         assert client.predict("a0", TEXTS)[0]["label"]
         assert batches == [1, 2]  # the abandoned request never ran
+
+
+def test_a_tabular_model_answers_rows_given_as_dicts(ws):
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    ws.import_dataset(root / "data" / "claims.csv", "claims", label="decision")
+    spec = yaml.safe_load((root / "claims_tabular.yaml").read_text())
+    spec["train"]["epochs"] = 2
+    ws.train(spec)
+    ws.deploy("claims-tabular", "claims")
+    rows = [
+        {"amount": 481.46, "days_to_report": 52, "segment": "new"},
+        {"amount": 20.0, "days_to_report": 1, "segment": "gold"},
+    ]
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+        served = Client(url).predict("claims", rows)
+        assert [r["label"] for r in served] == [r["label"] for r in ws.predict("claims-tabular", rows)]
+        r = _post(url, "/v1/deployments/claims/predict", json={"inputs": ["just text"]})
+        assert r.status_code == 422 and "amount" in r.json()["error"]["message"]

@@ -144,7 +144,7 @@ def test_deploy_commands(lora_ws, capsys):
     assert main([*home, "deploy", "lora0", "--name", "bad name"]) == 2
     assert "invalid deployment name 'bad name'" in capsys.readouterr().err
     assert main([*home, "deploy", "minilm", "--name", "e", "--optimize", "int8"]) == 2
-    assert "--optimize int8 applies to fine-tuned encoder classifiers" in capsys.readouterr().err
+    assert "--optimize int8 applies to fine-tuned text classifiers" in capsys.readouterr().err
     assert main([*home, "deploy", "lora0", "--name", "q", "--optimize", "int4"]) == 2
     assert "unknown --optimize 'int4'" in capsys.readouterr().err
     server = ServerThread(ws.store)

@@ -49,8 +49,11 @@ class Client:
     def undeploy(self, name: str) -> dict[str, Any]:
         return self._call("DELETE", f"/v1/deployments/{name}")
 
-    def predict(self, deployment: str, inputs: str | list[str]) -> list[dict[str, Any]]:
-        """Labels and probabilities, one dict per input."""
+    def predict(
+        self, deployment: str, inputs: str | list[str] | list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Labels and probabilities (or a model's own outputs), one dict per input; rows of
+        multi-input models are dicts of column values."""
         texts = [inputs] if isinstance(inputs, str) else inputs
         answer = self._call("POST", f"/v1/deployments/{deployment}/predict", {"inputs": texts})
         return answer["predictions"]

@@ -58,7 +58,9 @@ class Policy:
 
 
 class PredictRequest(BaseModel):
-    inputs: str | list[str] = Field(description="A text or a list of texts to classify")
+    inputs: str | list[str | dict[str, Any]] = Field(
+        description="A text, a list of texts, or rows as dicts of column values (multi-input models)"
+    )
 
 
 class DeployRequest(BaseModel):

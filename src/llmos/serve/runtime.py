@@ -119,7 +119,7 @@ class ServeRuntime:
             raise UsageError(f"deployment {name!r} serves a {target.kind} model ({target.ref}); use {route}")
         return row, target
 
-    def check_inputs(self, texts: Sequence[str], field: str) -> None:
+    def check_inputs(self, texts: Sequence[Any], field: str) -> None:
         if not texts:
             raise UsageError(f"{field}: give at least one input")
         if len(texts) > self.config.max_inputs:
@@ -127,13 +127,13 @@ class ServeRuntime:
                 f"{field}: {len(texts)} inputs, more than the limit of {self.config.max_inputs}"
             )
         for i, text in enumerate(texts):
-            if len(text) > self.config.max_input_chars:
+            if isinstance(text, str) and len(text) > self.config.max_input_chars:
                 limit = self.config.max_input_chars
                 raise InputTooLarge(f"{field}[{i}]: {len(text)} characters, more than the limit of {limit}")
 
     # --- classifiers and embedders: through the batcher ----------------------------------
 
-    async def predict(self, name: str, texts: list[str]) -> tuple[Target, list[dict[str, Any]]]:
+    async def predict(self, name: str, texts: list[Any]) -> tuple[Target, list[dict[str, Any]]]:
         _, target = await self.target(name, "classifier")
         self.check_inputs(texts, "inputs")
         return target, await self.wait(self.batcher.submit(target, texts))

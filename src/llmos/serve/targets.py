@@ -53,11 +53,11 @@ def deploy(store: Store, model: str, name: str, optimize: str | None = None, pin
 
     if optimize is not None and optimize not in OPTIMIZE:
         raise UsageError(f"unknown --optimize {optimize!r}: use {', '.join(OPTIMIZE)}")
+    task: str | None = None
     if _is_registered(store, model):
         row = get_model(store, model)
-        ref = row.ref
+        ref, task, method = row.ref, row.task, row.method
         kind = "generation" if row.task == "generation" else "classifier"
-        method = row.method
     else:
         resolved = resolve_model(model, store.settings.artifacts_dir)
         check_loadable(resolved)
@@ -65,9 +65,9 @@ def deploy(store: Store, model: str, name: str, optimize: str | None = None, pin
         kind = "embedding" if resolved.kind == "encoder" else "generation"
         if resolved.kind is None:
             kind = _kind_of_folder(resolved.path)
-    if optimize and (kind != "classifier" or method in ("zero-shot", "few-shot")):
+    if optimize and (task != "text-classification" or method in ("zero-shot", "few-shot")):
         raise UsageError(
-            f"--optimize {optimize} applies to fine-tuned encoder classifiers; {ref} is a {kind} model"
+            f"--optimize {optimize} applies to fine-tuned text classifiers; {ref} is a {task or kind} model"
         )
     return save_deployment(store, name, ref, kind, {"optimize": optimize, "pin": pin})
 
@@ -106,7 +106,10 @@ def resolve_target(store: Store, row: Deployment) -> Target:
     config = read_model_config(folder)
     if row.kind == "generation":
         return Target(model.ref, "generation", f"lm:{model.ref}", folder, config)
-    if config["method"] in SHARED_METHODS and not optimize:
+    shareable = (
+        model.task == "text-classification" and config.get("kind") != "fusion" and "hidden_size" in config
+    )
+    if config["method"] in SHARED_METHODS and shareable and not optimize:
         base = resolve_model(config["base_model"], artifacts)
         key = f"encoder:{config['method']}:{base.path}"
         return Target(model.ref, "classifier", key, folder, config, pinned=pinned)
