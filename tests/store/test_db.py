@@ -15,14 +15,16 @@ def test_fresh_database_is_stamped_latest_in_wal_mode(home):
 
 def test_pending_migrations_run_in_order(home, monkeypatch):
     Store(Settings.resolve(home)).close()
+    start = migrations.LATEST
     ran = []
-    monkeypatch.setattr(migrations, "MIGRATIONS", [lambda conn: ran.append(2), lambda conn: ran.append(3)])
-    monkeypatch.setattr(migrations, "LATEST", 3)
+    steps = [lambda conn: ran.append(start + 1), lambda conn: ran.append(start + 2)]
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, *steps])
+    monkeypatch.setattr(migrations, "LATEST", start + 2)
     engine = create_engine(f"sqlite:///{home / 'llmos.db'}")
     with engine.begin() as conn:
-        assert migrations.upgrade(conn) == 1
-        assert migrations.current_version(conn) == 3
-    assert ran == [2, 3]
+        assert migrations.upgrade(conn) == start
+        assert migrations.current_version(conn) == start + 2
+    assert ran == [start + 1, start + 2]
 
 
 def test_database_from_newer_llmos_is_refused(home):

@@ -17,6 +17,7 @@ from llmos import __version__
 from llmos.cli import data as data_cmd
 from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
+from llmos.cli import serve as serve_cmd
 from llmos.cli import spec as spec_cmd
 from llmos.cli import train as train_cmd
 from llmos.cli.output import err
@@ -37,6 +38,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(spec_cmd.app, name="spec")
 train_cmd.register(app)
 llm_cmd.register(app)
+serve_cmd.register(app)
 
 
 def _version(value: bool) -> None:

@@ -78,10 +78,14 @@ def eval_(
         typer.Option("--report", help="Folder for metrics.json and confusion_matrix.png."),
     ] = None,
     json_out: JsonOpt = False,
+    optimize: Annotated[
+        str | None,
+        typer.Option("--optimize", help="int8: evaluate the quantised model, beside the original."),
+    ] = None,
 ) -> None:
     """Evaluate a registered model on a dataset version."""
     with RichProgress(quiet=json_out) as progress:
-        metrics = STATE.workspace.evaluate(model, data, progress)
+        metrics = STATE.workspace.evaluate(model, data, progress, optimize=optimize)
     if report is not None:
         import json
 
@@ -96,7 +100,13 @@ def eval_(
     if json_out:
         print_json({"model": model, "data": data, "metrics": metrics})
         return
-    print_report(metrics, f"{model} on {data}")
+    print_report(metrics, f"{model} on {data}" + (f" ({optimize})" if optimize else ""))
+    if "optimized" in metrics:
+        o = metrics["optimized"]
+        out.print(
+            f"{o['optimize']}: accuracy change {100 * o['accuracy_change']:+.2f} points "
+            f"against full precision ({fmt_pct(o['baseline_accuracy'])})"
+        )
 
 
 def predict(

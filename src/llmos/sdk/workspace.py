@@ -23,7 +23,7 @@ from llmos.core.util import atomic_path
 from llmos.spec.schema import TaskSpec
 from llmos.store.datasets import ImportResult
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, ModelVersion
+from llmos.store.schema import DatasetVersion, Deployment, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.models.generation import Completion, SamplingParams
@@ -169,7 +169,13 @@ class Workspace:
         given as dicts of column values (any model)."""
         return self.predictor(model).predict(inputs, progress)
 
-    def evaluate(self, model: str, data: str, progress: Progress | None = None) -> dict[str, Any]:
+    def evaluate(
+        self, model: str, data: str, progress: Progress | None = None, optimize: str | None = None
+    ) -> dict[str, Any]:
+        """Metrics of `model` on `data`; with `optimize="int8"`, of its int8 version, with the
+        full-precision accuracy and the difference under `metrics["optimized"]`."""
+        if optimize is not None:
+            return self._evaluate_optimized(model, data, optimize, progress)
         row = self.model(model)  # an unknown model is reported before an unknown dataset
         dataset = self.dataset(data)
         frame = self.dataset_frame(dataset.ref)
@@ -288,6 +294,50 @@ class Workspace:
             else:
                 result.to_csv(tmp, index=False)
         return target, len(result)
+
+    # --- deployments (serving) -----------------------------------------------------------
+
+    def deploy(self, model: str, name: str, *, optimize: str | None = None, pin: bool = False) -> Deployment:
+        """Point deployment `name` at `model` (created, or re-pointed atomically)."""
+        from llmos.serve.targets import deploy
+
+        return deploy(self.store, model, name, optimize, pin)
+
+    def undeploy(self, name: str) -> Deployment:
+        from llmos.serve.targets import undeploy
+
+        return undeploy(self.store, name)
+
+    def deployments(self) -> list[Deployment]:
+        from llmos.store.deployments import list_deployments
+
+        return list_deployments(self.store)
+
+    def deployment(self, name: str) -> Deployment:
+        from llmos.store.deployments import get_deployment
+
+        return get_deployment(self.store, name)
+
+    def _evaluate_optimized(
+        self, model: str, data: str, optimize: str, progress: Progress | None
+    ) -> dict[str, Any]:
+        from llmos.train.predict import Predictor
+
+        row = self.model(model)
+        if row.task == "generation":
+            raise UsageError(f"--optimize applies to classifiers; {row.ref} is a generation model")
+        frame = self.dataset_frame(self.dataset(data).ref)
+        source = f"dataset {self.dataset(data).ref}"
+        baseline = self.predictor(row.ref).evaluate(frame, source, progress)
+        fast = Predictor.from_folder(self.model_path(row.ref), self.settings.artifacts_dir, optimize=optimize)
+        metrics = fast.evaluate(frame, source, progress)
+        change = round(metrics["accuracy"] - baseline["accuracy"], 5)
+        metrics["optimized"] = {
+            "optimize": optimize,
+            "baseline_accuracy": baseline["accuracy"],
+            "accuracy_change": change,
+        }
+        return metrics
 
 
 def _read_inputs(src: Path, needed: list[str]) -> pd.DataFrame:

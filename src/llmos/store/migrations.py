@@ -16,8 +16,16 @@ from sqlalchemy import Connection, insert, inspect, select, update
 from llmos.core.errors import StoreError
 from llmos.store.schema import Base, SchemaVersion
 
+
+def add_deployments(conn: Connection) -> None:
+    """Version 2: the `deployments` table of `llmos deploy` / `llmos serve`."""
+    from llmos.store.schema import Deployment
+
+    Deployment.__table__.create(conn)  # type: ignore[attr-defined]
+
+
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[Connection], None]] = []
+MIGRATIONS: list[Callable[[Connection], None]] = [add_deployments]
 LATEST = 1 + len(MIGRATIONS)
 
 

@@ -43,11 +43,25 @@ class Predictor:
         self.batch_size = batch_size
 
     @classmethod
-    def from_folder(cls, folder: Path, artifacts_dir: Path | None = None, device: str = "auto") -> Predictor:
+    def from_folder(
+        cls,
+        folder: Path,
+        artifacts_dir: Path | None = None,
+        device: str = "auto",
+        optimize: str | None = None,
+    ) -> Predictor:
+        """Load a saved model; `optimize="int8"` quantises a text classifier for the CPU."""
         from llmos.models.build import load_classifier, read_model_config
         from llmos.spec.schema import PROMPT_METHODS
 
         cfg = read_model_config(folder)
+        if optimize is not None:
+            from llmos.models.quantize import quantize_int8
+
+            if optimize != "int8" or cfg["method"] in PROMPT_METHODS or cfg.get("kind") == "fusion":
+                raise UsageError(f"optimize {optimize!r}: only int8, for fine-tuned text classifiers")
+            loaded = load_classifier(folder, artifacts_dir)
+            return cls.from_loaded(quantize_int8(loaded.model), loaded.tokenizer, loaded.config, "cpu")
         if cfg["method"] in PROMPT_METHODS:
             from llmos.train.prompting import load_prompt_predictor
 
@@ -61,8 +75,16 @@ class Predictor:
             model, tokenizers = load_fusion(folder, cfg, artifacts_dir)
             return cls(model, InputSet.from_state(cfg["inputs"], tokenizers), output, placement)
         loaded = load_classifier(folder, artifacts_dir)
-        driver = TextDriver(cfg["input"]["column"], loaded.tokenizer, cfg["input"]["max_length"])
-        return cls(loaded.model, driver, output, placement)
+        return cls.from_loaded(loaded.model, loaded.tokenizer, cfg, device)
+
+    @classmethod
+    def from_loaded(
+        cls, model: nn.Module, tokenizer: Any, config: dict[str, Any], device: str = "auto"
+    ) -> Predictor:
+        """A text classifier already in memory (the server builds these over a shared base model)."""
+        driver = TextDriver(config["input"]["column"], tokenizer, config["input"]["max_length"])
+        output = OUTPUT_DRIVERS[config["output"]["type"]].from_state(config["output"])
+        return cls(model, driver, output, resolve_placement(device, "auto"))
 
     @property
     def columns(self) -> list[str]:
