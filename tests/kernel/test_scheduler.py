@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +40,7 @@ def probe(store, seconds, priority=0, cpus=1, max_attempts=1, name="probe"):
 def process_running(pid):
     """True while `pid` exists and is not a zombie waiting to be reaped."""
     try:
-        stat = open(f"/proc/{pid}/stat").read()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
@@ -123,7 +124,7 @@ def test_killed_worker_is_requeued_and_the_retry_succeeds(store):
     thread.join(90)
     done = jobs.get_job(store, job.id)
     assert done.state == "succeeded" and done.attempts == 2 and done.result["attempt"] == 2
-    log = open(done.log_path).read()
+    log = Path(done.log_path).read_text()
     assert "killed by SIGKILL on attempt 1; job is now queued" in log
 
 

@@ -23,26 +23,26 @@ def _add_jobs_and_prediction_sets(conn: Connection) -> None:
     conn.execute(
         text(
             """CREATE TABLE jobs (
-            id INTEGER PRIMARY KEY, kind VARCHAR(32) NOT NULL, name VARCHAR(128) NOT NULL,
+            id INTEGER NOT NULL, kind VARCHAR(32) NOT NULL, name VARCHAR(128) NOT NULL,
             handler VARCHAR(256) NOT NULL, payload JSON NOT NULL, state VARCHAR(16) NOT NULL,
             priority INTEGER NOT NULL, cpus INTEGER NOT NULL, gpus INTEGER NOT NULL,
             memory_mb INTEGER NOT NULL, threads INTEGER, attempts INTEGER NOT NULL,
             max_attempts INTEGER NOT NULL, pid INTEGER, cancel_requested BOOLEAN NOT NULL,
             progress JSON NOT NULL, result JSON, error TEXT, log_path VARCHAR(1024) NOT NULL,
             created_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME,
-            heartbeat_at DATETIME)"""
+            heartbeat_at DATETIME, PRIMARY KEY (id))"""
         )
     )
     conn.execute(text("CREATE INDEX ix_jobs_state ON jobs (state)"))
     conn.execute(
         text(
             """CREATE TABLE prediction_sets (
-            id INTEGER PRIMARY KEY, name VARCHAR(128) NOT NULL, version INTEGER NOT NULL,
+            id INTEGER NOT NULL, name VARCHAR(128) NOT NULL, version INTEGER NOT NULL,
             model_id INTEGER NOT NULL REFERENCES model_versions (id),
             dataset_id INTEGER NOT NULL REFERENCES dataset_versions (id),
             job_id INTEGER REFERENCES jobs (id), num_rows INTEGER NOT NULL, columns JSON NOT NULL,
             artifact VARCHAR(64) NOT NULL, size_bytes INTEGER NOT NULL, created_at DATETIME NOT NULL,
-            UNIQUE (name, version))"""
+            PRIMARY KEY (id), UNIQUE (name, version))"""
         )
     )
     conn.execute(text("CREATE INDEX ix_prediction_sets_name ON prediction_sets (name)"))
