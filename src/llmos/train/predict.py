@@ -70,6 +70,22 @@ class Predictor:
         probs = self.output.probabilities(self.logits(texts, progress))
         return self.output.decode(probs)
 
+    def predict_frame(
+        self, frame: pd.DataFrame, column: str, progress: Progress | None = None
+    ) -> pd.DataFrame:
+        """`frame` with the prediction (label, or labels joined by '|'), its score for
+        single-label outputs, and a `p_<label>` probability column per label."""
+        rows = self.predict(frame[column].astype(str).tolist(), progress)
+        result = frame.copy()
+        if rows and "label" in rows[0]:
+            result["prediction"] = [r["label"] for r in rows]
+            result["score"] = [r["score"] for r in rows]
+        else:
+            result["prediction"] = ["|".join(r["labels"]) for r in rows]
+        for label in self.output.labels:
+            result[f"p_{label}"] = [r["probabilities"][label] for r in rows]
+        return result
+
     def evaluate(self, frame: pd.DataFrame, source: str, progress: Progress | None = None) -> dict[str, Any]:
         """Metrics of this model on `frame` (which must hold the input and label columns)."""
         self.input.check_column(frame, source)

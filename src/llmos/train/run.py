@@ -13,12 +13,14 @@ import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
+from sqlalchemy.orm import Session
 
 from llmos.core.errors import DataError
 from llmos.core.logging import quiet_third_party
@@ -33,7 +35,7 @@ from llmos.store.db import Store
 from llmos.store.models import model_folder, register_model
 from llmos.store.schema import DatasetVersion, ModelVersion
 from llmos.train.device import resolve_placement
-from llmos.train.loop import LoopSettings, Rows, fit, seed_everything, steps_per_epoch
+from llmos.train.loop import LoopSettings, Rows, fit, latest_checkpoint, seed_everything, steps_per_epoch
 from llmos.train.metrics import plot_confusion_matrix
 from llmos.train.predict import Predictor
 
@@ -158,6 +160,7 @@ def loop_settings(cfg: TrainConfig, method: str) -> LoopSettings:
         group_by_length=cfg.group_by_length,
         seed=cfg.seed,
         early_stopping=cfg.early_stopping,
+        checkpoint_every=cfg.checkpoint_every,
     )
 
 
@@ -185,23 +188,51 @@ def write_model_folder(
         plot_confusion_matrix(metrics["confusion_matrix"], report / "confusion_matrix.png", title)
 
 
-def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = None) -> TrainOutcome:
+@dataclass
+class Inputs:
+    """A spec's datasets (train, test, validation; absent ones None) and resolved model."""
+
+    datasets: list[tuple[DatasetVersion | None, pd.DataFrame | None]]
+    resolved: Any
+
+
+def check_inputs(store: Store, spec: TaskSpec) -> Inputs:
+    """Everything that can be wrong with a spec's inputs (datasets, columns, model name),
+    checked before any work is done; `llmos train --detach` calls it before queueing."""
+    from llmos.models.zoo import check_loadable, resolve_model
+
+    loaded = [_load(store, ref) for ref in (spec.data.train, spec.data.test, spec.data.validation)]
+    for ds, frame in loaded:
+        if ds is not None and frame is not None:
+            _check_columns(spec, ds, frame)
+    resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
+    check_loadable(resolved)
+    resolve_placement(spec.train.device, spec.train.precision)
+    return Inputs(loaded, resolved)
+
+
+def train_from_spec(
+    store: Store,
+    spec: TaskSpec,
+    progress: Progress | None = None,
+    *,
+    checkpoint_dir: Path | None = None,
+    job_id: int | None = None,
+    finalize: Callable[[Session, ModelVersion], None] | None = None,
+) -> TrainOutcome:
+    """Train, evaluate and register. A job passes a `checkpoint_dir` that outlives the
+    attempt (training resumes from its latest checkpoint), its id for the model's lineage,
+    and `finalize`, run in the registering transaction."""
     from llmos.models.build import build_classifier, choose_pooling, load_tokenizer
     from llmos.models.peft_methods import after_optimizer_step
-    from llmos.models.zoo import check_loadable, resolve_model
 
     progress = progress or SilentProgress()
     quiet_third_party()
     # 1. every input is checked before any work is done
-    train_ds, train_frame = _load(store, spec.data.train)
-    test_ds, test_frame = _load(store, spec.data.test)
-    val_ds, val_frame = _load(store, spec.data.validation)
-    for ds, frame in ((train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame)):
-        if ds is not None and frame is not None:
-            _check_columns(spec, ds, frame)
+    inputs = check_inputs(store, spec)
+    (train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame) = inputs.datasets
     assert train_ds is not None and train_frame is not None
-    resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
-    check_loadable(resolved)
+    resolved = inputs.resolved
     placement = resolve_placement(spec.train.device, spec.train.precision)
 
     splits = make_splits(spec, train_frame, test_frame, val_frame)
@@ -239,6 +270,8 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
     total = sum(p.numel() for p in model.parameters())
 
     run_dir = store.settings.runs_dir / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    checkpoints = checkpoint_dir or run_dir / "checkpoints"
+    resume = latest_checkpoint(checkpoints) if checkpoints.exists() else None
     try:
         progress.log(
             f"training {spec.name}: {resolved.name} + {spec.method.type} on {placement.describe()}, "
@@ -253,9 +286,10 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             settings,
             placement,
             validation=val_rows,
-            checkpoint_dir=run_dir / "checkpoints",
+            checkpoint_dir=checkpoints,
             progress=progress,
             after_step=lambda step: after_optimizer_step(model.encoder, step),
+            resume_from=resume,
         )
         predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
         metrics = predictor.evaluate(splits.test, test_source, progress)
@@ -303,11 +337,15 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             split=splits.record,
             metrics={**summary, "history": result.history},
             train_seconds=result.train_seconds,
+            job_id=job_id,
+            finalize=finalize,
         )
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     # the registered copy lives in the artifact store; the run folder held the work in progress
     shutil.rmtree(run_dir, ignore_errors=True)
+    if checkpoint_dir is not None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     report = model_folder(store, row) / "report"
     return TrainOutcome(model=row, metrics=metrics, history=result.history, report_dir=report)
