@@ -8,19 +8,6 @@ from llmos.cli.main import main
 from tests.conftest import snapshot, tiny_spec
 
 
-@pytest.fixture
-def run(home, capsys, monkeypatch):
-    monkeypatch.setenv("LLMOS_HOME", str(home))
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def call(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
-
-
 def write_spec(tmp_path, spec):
     import yaml
 

@@ -11,6 +11,12 @@ from llmos.cli.output import RichProgress, fmt_pct, out, print_json, table
 from llmos.cli.state import STATE
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+DetachOpt = Annotated[bool, typer.Option("--detach", help="Queue it as a job, print the job id and return.")]
+PriorityOpt = Annotated[int, typer.Option("--priority", help="Job priority: higher runs first.")]
+CpusOpt = Annotated[int, typer.Option("--cpus", help="CPUs the job holds (and its torch threads).")]
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", help="local or ray (overrides the spec's backend.type).")
+]
 
 
 def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) -> None:
@@ -32,11 +38,28 @@ def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) ->
 
 def train(
     spec: Annotated[Path, typer.Argument(help="YAML task spec.")],
+    detach: DetachOpt = False,
+    priority: PriorityOpt = 0,
+    cpus: CpusOpt = 1,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", help="Attempts before a crashing job fails.")
+    ] = 2,
+    backend: BackendOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fine-tune and evaluate a model from a spec; register it as NAME@V."""
+    """Fine-tune and evaluate a model from a spec; register it as NAME@V. With --detach
+    it runs as a kernel job (checkpointed, retried after a crash)."""
+    from llmos.sdk.jobs import to_spec
+
+    task = to_spec(spec, backend)
+    if detach:
+        from llmos.cli.jobs import report_queued
+
+        job = STATE.workspace.submit_train(task, priority=priority, cpus=cpus, max_attempts=max_attempts)
+        report_queued(job, json_out)
+        return
     with RichProgress(quiet=json_out) as progress:
-        outcome = STATE.workspace.train(spec, progress)
+        outcome = STATE.workspace.train(task, progress)
     model, metrics = outcome.model, outcome.metrics
     if json_out:
         print_json(
@@ -89,7 +112,14 @@ def predict(
         Path | None,
         typer.Option("--file", "-f", help="CSV/TSV/JSONL/Parquet or .txt (one text a line)."),
     ] = None,
-    column: Annotated[str | None, typer.Option("--column", help="Text column of --file.")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="Text column of --file or --data.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="Predict a whole dataset version as a job (a prediction set)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Prediction set name (with --data).")] = None,
+    backend: BackendOpt = None,
+    detach: DetachOpt = False,
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Predictions file (.csv or .jsonl).")
     ] = None,
@@ -100,8 +130,11 @@ def predict(
     from llmos.core.errors import UsageError
 
     ws = STATE.workspace
+    if data is not None:
+        _predict_dataset(model, data, name, column, backend, detach, json_out)
+        return
     if file is None and not texts:
-        raise UsageError("give texts to classify, or --file PATH")
+        raise UsageError("give texts to classify, --file PATH or --data DATASET")
     if file is not None:
         with RichProgress(quiet=json_out) as progress:
             target, count = ws.predict_file(model, file, out_path, column, progress)
@@ -120,6 +153,37 @@ def predict(
         label = row.get("label") or ", ".join(row.get("labels", [])) or "(none)"
         out.print(f"[bold]{label}[/bold]  {text}")
         out.print("    " + "  ".join(f"{k} {v:.3f}" for k, v in best))
+
+
+def _predict_dataset(
+    model: str,
+    data: str,
+    name: str | None,
+    column: str | None,
+    backend: str | None,
+    detach: bool,
+    json_out: bool,
+) -> None:
+    from llmos.cli.jobs import follow, report_queued
+    from llmos.core.errors import JobError
+
+    job = STATE.workspace.submit_predict(
+        model, data, name=name, column=column, backend={"type": backend or "local"}
+    )
+    if detach:
+        report_queued(job, json_out)
+        return
+    done = follow(job.id, quiet=json_out)
+    if done is None:
+        return
+    if done.state != "succeeded":
+        raise JobError(f"job {done.id} {done.state}: {done.error}")
+    if json_out:
+        print_json({"job": done.id, **(done.result or {})})
+    else:
+        result = done.result or {}
+        ref = result.get("predictions")
+        out.print(f"wrote {result.get('rows')} predictions as [bold]{ref}[/bold] (job {done.id})")
 
 
 def demo(json_out: JsonOpt = False) -> None:

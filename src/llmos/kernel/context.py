@@ -9,7 +9,6 @@ registers what it made inside a store transaction that also calls `ctx.finalize`
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -80,10 +79,5 @@ class JobContext:
 
     def finalize(self, session: Session, result: dict[str, Any]) -> None:
         """Mark the job succeeded inside the caller's registering transaction."""
-        jobs.finish_in(session, self.job_id, result)
+        jobs.finish_in(session, self.job_id, result, self.progress.snapshot())
         self.finished = True
-
-
-def log(message: str) -> None:
-    """A kernel line in a job's log (the scheduler appends to the same file)."""
-    print(f"{time.strftime('%H:%M:%S')} kernel: {message}", file=sys.stdout, flush=True)

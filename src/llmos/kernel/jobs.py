@@ -206,7 +206,9 @@ def heartbeat(store: Store, job_id: int, progress: dict[str, Any]) -> bool:
         return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
-def finish_in(session: Session, job_id: int, result: dict[str, Any]) -> None:
+def finish_in(
+    session: Session, job_id: int, result: dict[str, Any], progress: dict[str, Any] | None = None
+) -> None:
     """Mark a job succeeded inside the caller's transaction (the one that registers what
     the job made). Raises if the job was cancelled meanwhile, rolling the whole lot back."""
     done = _set(
@@ -217,14 +219,15 @@ def finish_in(session: Session, job_id: int, result: dict[str, Any]) -> None:
         result=result,
         finished_at=utcnow(),
         error=None,
+        **({} if progress is None else {"progress": progress}),
     )
     if not done:
         raise JobError(f"job {job_id} was cancelled; its result is discarded")
 
 
-def finish(store: Store, job_id: int, result: dict[str, Any]) -> None:
+def finish(store: Store, job_id: int, result: dict[str, Any], progress: dict[str, Any] | None = None) -> None:
     with store.transaction() as session:
-        finish_in(session, job_id, result)
+        finish_in(session, job_id, result, progress)
 
 
 def fail(store: Store, job_id: int, error: str, retryable: bool) -> str:

@@ -35,6 +35,7 @@ from llmos.store.schema import Job
 
 LOCK_FILE = "kernel.lock"
 KERNEL_LOG = "kernel.log"
+ENV_IDLE_EXIT = "LLMOS_KERNEL_IDLE_EXIT"
 KERNEL_ARGV = [sys.executable, "-m", "llmos.kernel.scheduler"]
 
 
@@ -266,8 +267,11 @@ def kernel_pid(settings: Settings) -> int | None:
         return None
 
 
-def ensure_kernel(settings: Settings, idle_exit_s: float = 60.0) -> int:
-    """Start a background scheduler for the workspace unless one runs; return its pid."""
+def ensure_kernel(settings: Settings, idle_exit_s: float | None = None) -> int:
+    """Start a background scheduler for the workspace unless one runs; return its pid.
+    It stops after `idle_exit_s` (env LLMOS_KERNEL_IDLE_EXIT, default 60) without jobs."""
+    if idle_exit_s is None:
+        idle_exit_s = float(os.environ.get(ENV_IDLE_EXIT, "60"))
     pid = kernel_pid(settings)
     if pid is not None:
         return pid

@@ -105,11 +105,12 @@ def run_job(store: Store, job_id: int, heartbeat_s: float = HEARTBEAT_SECONDS) -
         ctx.progress.log(f"{job.kind} job {job_id} ({job.name}), attempt {job.attempts}, {threads} thread(s)")
         result = handler(ctx)
         if not ctx.finished:
-            jobs.finish(store, job_id, result)
+            jobs.finish(store, job_id, result, ctx.progress.snapshot())
         ctx.progress.log(f"succeeded: {result}")
         return "succeeded"
     except Cancelled:
-        jobs.mark_cancelled(store, job_id, "cancelled while running")
+        if not jobs.mark_cancelled(store, job_id, "cancelled while running"):
+            return jobs.get_job(store, job_id).state  # it had finished a moment before
         ctx.progress.log("cancelled")
         return "cancelled"
     except JobError as exc:

@@ -26,14 +26,21 @@ from llmos.train.jobs import EVAL_HANDLER, PREDICT_HANDLER, TRAIN_HANDLER
 SpecLike = str | os.PathLike[str] | dict[str, Any] | TaskSpec
 
 
-def to_spec(spec: SpecLike) -> TaskSpec:
+def to_spec(spec: SpecLike, backend: str | None = None) -> TaskSpec:
+    """A validated spec from a file, a dict or a spec; `backend` overrides `backend.type`."""
     from llmos.spec import load_spec, parse_spec
 
     if isinstance(spec, TaskSpec):
-        return spec
-    if isinstance(spec, dict):
-        return parse_spec(spec)
-    return load_spec(spec)
+        task = spec
+    elif isinstance(spec, dict):
+        task = parse_spec(spec)
+    else:
+        task = load_spec(spec)
+    if backend is not None:
+        data = task.model_dump(mode="json")
+        data["backend"]["type"] = backend
+        task = parse_spec(data, "--backend")
+    return task
 
 
 class JobsMixin:
@@ -87,15 +94,13 @@ class JobsMixin:
         gpus: int = 0,
         memory_mb: int = 0,
         max_attempts: int = 2,
-        backend: dict[str, Any] | None = None,
+        backend: str | None = None,
         start_kernel: bool = True,
     ) -> Job:
         """Queue a training run; its inputs are checked now, so a bad spec fails here."""
-        from llmos.train.run import check_inputs
+        from llmos.train.inputs import check_inputs
 
-        task = to_spec(spec)
-        if backend is not None:
-            task = task.model_copy(update={"backend": type(task.backend).model_validate(backend)})
+        task = to_spec(spec, backend)
         check_inputs(self.store, task)
         if task.backend.type == "ray":
             cpus = max(cpus, task.backend.workers * task.backend.cpus_per_worker)

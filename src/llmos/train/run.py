@@ -30,11 +30,11 @@ from llmos.modalities import OUTPUT_DRIVERS
 from llmos.modalities.base import OutputDriver
 from llmos.modalities.text import TextDriver
 from llmos.spec.schema import TaskSpec, TrainConfig
-from llmos.store.datasets import get_dataset, load_frame
 from llmos.store.db import Store
 from llmos.store.models import model_folder, register_model
-from llmos.store.schema import DatasetVersion, ModelVersion
+from llmos.store.schema import ModelVersion
 from llmos.train.device import resolve_placement
+from llmos.train.inputs import check_inputs
 from llmos.train.loop import LoopSettings, Rows, fit, latest_checkpoint, seed_everything, steps_per_epoch
 from llmos.train.metrics import plot_confusion_matrix
 from llmos.train.predict import Predictor
@@ -113,28 +113,6 @@ def make_splits(
     )
 
 
-def _load(store: Store, ref: str | None) -> tuple[DatasetVersion | None, pd.DataFrame | None]:
-    if ref is None:
-        return None, None
-    dataset = get_dataset(store, ref)
-    return dataset, load_frame(store, dataset)
-
-
-def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame) -> None:
-    for what, column in (("input", spec.text_input.name), ("label", spec.output.name)):
-        if column not in frame.columns:
-            raise DataError(
-                f"dataset {dataset.ref}: {what} column {column!r} not found; "
-                f"columns are {', '.join(frame.columns)}"
-            )
-    empty = int(frame[spec.output.name].isna().sum())
-    if empty and spec.output.type == "category":
-        raise DataError(
-            f"dataset {dataset.ref}: label column {spec.output.name!r} has {empty} empty values; "
-            "fill or drop those rows and import again"
-        )
-
-
 def _rows(driver: TextDriver, output: OutputDriver, frame: pd.DataFrame, source: str) -> Rows:
     targets = output.encode(frame[output.column], source)
     features = driver.encode(frame[driver.column].tolist())
@@ -186,29 +164,6 @@ def write_model_folder(
     if "confusion_matrix" in metrics:
         (report / "confusion_matrix.json").write_text(json.dumps(metrics["confusion_matrix"]))
         plot_confusion_matrix(metrics["confusion_matrix"], report / "confusion_matrix.png", title)
-
-
-@dataclass
-class Inputs:
-    """A spec's datasets (train, test, validation; absent ones None) and resolved model."""
-
-    datasets: list[tuple[DatasetVersion | None, pd.DataFrame | None]]
-    resolved: Any
-
-
-def check_inputs(store: Store, spec: TaskSpec) -> Inputs:
-    """Everything that can be wrong with a spec's inputs (datasets, columns, model name),
-    checked before any work is done; `llmos train --detach` calls it before queueing."""
-    from llmos.models.zoo import check_loadable, resolve_model
-
-    loaded = [_load(store, ref) for ref in (spec.data.train, spec.data.test, spec.data.validation)]
-    for ds, frame in loaded:
-        if ds is not None and frame is not None:
-            _check_columns(spec, ds, frame)
-    resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
-    check_loadable(resolved)
-    resolve_placement(spec.train.device, spec.train.precision)
-    return Inputs(loaded, resolved)
 
 
 def train_from_spec(
