@@ -67,6 +67,7 @@ def eval_job(ctx: JobContext) -> dict[str, Any]:
 def batch_predict_job(ctx: JobContext) -> dict[str, Any]:
     """Predict every row of a dataset version; keep the result as a prediction set."""
     from llmos.core.errors import DataError
+    from llmos.spec.schema import BackendConfig
     from llmos.store.predictions import register_predictions
 
     model, dataset, frame = _model_and_data(ctx)
@@ -76,11 +77,14 @@ def batch_predict_job(ctx: JobContext) -> dict[str, Any]:
         raise DataError(
             f"dataset {dataset.ref}: text column {column!r} not found; columns are {', '.join(frame.columns)}"
         )
-    backend = ctx.payload.get("backend") or {"type": "local"}
-    if backend["type"] == "ray":
+    backend = BackendConfig.model_validate(ctx.payload.get("backend") or {})
+    if backend.type == "ray":
+        from llmos.store.models import model_folder
         from llmos.train.distributed import ray_predict_frame
 
-        result = ray_predict_frame(ctx.store, model, frame, column, backend, ctx.progress)
+        folder = model_folder(ctx.store, model)
+        settings = ctx.store.settings
+        result = ray_predict_frame(folder, settings.artifacts_dir, frame, column, backend, ctx.progress)
     else:
         result = predictor.predict_frame(frame, column, ctx.progress)
     name = ctx.payload.get("name") or f"{model.name}-on-{dataset.name}"

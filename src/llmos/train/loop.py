@@ -86,7 +86,7 @@ def _param_groups(model: nn.Module, lr: float, head_lr: float, weight_decay: flo
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        is_head = name.startswith("head.")
+        is_head = name.removeprefix("module.").startswith("head.")  # "module." under DDP
         no_decay = param.ndim < 2 or "norm" in name.lower()
         groups.setdefault((is_head, no_decay), []).append(param)
     return [

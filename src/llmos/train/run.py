@@ -233,19 +233,40 @@ def train_from_spec(
             f"{len(train_rows)} rows, {output.num_outputs} labels, "
             f"{trainable:,} of {total:,} parameters trainable"
         )
-        result = fit(
-            model,
-            driver.collate,
-            output,
-            train_rows,
-            settings,
-            placement,
-            validation=val_rows,
-            checkpoint_dir=checkpoints,
-            progress=progress,
-            after_step=lambda step: after_optimizer_step(model.encoder, step),
-            resume_from=resume,
-        )
+        if spec.backend.type == "ray":
+            from llmos.train.distributed import ray_fit
+
+            def build() -> Any:
+                return build_classifier(
+                    resolved, spec.method, output.num_outputs, pooling, spec.model.dropout, total_steps
+                )
+
+            result = ray_fit(
+                model,
+                build,
+                driver.collate,
+                output,
+                train_rows,
+                settings,
+                spec.backend,
+                run_dir,
+                val_rows,
+                progress,
+            )
+        else:
+            result = fit(
+                model,
+                driver.collate,
+                output,
+                train_rows,
+                settings,
+                placement,
+                validation=val_rows,
+                checkpoint_dir=checkpoints,
+                progress=progress,
+                after_step=lambda step: after_optimizer_step(model.encoder, step),
+                resume_from=resume,
+            )
         predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
         metrics = predictor.evaluate(splits.test, test_source, progress)
         metrics.update(
