@@ -12,7 +12,7 @@ from tests.conftest import tiny_spec
 def test_detached_training_then_jobs_verbs(run, tmp_path, intents_csv, tiny_model_dir):
     run("data", "import", str(intents_csv), "--name", "intents")
     spec = write_spec(tmp_path, tiny_spec(tiny_model_dir))
-    code, out, err = run("train", str(spec), "--detach", "--priority", "3", "--json")
+    code, out, err = run("train", str(spec), "--detach", "--priority", "3", "--cpus", "1", "--json")
     assert code == 0, err
     queued = json.loads(out)
     assert queued["state"] == "queued" and queued["kind"] == "train" and queued["priority"] == 3
@@ -45,7 +45,7 @@ def test_detached_training_then_jobs_verbs(run, tmp_path, intents_csv, tiny_mode
 
 def test_foreground_kernel_and_cancel_retry(run, ws, tmp_path, intents_csv, tiny_model_dir):
     ws.import_dataset(intents_csv, "intents")
-    job = ws.submit_train(tiny_spec(tiny_model_dir), start_kernel=False)
+    job = ws.submit_train(tiny_spec(tiny_model_dir), cpus=1, start_kernel=False)
     code, out, _ = run("jobs", "cancel", str(job.id), "--json")
     assert code == 0 and json.loads(out)["state"] == "cancelled"
     code, out, _ = run("jobs", "retry", str(job.id), "--json")  # starts a kernel on demand

@@ -50,7 +50,7 @@ def test_sigkilled_training_resumes_and_registers_one_version(ws, tmp_path, cras
     expected = reference.train(spec)
 
     ws.import_dataset(data, "intents")
-    job = ws.submit_train(spec, max_attempts=2, start_kernel=False)
+    job = ws.submit_train(spec, cpus=1, max_attempts=2, start_kernel=False)
     thread = start_scheduler(ws)
     checkpoints = ws.home / "jobs" / str(job.id) / "checkpoints"
     wait_for(lambda: list(checkpoints.glob("epoch-*.pt")), what="a checkpoint")
@@ -78,7 +78,7 @@ def test_cancelled_training_job_registers_nothing(ws, crash_spec):
     data, spec = crash_spec
     ws.import_dataset(data, "intents")
     spec["train"] = {**spec["train"], "epochs": 200}
-    job = ws.submit_train(spec, start_kernel=False)
+    job = ws.submit_train(spec, cpus=1, start_kernel=False)
     thread = start_scheduler(ws)
     wait_for(lambda: ws.job(job.id).progress.get("done", 0) > 0, what="training to start")
     asked = time.monotonic()

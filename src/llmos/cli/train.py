@@ -13,7 +13,6 @@ from llmos.cli.state import STATE
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 DetachOpt = Annotated[bool, typer.Option("--detach", help="Queue it as a job, print the job id and return.")]
 PriorityOpt = Annotated[int, typer.Option("--priority", help="Job priority: higher runs first.")]
-CpusOpt = Annotated[int, typer.Option("--cpus", help="CPUs the job holds (and its torch threads).")]
 BackendOpt = Annotated[
     str | None, typer.Option("--backend", help="local or ray (overrides the spec's backend.type).")
 ]
@@ -40,40 +39,52 @@ def train(
     spec: Annotated[Path, typer.Argument(help="YAML task spec.")],
     detach: DetachOpt = False,
     priority: PriorityOpt = 0,
-    cpus: CpusOpt = 1,
+    cpus: Annotated[
+        int | None, typer.Option("--cpus", help="CPUs the job holds and its torch threads (default: all).")
+    ] = None,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", help="Attempts before a crashing job fails.")
     ] = 2,
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fine-tune and evaluate a model from a spec; register it as NAME@V. With --detach
-    it runs as a kernel job (checkpointed, retried after a crash)."""
+    """Fine-tune and evaluate a model from a spec; register it as NAME@V. It runs as a
+    kernel job (checkpointed, retried after a crash): followed with a progress bar, or
+    left running with --detach. Ctrl-C while following cancels or detaches."""
+    import json
+
+    from llmos.cli.jobs import follow, report_queued
+    from llmos.core.errors import JobError
     from llmos.sdk.jobs import to_spec
 
+    ws = STATE.workspace
     task = to_spec(spec, backend)
+    job = ws.submit_train(task, priority=priority, cpus=cpus, max_attempts=max_attempts)
     if detach:
-        from llmos.cli.jobs import report_queued
-
-        job = STATE.workspace.submit_train(task, priority=priority, cpus=cpus, max_attempts=max_attempts)
         report_queued(job, json_out)
         return
-    with RichProgress(quiet=json_out) as progress:
-        outcome = STATE.workspace.train(task, progress)
-    model, metrics = outcome.model, outcome.metrics
+    done = follow(job.id, quiet=json_out)
+    if done is None:
+        return
+    if done.state != "succeeded":
+        raise JobError(f"job {done.id} {done.state}: {done.error}")
+    model = ws.model(done.result["model"])
+    report_dir = ws.model_path(model.ref) / "report"
+    metrics = json.loads((report_dir / "metrics.json").read_text())
     if json_out:
         print_json(
             {
                 "model": model.ref,
+                "job": done.id,
                 "metrics": metrics,
-                "history": outcome.history,
-                "report_dir": str(outcome.report_dir),
+                "history": model.metrics.get("history", []),
+                "report_dir": str(report_dir),
             }
         )
         return
     print_report(metrics, f"{model.ref} on the test set", max_classes=20)
-    png = outcome.report_dir / "confusion_matrix.png"
-    out.print(f"registered [bold]{model.ref}[/bold]; confusion matrix: {png}")
+    png = report_dir / "confusion_matrix.png"
+    out.print(f"registered [bold]{model.ref}[/bold] (job {done.id}); confusion matrix: {png}")
 
 
 def eval_(

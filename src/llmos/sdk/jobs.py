@@ -90,18 +90,22 @@ class JobsMixin:
         spec: SpecLike,
         *,
         priority: int = 0,
-        cpus: int = 1,
+        cpus: int | None = None,
         gpus: int = 0,
         memory_mb: int = 0,
         max_attempts: int = 2,
         backend: str | None = None,
         start_kernel: bool = True,
     ) -> Job:
-        """Queue a training run; its inputs are checked now, so a bad spec fails here."""
+        """Queue a training run; its inputs are checked now, so a bad spec fails here.
+        `cpus` (default: all of this machine's) is also the job's torch thread count."""
+        from llmos.kernel.resources import machine_capacity
         from llmos.train.inputs import check_inputs
 
         task = to_spec(spec, backend)
         check_inputs(self.store, task)
+        if cpus is None:
+            cpus = machine_capacity().cpus
         if task.backend.type == "ray":
             cpus = max(cpus, task.backend.workers * task.backend.cpus_per_worker)
             gpus = max(gpus, task.backend.workers * task.backend.gpus_per_worker)
