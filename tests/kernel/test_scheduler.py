@@ -4,7 +4,6 @@ of dead workers, and the job operations' bad input."""
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -14,9 +13,10 @@ from llmos.core.errors import JobError, NotFoundError, UsageError
 from llmos.core.settings import Settings
 from llmos.kernel import jobs
 from llmos.kernel.probe import PROBE_HANDLER
-from llmos.kernel.resources import Free, Resources
+from llmos.kernel.resources import Resources
 from llmos.kernel.scheduler import Scheduler
 from llmos.store import Store
+from tests.kernel.helpers import run_until_idle, start_scheduler, wait_for
 
 
 @pytest.fixture
@@ -44,15 +44,6 @@ def process_running(pid):
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def run_until_idle(store, cpus, timeout=90):
-    scheduler = Scheduler(store, Free(cpus=cpus, gpus=0, memory_mb=1 << 20), poll_s=0.05)
-    thread = threading.Thread(target=scheduler.run, kwargs={"until_idle": True})
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), "scheduler did not finish"
-    return scheduler
 
 
 def test_one_cpu_runs_jobs_one_at_a_time_in_priority_order(store):
@@ -89,13 +80,8 @@ def test_job_gets_threads_for_its_cpus_and_too_big_a_job_fails_with_the_reason(s
 def test_cancel_running_job_ends_process_frees_cpu_and_next_job_runs(store):
     long = probe(store, 120.0, priority=5, name="long")
     after = probe(store, 0.1, name="after")
-    scheduler = Scheduler(store, Free(cpus=1, gpus=0, memory_mb=1 << 20), poll_s=0.05)
-    thread = threading.Thread(target=scheduler.run, kwargs={"until_idle": True})
-    thread.start()
-    deadline = time.monotonic() + 60
-    while jobs.get_job(store, long.id).progress.get("done", 0) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    thread = start_scheduler(store)
+    wait_for(lambda: jobs.get_job(store, long.id).progress.get("done", 0) >= 2, what="the job to run")
     pid = jobs.get_job(store, long.id).pid
     assert jobs.get_job(store, after.id).state == "queued"  # the only cpu is taken
     asked = time.monotonic()
@@ -113,13 +99,8 @@ def test_cancel_running_job_ends_process_frees_cpu_and_next_job_runs(store):
 
 def test_killed_worker_is_requeued_and_the_retry_succeeds(store):
     job = probe(store, 4.0, max_attempts=2)
-    scheduler = Scheduler(store, Free(cpus=1, gpus=0, memory_mb=1 << 20), poll_s=0.05)
-    thread = threading.Thread(target=scheduler.run, kwargs={"until_idle": True})
-    thread.start()
-    deadline = time.monotonic() + 60
-    while jobs.get_job(store, job.id).progress.get("done", 0) < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    thread = start_scheduler(store)
+    wait_for(lambda: jobs.get_job(store, job.id).progress.get("done", 0) >= 1, what="the job to run")
     os.kill(jobs.get_job(store, job.id).pid, signal.SIGKILL)
     thread.join(90)
     done = jobs.get_job(store, job.id)

@@ -5,34 +5,18 @@ cancelled training job registers nothing; batch prediction writes a prediction s
 
 import os
 import signal
-import threading
 import time
 
 import pytest
 
 from llmos import Workspace
 from llmos.core.errors import NotFoundError, SpecError
-from llmos.kernel.resources import Free
-from llmos.kernel.scheduler import Scheduler
 from tests.conftest import make_rows, snapshot, tiny_spec
+from tests.kernel.helpers import start_scheduler, wait_for
 
 # the resumed run repeats the uninterrupted one's arithmetic; only float summation order
 # could differ, so losses are compared to 1e-4 and accuracy exactly
 LOSS_TOLERANCE = 1e-4
-
-
-def start_scheduler(ws, cpus=1):
-    scheduler = Scheduler(ws.store, Free(cpus=cpus, gpus=0, memory_mb=1 << 20), poll_s=0.05)
-    thread = threading.Thread(target=scheduler.run, kwargs={"until_idle": True}, daemon=True)
-    thread.start()
-    return thread
-
-
-def wait_for(condition, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -51,7 +35,7 @@ def test_sigkilled_training_resumes_and_registers_one_version(ws, tmp_path, cras
 
     ws.import_dataset(data, "intents")
     job = ws.submit_train(spec, cpus=1, max_attempts=2, start_kernel=False)
-    thread = start_scheduler(ws)
+    thread = start_scheduler(ws.store)
     checkpoints = ws.home / "jobs" / str(job.id) / "checkpoints"
     wait_for(lambda: list(checkpoints.glob("epoch-*.pt")), what="a checkpoint")
     os.kill(ws.job(job.id).pid, signal.SIGKILL)
@@ -79,7 +63,7 @@ def test_cancelled_training_job_registers_nothing(ws, crash_spec):
     ws.import_dataset(data, "intents")
     spec["train"] = {**spec["train"], "epochs": 200}
     job = ws.submit_train(spec, cpus=1, start_kernel=False)
-    thread = start_scheduler(ws)
+    thread = start_scheduler(ws.store)
     wait_for(lambda: ws.job(job.id).progress.get("done", 0) > 0, what="training to start")
     asked = time.monotonic()
     cancelled = ws.cancel_job(job.id, wait=5)
@@ -104,7 +88,7 @@ def test_batch_prediction_job_writes_a_versioned_prediction_set(ws, intents_csv,
     ws.train(tiny_spec(tiny_model_dir))
     first = ws.submit_predict("tiny", "intents", start_kernel=False)
     second = ws.submit_predict("tiny@1", "intents@1", name="nightly", start_kernel=False)
-    start_scheduler(ws).join(120)
+    start_scheduler(ws.store).join(120)
     assert ws.job(first.id).result == {
         "predictions": "tiny-on-intents@1",
         "model": "tiny@1",

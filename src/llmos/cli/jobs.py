@@ -69,6 +69,20 @@ def follow(job_id: int, quiet: bool = False, poll: float = 0.3) -> Any:
             return None
 
 
+def attend(job: Any, detach: bool, json_out: bool) -> Any:
+    """With `detach`, print the queued job and return None; else follow it to its end and
+    return it if it succeeded (None if detached from), raising its failure otherwise."""
+    from llmos.core.errors import JobError
+
+    if detach:
+        report_queued(job, json_out)
+        return None
+    done = follow(job.id, quiet=json_out)
+    if done is not None and done.state != "succeeded":
+        raise JobError(f"job {done.id} {done.state}: {done.error}")
+    return done
+
+
 def report_queued(job: Any, json_out: bool) -> None:
     if json_out:
         print_json(job_summary(job))
@@ -153,6 +167,8 @@ def logs(
         print_json({"id": job.id, "state": job.state, "log": ws.job_log(job.id)})
         return
     if follow_:
+        if not ws.job(job_id).finished and ws.kernel_pid() is None:
+            err.print("no kernel runs for this workspace: start one with `llmos kernel start`")
         for line in ws.follow_log(job_id):
             print(line, flush=True)
     else:

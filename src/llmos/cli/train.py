@@ -53,21 +53,15 @@ def train(
     left running with --detach. Ctrl-C while following cancels or detaches."""
     import json
 
-    from llmos.cli.jobs import follow, report_queued
-    from llmos.core.errors import JobError
+    from llmos.cli.jobs import attend
     from llmos.sdk.jobs import to_spec
 
     ws = STATE.workspace
     task = to_spec(spec, backend)
     job = ws.submit_train(task, priority=priority, cpus=cpus, max_attempts=max_attempts)
-    if detach:
-        report_queued(job, json_out)
-        return
-    done = follow(job.id, quiet=json_out)
+    done = attend(job, detach, json_out)
     if done is None:
         return
-    if done.state != "succeeded":
-        raise JobError(f"job {done.id} {done.state}: {done.error}")
     model = ws.model(done.result["model"])
     report_dir = ws.model_path(model.ref) / "report"
     metrics = json.loads((report_dir / "metrics.json").read_text())
@@ -175,20 +169,14 @@ def _predict_dataset(
     detach: bool,
     json_out: bool,
 ) -> None:
-    from llmos.cli.jobs import follow, report_queued
-    from llmos.core.errors import JobError
+    from llmos.cli.jobs import attend
 
     job = STATE.workspace.submit_predict(
         model, data, name=name, column=column, backend={"type": backend or "local"}
     )
-    if detach:
-        report_queued(job, json_out)
-        return
-    done = follow(job.id, quiet=json_out)
+    done = attend(job, detach, json_out)
     if done is None:
         return
-    if done.state != "succeeded":
-        raise JobError(f"job {done.id} {done.state}: {done.error}")
     if json_out:
         print_json({"job": done.id, **(done.result or {})})
     else:

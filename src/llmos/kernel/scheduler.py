@@ -69,6 +69,14 @@ def _signal(pid: int | None, sig: int) -> None:
             os.kill(pid, sig)
 
 
+def _kill_group(pid: int | None) -> None:
+    """SIGKILL a worker and whatever it started (a local Ray, for one): each worker leads
+    its own process group."""
+    if pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
 @dataclass
 class Scheduler:
     store: Store
@@ -150,22 +158,27 @@ class Scheduler:
         log.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [
-                    self.python,
-                    "-m",
-                    "llmos.kernel.worker",
-                    "--home",
-                    str(self.store.settings.home),
-                    f"{job.id}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,  # Ctrl-C on a foreground kernel does not kill its jobs
-            )
+        argv = [
+            self.python,
+            "-m",
+            "llmos.kernel.worker",
+            "--home",
+            str(self.store.settings.home),
+            str(job.id),
+        ]
+        try:
+            with log.open("ab") as out:
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,  # Ctrl-C on a foreground kernel does not kill its jobs
+                )
+        except OSError as exc:
+            jobs.fail(self.store, job.id, f"cannot start a worker process: {exc}", retryable=False)
+            return False
         self.children[job.id] = proc
         jobs.set_pid(self.store, job.id, proc.pid)
         append_log(
@@ -182,6 +195,7 @@ class Scheduler:
                 continue
             del self.children[job_id]
             self._cancel_seen.pop(job_id, None)
+            _kill_group(proc.pid)  # nothing the worker started outlives it
             job = jobs.get_job(self.store, job_id)
             if job.state != "running":
                 continue  # the worker recorded its outcome
@@ -204,7 +218,7 @@ class Scheduler:
             if first == now:
                 _signal(pid, signal.SIGTERM)
             elif now - first > self.cancel_grace_s:
-                _signal(pid, signal.SIGKILL)
+                _kill_group(pid)
                 if proc is None and not _alive(pid):  # not ours: nobody else will record it
                     jobs.mark_cancelled(self.store, job.id, "cancelled; worker killed")
                     self._cancel_seen.pop(job.id, None)
@@ -215,12 +229,12 @@ class Scheduler:
             stale = jobs.is_stale(job, self.heartbeat_timeout_s)
             if proc is not None:
                 if stale:
-                    proc.kill()  # hung: reaped, and requeued, on the next pass
+                    _kill_group(proc.pid)  # hung: reaped, and requeued, on the next pass
                 continue
             # a worker of an earlier scheduler: fine while it beats; requeued once it is gone
             if not stale and (job.pid is None or _alive(job.pid)):
                 continue
-            _signal(job.pid, signal.SIGKILL)
+            _kill_group(job.pid)
             lost = "no heartbeat" if stale else "process gone"
             state = jobs.fail(self.store, job.id, f"worker pid {job.pid} lost ({lost})", retryable=True)
             append_log(job, f"worker pid {job.pid} lost ({lost}), attempt {job.attempts}; job is now {state}")
