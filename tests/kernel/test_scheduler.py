@@ -58,14 +58,21 @@ def test_one_cpu_runs_jobs_one_at_a_time_in_priority_order(store):
     assert all(j.result["threads"] == 1 for j in done)
 
 
-def test_two_cpus_run_two_at_once_and_equal_priority_goes_by_age(store):
-    first = probe(store, 2.0, name="first")
-    second = probe(store, 2.0, name="second")
-    third = probe(store, 0.5, name="third")
+def test_two_cpus_run_the_two_highest_priorities_at_once(store):
+    low = probe(store, 1.5, priority=1, name="low")
+    high = probe(store, 1.5, priority=9, name="high")
+    mid = probe(store, 1.5, priority=5, name="mid")
     run_until_idle(store, cpus=2)
-    a, b, c = (jobs.get_job(store, j.id).result for j in (first, second, third))
-    assert max(a["started"], b["started"]) < min(a["ended"], b["ended"])  # overlapped
-    assert c["started"] >= min(a["ended"], b["ended"])  # waited for a free cpu
+    h, m, lo = (jobs.get_job(store, j.id).result for j in (high, mid, low))
+    assert max(h["started"], m["started"]) < min(h["ended"], m["ended"])  # ran together
+    assert lo["started"] >= min(h["ended"], m["ended"])  # waited for a free cpu
+
+
+def test_equal_priority_goes_by_age(store):
+    older = probe(store, 0.2, name="older")
+    newer = probe(store, 0.2, name="newer")
+    run_until_idle(store, cpus=1)
+    assert jobs.get_job(store, older.id).result["ended"] <= jobs.get_job(store, newer.id).result["started"]
 
 
 def test_job_gets_threads_for_its_cpus_and_too_big_a_job_fails_with_the_reason(store):

@@ -10,16 +10,16 @@ from llmos.core.errors import JobError
 from tests.conftest import make_rows, tiny_spec
 
 
-@pytest.fixture(scope="module")
-def local_ray():
+@pytest.fixture
+def ray_shutdown():
+    """The Ray the run starts on this machine is stopped after the test."""
+    yield
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
     ray.shutdown()
 
 
-def test_ray_train_matches_local_and_ray_data_predicts_the_same(local_ray, ws, tmp_path, tiny_model_dir):
+def test_ray_train_matches_local_and_ray_data_predicts_the_same(ray_shutdown, ws, tmp_path, tiny_model_dir):
     make_rows(300, seed=3).to_csv(tmp_path / "train.csv", index=False)
     make_rows(90, seed=4).to_csv(tmp_path / "test.csv", index=False)
     ws.import_dataset(tmp_path / "train.csv", "tr")

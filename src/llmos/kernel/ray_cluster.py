@@ -4,7 +4,9 @@ Train, Ray Data) fails the same clear way when the cluster is not there.
 `ray.init` on an unreachable address can retry for minutes; a job should instead fail
 within its `connect_timeout` with the reason recorded. So an explicit `host:port` is
 probed with a plain TCP connection first (refused or silent: a one-line error at once),
-and `ray.init` itself runs under the same deadline.
+and `ray.init` on a remote address runs under the same deadline. A Ray started on this
+machine is started in the calling thread: Ray ends the processes it starts when the
+thread that started them ends.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ def connect(address: str | None, num_cpus: int, timeout: float = 30.0) -> Any:
         return ray
     options: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
     if address is None:
-        options["num_cpus"] = num_cpus
+        # in this thread: Ray ties the processes it starts to the thread that starts them
+        ray.init(num_cpus=num_cpus, **options)
+        return ray
     failure: list[BaseException] = []
 
     def init() -> None:
