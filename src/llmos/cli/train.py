@@ -42,6 +42,8 @@ def train(
     cpus: Annotated[
         int | None, typer.Option("--cpus", help="CPUs the job holds and its torch threads (default: all).")
     ] = None,
+    gpus: Annotated[int, typer.Option("--gpus", help="GPUs the job holds.")] = 0,
+    memory: Annotated[int, typer.Option("--memory", help="Memory in MB the job holds.")] = 0,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", help="Attempts before a crashing job fails.")
     ] = 2,
@@ -58,7 +60,9 @@ def train(
 
     ws = STATE.workspace
     task = to_spec(spec, backend)
-    job = ws.submit_train(task, priority=priority, cpus=cpus, max_attempts=max_attempts)
+    job = ws.submit_train(
+        task, priority=priority, cpus=cpus, gpus=gpus, memory_mb=memory, max_attempts=max_attempts
+    )
     done = attend(job, detach, json_out)
     if done is None:
         return

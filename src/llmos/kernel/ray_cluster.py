@@ -41,9 +41,10 @@ def _host_port(address: str) -> tuple[str, int] | None:
 
 
 def connect(address: str | None, num_cpus: int, timeout: float = 30.0) -> Any:
-    """Connect to the cluster at `address` (None: a Ray on this machine, started with
-    `num_cpus` when none runs); return the `ray` module. Raises JobError within
-    `timeout` seconds when the cluster cannot be reached."""
+    """Connect to the cluster at `address` (None: a Ray on this machine, started when none
+    runs); return the `ray` module. Raises JobError within `timeout` seconds when the
+    cluster cannot be reached, and at once when it has fewer than `num_cpus` CPUs (Ray
+    would otherwise wait for them forever)."""
     ray = require_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address is not None:
@@ -54,13 +55,24 @@ def connect(address: str | None, num_cpus: int, timeout: float = 30.0) -> Any:
             except OSError as exc:
                 reason = exc.strerror or type(exc).__name__
                 raise JobError(f"cannot reach the Ray cluster at {address}: {reason}") from None
-    if ray.is_initialized():
-        return ray
+    if not ray.is_initialized():
+        _init(ray, address, num_cpus, timeout)
+    have = int(ray.cluster_resources().get("CPU", 0))
+    if have < num_cpus:
+        if address is None:  # the Ray this process started is too small: start a bigger one
+            ray.shutdown()
+            _init(ray, address, num_cpus, timeout)
+        else:
+            raise JobError(f"the Ray cluster at {address} has {have} CPUs; this job needs {num_cpus}")
+    return ray
+
+
+def _init(ray: Any, address: str | None, num_cpus: int, timeout: float) -> None:
     options: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
     if address is None:
         # in this thread: Ray ties the processes it starts to the thread that starts them
-        ray.init(num_cpus=num_cpus, **options)
-        return ray
+        ray.init(num_cpus=max(num_cpus, os.cpu_count() or 1), **options)
+        return
     failure: list[BaseException] = []
 
     def init() -> None:
@@ -75,8 +87,6 @@ def connect(address: str | None, num_cpus: int, timeout: float = 30.0) -> Any:
     if thread.is_alive():
         raise JobError(f"cannot reach the Ray cluster at {address}: no answer within {timeout:.0f}s")
     if failure:
-        first = (
-            str(failure[0]).strip().splitlines()[0] if str(failure[0]).strip() else type(failure[0]).__name__
-        )
-        raise JobError(f"cannot connect to the Ray cluster at {address or 'this machine'}: {first}")
-    return ray
+        text = str(failure[0]).strip()
+        first = text.splitlines()[0] if text else type(failure[0]).__name__
+        raise JobError(f"cannot connect to the Ray cluster at {address}: {first}")

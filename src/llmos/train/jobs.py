@@ -18,9 +18,18 @@ EVAL_HANDLER = "llmos.train.jobs:eval_job"
 PREDICT_HANDLER = "llmos.train.jobs:batch_predict_job"
 
 
+def use_threads(ctx: JobContext) -> None:
+    """Torch computes with exactly the threads the kernel gave this job (its cpus)."""
+    import torch
+
+    torch.set_num_threads(ctx.threads)
+
+
 def train_job(ctx: JobContext) -> dict[str, Any]:
     from llmos.spec import parse_spec
     from llmos.train.run import train_from_spec
+
+    use_threads(ctx)
 
     spec = parse_spec(ctx.payload["spec"], f"job {ctx.job_id}")
 
@@ -54,6 +63,8 @@ def _model_and_data(ctx: JobContext) -> tuple[Any, Any, Any]:
 def load_predictor(ctx: JobContext, model: Any) -> Any:
     from llmos.store.models import model_folder
     from llmos.train.predict import Predictor
+
+    use_threads(ctx)
 
     return Predictor.from_folder(model_folder(ctx.store, model), ctx.store.settings.artifacts_dir)
 
