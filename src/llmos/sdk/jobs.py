@@ -122,7 +122,7 @@ class JobsMixin:
             start_kernel=start_kernel,
         )
 
-    def _model_data_payload(self, model: str, data: str) -> tuple[Any, Any]:
+    def _model_and_dataset(self, model: str, data: str) -> tuple[Any, Any]:
         from llmos.store.datasets import get_dataset
         from llmos.store.models import get_model
 
@@ -131,7 +131,7 @@ class JobsMixin:
     def submit_eval(
         self, model: str, data: str, *, priority: int = 0, cpus: int = 1, start_kernel: bool = True
     ) -> Job:
-        m, d = self._model_data_payload(model, data)
+        m, d = self._model_and_dataset(model, data)
         return self._submit(
             "eval",
             m.name,
@@ -163,7 +163,7 @@ class JobsMixin:
         from llmos.core.util import check_name
         from llmos.spec.schema import BackendConfig
 
-        m, d = self._model_data_payload(model, data)
+        m, d = self._model_and_dataset(model, data)
         if name is not None:
             check_name(name, "prediction set name")
         ray = BackendConfig.model_validate(backend or {"type": "local"})
