@@ -171,3 +171,79 @@ def loop_settings(**overrides: Any) -> Any:
     }
     values.update(overrides)
     return LoopSettings(**values)
+
+
+CHAT_WORDS = [
+    "hello", "hi", "how", "are", "you", "fine", "thanks", "what", "is", "my", "balance", "card",
+    "your", "the", "a", "lost", "freeze", "it", "in", "app", "good", "bye", "help", "please",
+    "system", "user", "assistant", "be", "brief", "positive", "negative", "great", "awful", "film",
+]  # fmt: skip
+
+
+def tiny_chat_tokenizer() -> Any:
+    """A fast word-level tokenizer with ChatML special tokens and chat template."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from llmos.modalities.chat import CHATML
+
+    specials = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
+    vocab = {w: i for i, w in enumerate(specials + CHAT_WORDS)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        eos_token="<|im_end|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    fast.chat_template = CHATML
+    return fast
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer Llama with the tiny chat tokenizer."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = tiny_chat_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=96,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+CHAT_PAIRS = [
+    ("what is my balance", "your balance is in the app"),
+    ("my card is lost", "freeze it in the app please"),
+    ("hello how are you", "fine thanks how are you"),
+    ("good bye", "bye"),
+]
+
+
+def chat_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """`n` one-turn conversations (JSON text, as in a CSV) with fixed answers per question."""
+    import json
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        question, answer = rng.choice(CHAT_PAIRS)
+        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        rows.append({"messages": json.dumps(messages), "question": question, "answer": answer})
+    return pd.DataFrame(rows)

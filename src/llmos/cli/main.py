@@ -16,6 +16,7 @@ import typer
 from llmos import __version__
 from llmos.cli import data as data_cmd
 from llmos.cli import jobs as jobs_cmd
+from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
 from llmos.cli import spec as spec_cmd
 from llmos.cli import train as train_cmd
@@ -38,6 +39,7 @@ app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(jobs_cmd.kernel_app, name="kernel")
 train_cmd.register(app)
+llm_cmd.register(app)
 
 
 def _version(value: bool) -> None:

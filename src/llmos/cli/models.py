@@ -50,7 +50,7 @@ def list_(
         return
     table(
         None,
-        ["model", "task", "base", "method", "accuracy", "macro F1", "train s", "created"],
+        ["model", "task", "base", "method", "accuracy", "macro F1", "perplexity", "train s", "created"],
         [
             (
                 r["ref"],
@@ -59,6 +59,7 @@ def list_(
                 r["method"],
                 fmt_pct(r["accuracy"]),
                 fmt_pct(r["macro_f1"]),
+                "-" if r["perplexity"] is None else f"{r['perplexity']:.3f}",
                 r["train_seconds"],
                 r["created_at"],
             )
@@ -86,9 +87,17 @@ def show(
     split = model.split.get("split")
     how = lineage["test"] or f"a seeded split of it ({split})"
     out.print(f"trained on {lineage['train']}, tested on {how}; rows {model.split.get('rows')}")
-    out.print(
-        f"accuracy {fmt_pct(m.get('accuracy'))}  macro F1 {fmt_pct(m.get('macro_f1'))}  "
-        f"weighted F1 {fmt_pct(m.get('weighted_f1'))}  train {model.train_seconds:.1f}s "
-        f"({m.get('train_samples_per_second')} samples/s)"
-    )
+    if model.task == "generation":
+        before = m.get("before", {})
+        out.print(
+            f"perplexity {m.get('perplexity')} (before training {before.get('perplexity')})  "
+            f"exact match {fmt_pct(m.get('exact_match'))}  ROUGE-L {m.get('rouge_l')}  "
+            f"train {model.train_seconds:.1f}s ({m.get('train_samples_per_second')} sequences/s)"
+        )
+    else:
+        out.print(
+            f"accuracy {fmt_pct(m.get('accuracy'))}  macro F1 {fmt_pct(m.get('macro_f1'))}  "
+            f"weighted F1 {fmt_pct(m.get('weighted_f1'))}  train {model.train_seconds:.1f}s "
+            f"({m.get('train_samples_per_second')} samples/s)"
+        )
     table("artifacts", ["file", "sha256"], [(k, v[:12]) for k, v in model.artifacts.items()])

@@ -18,7 +18,26 @@ BackendOpt = Annotated[
 ]
 
 
+def print_generation_report(metrics: dict[str, Any], title: str) -> None:
+    before = metrics.get("before")
+    was = f" (before training {before['perplexity']})" if before else ""
+    out.print(
+        f"[bold]{title}[/bold]: perplexity {metrics['perplexity']}{was}  "
+        f"exact match {fmt_pct(metrics.get('exact_match'))}  ROUGE-L {metrics.get('rouge_l', '-')}  "
+        f"({metrics['num_examples']} examples)"
+    )
+    for sample in metrics.get("samples", []):
+        out.print(f"[bold]prompt[/bold]    {sample['prompt']}", soft_wrap=True)
+        out.print(f"reference {sample['reference']}", markup=False, soft_wrap=True)
+        for key in ("before", "after", "answer"):
+            if key in sample:
+                out.print(f"{key:<9} {sample[key]}", markup=False, soft_wrap=True)
+
+
 def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) -> None:
+    if "perplexity" in metrics:
+        print_generation_report(metrics, title)
+        return
     out.print(
         f"[bold]{title}[/bold]: accuracy {fmt_pct(metrics['accuracy'])}  "
         f"macro F1 {fmt_pct(metrics['macro_f1'])}  weighted F1 {fmt_pct(metrics['weighted_f1'])}  "
@@ -82,7 +101,8 @@ def train(
         return
     print_report(metrics, f"{model.ref} on the test set", max_classes=20)
     png = report_dir / "confusion_matrix.png"
-    out.print(f"registered [bold]{model.ref}[/bold] (job {done.id}); confusion matrix: {png}")
+    shown = f"; confusion matrix: {png}" if png.exists() else f"; report: {report_dir}"
+    out.print(f"registered [bold]{model.ref}[/bold] (job {done.id}){shown}")
 
 
 def eval_(

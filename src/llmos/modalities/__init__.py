@@ -5,6 +5,7 @@ A new type is a new module plus its registry line.
 """
 
 from llmos.modalities import category as _category  # noqa: F401  (registers "category", "set")
+from llmos.modalities import chat as _chat  # noqa: F401  (registers "chat")
 from llmos.modalities import text as _text  # noqa: F401  (registers "text")
 from llmos.modalities.base import (
     INPUT_DRIVERS,

@@ -68,6 +68,11 @@ class InputDriver(ABC):
 
 class OutputDriver(ABC):
     type_name: ClassVar[str]
+    token_level: ClassVar[bool] = False  # one target per row, not per token
+
+    def batch_targets(self, inputs: dict[str, Any], targets: Any, batch: Sequence[int]) -> Any:
+        """The targets of one training batch (the loop's only way to read them)."""
+        return targets[list(batch)]
 
     def __init__(self, column: str, labels: list[str]) -> None:
         self.column = column

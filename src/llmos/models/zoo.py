@@ -101,6 +101,9 @@ def _dequantise_gguf(entry: ZooEntry, gguf_path: Path, dest: Path) -> Path:
         return dest
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from llmos.models.build import quiet_transformers  # build imports this module
+
+    quiet_transformers()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.alias}-", dir=dest.parent))
     try:

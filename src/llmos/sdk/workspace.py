@@ -27,6 +27,8 @@ from llmos.store.db import Store
 from llmos.store.schema import DatasetVersion, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
+    from llmos.models.generation import Completion, SamplingParams
+    from llmos.models.llm import LLM
     from llmos.train.predict import Predictor
     from llmos.train.run import TrainOutcome
 
@@ -36,6 +38,7 @@ class Workspace(JobsMixin):
         self.settings = Settings.resolve(home)
         self._store: Store | None = None
         self._predictors: dict[str, Predictor] = {}
+        self._llms: dict[str, LLM] = {}
 
     @property
     def home(self) -> Path:
@@ -145,6 +148,8 @@ class Workspace(JobsMixin):
         from llmos.train.predict import Predictor
 
         model = self.model(ref)
+        if model.task == "generation":
+            raise UsageError(f"{model.ref} is a generation model: use `llmos generate` or `llmos chat`")
         if model.ref not in self._predictors:
             self._predictors[model.ref] = Predictor.from_folder(
                 self.model_path(model.ref), self.settings.artifacts_dir
@@ -155,10 +160,77 @@ class Workspace(JobsMixin):
         return self.predictor(model).predict(texts, progress)
 
     def evaluate(self, model: str, data: str, progress: Progress | None = None) -> dict[str, Any]:
-        self.model(model)  # an unknown model is reported before an unknown dataset
+        row = self.model(model)  # an unknown model is reported before an unknown dataset
         dataset = self.dataset(data)
         frame = self.dataset_frame(dataset.ref)
+        if row.task == "generation":
+            from llmos.train.generation import evaluate_llm
+
+            return evaluate_llm(self.llm(row.ref), frame, f"dataset {dataset.ref}", progress)
         return self.predictor(model).evaluate(frame, f"dataset {dataset.ref}", progress)
+
+    # --- LLMs -------------------------------------------------------------------------
+
+    def llm(self, ref: str, chat_template: str | None = None) -> LLM:
+        """A generation model registered here, or a pretrained causal LM (alias, folder, hub id).
+        `chat_template` (Jinja text, a file holding it, or `chatml`) is for causal LMs whose
+        tokenizer has none; a registered model always uses the template it was trained with."""
+        from llmos.models.llm import LLM
+
+        if chat_template and Path(chat_template).is_file():
+            chat_template = Path(chat_template).read_text(encoding="utf-8")
+        key = f"{ref}\n{chat_template}" if chat_template else ref
+        if key in self._llms:
+            return self._llms[key]
+        if "@" in ref or self.models(ref):
+            row = self.model(ref)
+            if row.task != "generation":
+                raise UsageError(
+                    f"{row.ref} is a {row.task} model; chat and generate need a generation model "
+                    "or a causal LM such as smollm2-135m"
+                )
+            llm = LLM.from_folder(self.model_path(row.ref), row.ref, self.settings.artifacts_dir)
+        else:
+            llm = LLM.from_pretrained(ref, self.settings.artifacts_dir, chat_template)
+        self._llms[key] = llm
+        return llm
+
+    def generate(
+        self,
+        model: str,
+        prompts: list[str],
+        params: SamplingParams | None = None,
+        *,
+        system: str | None = None,
+        raw: bool = False,
+        stream: Any = None,
+        chat_template: str | None = None,
+    ) -> list[Completion]:
+        """Answers to each prompt (one user message each, or raw text with `raw=True`),
+        decoded together in one batch. `stream(text)` receives a single prompt's text as it grows."""
+        from llmos.models.generation import SamplingParams
+
+        llm = self.llm(model, chat_template)
+        params = params or SamplingParams()
+        if raw:
+            ids = [list(llm.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        else:
+            head = [{"role": "system", "content": system}] if system else []
+            ids = [llm.format.prompt_ids([*head, {"role": "user", "content": p}]) for p in prompts]
+        on_text = (lambda _i, text: stream(text)) if stream is not None and len(prompts) == 1 else None
+        return llm.generator.generate(ids, [params] * len(prompts), on_text)
+
+    def export(self, model: str, fmt: str, out: str | os.PathLike[str]) -> Path:
+        """Write a generation model as merged weights or as its adapter into the folder `out`."""
+        from llmos.models.causal import export_model, load_generation_model
+
+        if fmt not in ("merged", "adapter"):
+            raise UsageError(f"unknown export format {fmt!r}: use merged or adapter")
+        row = self.model(model)
+        if row.task != "generation":
+            raise UsageError(f"{row.ref} is a {row.task} model; export handles generation models")
+        loaded = load_generation_model(self.model_path(row.ref), self.settings.artifacts_dir)
+        return export_model(loaded, fmt, Path(out))
 
     def predict_file(
         self,

@@ -47,8 +47,24 @@ class SetOutput(SpecModel):
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability above which a label is predicted.")
 
 
-InputFeature = Annotated[TextInput, Field(discriminator="type")]
-OutputFeature = Annotated[CategoryOutput | SetOutput, Field(discriminator="type")]
+class ChatInput(SpecModel):
+    """A column of conversations in OpenAI format: lists of `{role, content}` messages
+    (JSON text in CSV files). Roles are `system`, `user` and `assistant`; the assistant
+    turns are what a generation model learns to write."""
+
+    type: Literal["chat"] = Field("chat", description="Input type.")
+    name: str = Field(description="Column of the dataset that holds the conversations.")
+
+
+class TextOutput(SpecModel):
+    """Free text the model learns to write (the response of a prompt/response pair)."""
+
+    type: Literal["text"] = Field("text", description="Output type.")
+    name: str = Field(description="Column of the dataset that holds the reference text.")
+
+
+InputFeature = Annotated[TextInput | ChatInput, Field(discriminator="type")]
+OutputFeature = Annotated[CategoryOutput | SetOutput | TextOutput, Field(discriminator="type")]
 
 
 # --- model and method -----------------------------------------------------------------
@@ -119,11 +135,46 @@ class PromptMethod(SpecModel):
     num_virtual_tokens: int = Field(20, gt=0, le=512, description="Soft-prompt length.")
 
 
+class ZeroShotMethod(SpecModel):
+    """No training: a causal LLM scores each label's name as the answer to a classification
+    prompt (log-likelihood), and the most likely label wins."""
+
+    type: Literal["zero-shot"] = "zero-shot"
+    labels: dict[str, str] | None = Field(
+        None,
+        description="Words the LLM reads for each label (e.g. {'0': 'negative'}); default: the "
+        "label with `_` and `-` replaced by spaces.",
+    )
+    instruction: str | None = Field(
+        None, description="The system prompt; default asks for one of the listed categories."
+    )
+    score: Literal["sum", "mean"] = Field(
+        "sum", description="Sum or per-token mean of the label tokens' log-probabilities."
+    )
+
+
+class FewShotMethod(ZeroShotMethod):
+    """Zero-shot plus `k` labelled training rows in the prompt, the ones most similar to the
+    input by sentence-embedding cosine similarity."""
+
+    type: Literal["few-shot"] = "few-shot"  # type: ignore[assignment]
+    k: int = Field(4, ge=1, le=64, description="Labelled examples put in each prompt.")
+    embedder: str = Field("minilm", description="Sentence encoder that picks the examples.")
+
+
 MethodConfig = Annotated[
-    FullMethod | LoraMethod | AdaLoraMethod | IA3Method | PrefixMethod | PromptMethod,
+    FullMethod
+    | LoraMethod
+    | AdaLoraMethod
+    | IA3Method
+    | PrefixMethod
+    | PromptMethod
+    | ZeroShotMethod
+    | FewShotMethod,
     Field(discriminator="type"),
 ]
 METHODS = ("full", "lora", "adalora", "ia3", "prefix", "prompt")
+PROMPT_METHODS = ("zero-shot", "few-shot")
 
 
 # --- data and training ----------------------------------------------------------------
@@ -223,7 +274,42 @@ class BackendConfig(SpecModel):
     connect_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for the cluster.")
 
 
-TASKS = ("text-classification",)
+class GenerationEval(SpecModel):
+    """How a generation model is evaluated after training."""
+
+    samples: int = Field(
+        50, ge=0, le=100000, description="Test rows generated for exact match and ROUGE-L (0: none)."
+    )
+    max_new_tokens: int = Field(96, ge=1, le=8192, description="Tokens generated per test row.")
+    show: int = Field(5, ge=0, le=100, description="Sample generations kept in the report.")
+
+
+class GenerationConfig(SpecModel):
+    """Settings of the `generation` task (instruction tuning of a causal LM)."""
+
+    max_length: int = Field(
+        512, gt=0, le=131072, description="Tokens per training example (prompt and answer)."
+    )
+    overflow: Literal["error", "truncate", "drop"] = Field(
+        "error",
+        description="What to do with an example longer than `max_length`: stop with an error "
+        "naming the row, cut its end, or leave the row out.",
+    )
+    system_prompt: str | None = Field(
+        None, description="System message put first in every conversation that has none."
+    )
+    chat_template: str | None = Field(
+        None,
+        description="Jinja chat template, or `chatml`; default: the tokenizer's own. It is stored "
+        "with the model and used for training, evaluation, chat and serving alike.",
+    )
+    packing: bool = Field(
+        False, description="Pack several short examples into one sequence of `max_length` tokens."
+    )
+    eval: GenerationEval = Field(default_factory=GenerationEval)
+
+
+TASKS = ("text-classification", "generation")
 
 
 class TaskSpec(SpecModel):
@@ -233,7 +319,9 @@ class TaskSpec(SpecModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
         description="Name the trained model is registered under.",
     )
-    task: Literal["text-classification"] = Field("text-classification", description="What the model learns.")
+    task: Literal["text-classification", "generation"] = Field(
+        "text-classification", description="What the model learns."
+    )
     description: str | None = Field(None, description="Free text kept with the model.")
     model: ModelConfig = Field(description="Pretrained model to start from.")
     method: MethodConfig = Field(
@@ -241,8 +329,11 @@ class TaskSpec(SpecModel):
     )
     data: DataConfig
     inputs: list[InputFeature] = Field(min_length=1, max_length=1)
-    outputs: list[OutputFeature] = Field(min_length=1, max_length=1)
+    outputs: list[OutputFeature] = Field(default_factory=list, max_length=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    generation: GenerationConfig | None = Field(
+        None, description="Settings of the `generation` task (filled with defaults there)."
+    )
     backend: BackendConfig = Field(default_factory=BackendConfig, description="Where to run.")
 
     @model_validator(mode="before")
@@ -257,7 +348,9 @@ class TaskSpec(SpecModel):
                 data["method"] = {"type": data["method"]}
             if isinstance(data.get("backend"), str):
                 data["backend"] = {"type": data["backend"]}
-            for key, default in (("inputs", "text"), ("outputs", "category")):
+            generation = data.get("task") == "generation"
+            defaults = (("inputs", "chat"), ("outputs", "text")) if generation else None
+            for key, default in defaults or (("inputs", "text"), ("outputs", "category")):
                 if isinstance(data.get(key), list):
                     data[key] = [
                         {"type": default, **f} if isinstance(f, dict) and "type" not in f else f
@@ -265,10 +358,43 @@ class TaskSpec(SpecModel):
                     ]
         return data
 
+    @model_validator(mode="after")
+    def _task_fits(self) -> TaskSpec:
+        feature = self.inputs[0]
+        output = self.outputs[0] if self.outputs else None
+        if self.task == "generation":
+            if self.method.type in PROMPT_METHODS:
+                raise ValueError(f"method {self.method.type!r} is for text-classification, not generation")
+            if output is not None and output.type != "text":
+                raise ValueError("a generation task's output is a `text` column (the response)")
+            if feature.type == "text" and output is None:
+                raise ValueError("a prompt column (`text` input) needs a `text` output with the response")
+            if feature.type == "chat" and output is not None:
+                raise ValueError("a `chat` input holds the answers itself: leave `outputs` out")
+            if self.generation is None:
+                self.generation = GenerationConfig()
+            return self
+        if feature.type != "text":
+            raise ValueError(f"text-classification needs a `text` input, not {feature.type!r}")
+        if output is None or output.type == "text":
+            raise ValueError("text-classification needs one `category` or `set` output")
+        if self.method.type in PROMPT_METHODS and output.type != "category":
+            raise ValueError(f"method {self.method.type!r} predicts one label: use a `category` output")
+        if self.generation is not None:
+            raise ValueError("`generation` settings belong to task: generation")
+        return self
+
     @property
     def text_input(self) -> TextInput:
+        assert isinstance(self.inputs[0], TextInput)
         return self.inputs[0]
 
     @property
     def output(self) -> CategoryOutput | SetOutput:
+        assert isinstance(self.outputs[0], CategoryOutput | SetOutput)
         return self.outputs[0]
+
+    @property
+    def gen(self) -> GenerationConfig:
+        assert self.generation is not None  # filled in for task: generation
+        return self.generation

@@ -44,7 +44,8 @@ def shard_rows(rows: Rows, rank: int, world: int) -> Rows:
     per = math.ceil(len(rows) / world)
     order = list(range(len(rows))) + list(range(per * world - len(rows)))
     idx = order[rank::world]
-    return Rows([rows.features[i] for i in idx], [rows.lengths[i] for i in idx], rows.targets[idx])
+    targets = None if rows.targets is None else rows.targets[idx]
+    return Rows([rows.features[i] for i in idx], [rows.lengths[i] for i in idx], targets)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -17,6 +17,12 @@ from llmos.store.db import Store
 from llmos.store.schema import DatasetVersion
 
 
+def label_column(spec: TaskSpec) -> str | None:
+    """The column splits are stratified on: a classification label, none for generation."""
+    output = spec.outputs[0] if spec.outputs else None
+    return output.name if output is not None and output.type in ("category", "set") else None
+
+
 def _load(store: Store, ref: str | None) -> tuple[DatasetVersion | None, pd.DataFrame | None]:
     if ref is None:
         return None, None
@@ -25,16 +31,20 @@ def _load(store: Store, ref: str | None) -> tuple[DatasetVersion | None, pd.Data
 
 
 def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame) -> None:
-    for what, column in (("input", spec.text_input.name), ("label", spec.output.name)):
+    wanted = [("input", f.name) for f in spec.inputs] + [
+        ("label" if f.type != "text" else "response", f.name) for f in spec.outputs
+    ]
+    for what, column in wanted:
         if column not in frame.columns:
             raise DataError(
                 f"dataset {dataset.ref}: {what} column {column!r} not found; "
                 f"columns are {', '.join(frame.columns)}"
             )
-    empty = int(frame[spec.output.name].isna().sum())
+    label = label_column(spec)
+    empty = int(frame[label].isna().sum()) if label is not None else 0
     if empty and spec.output.type == "category":
         raise DataError(
-            f"dataset {dataset.ref}: label column {spec.output.name!r} has {empty} empty values; "
+            f"dataset {dataset.ref}: label column {label!r} has {empty} empty values; "
             "fill or drop those rows and import again"
         )
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -28,11 +28,24 @@ from torch import nn
 
 from llmos.core.errors import TrainingError
 from llmos.core.progress import Progress, SilentProgress
-from llmos.modalities.base import OutputDriver
 from llmos.train.batching import inference_batches, training_batches
 from llmos.train.device import Placement
 
 Collate = Callable[[Sequence[Any]], dict[str, torch.Tensor]]
+
+
+class Objective(Protocol):
+    """What the loop needs from an output driver (classification) or a token-level
+    objective (generation): the batch's targets, the loss, and validation metrics."""
+
+    @property
+    def token_level(self) -> bool: ...
+
+    def batch_targets(self, inputs: dict[str, Any], targets: Any, batch: Sequence[int]) -> Any: ...
+
+    def loss(self, logits: Any, targets: Any) -> Any: ...
+
+    def quick_metrics(self, logits: Any, targets: Any) -> dict[str, float]: ...
 
 
 @dataclass
@@ -41,7 +54,7 @@ class Rows:
 
     features: list[Any]
     lengths: list[int]
-    targets: torch.Tensor
+    targets: torch.Tensor | None  # None when the targets travel in the features (generation)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -144,7 +157,7 @@ def predict_logits(
 def fit(
     model: nn.Module,
     collate: Collate,
-    output: OutputDriver,
+    output: Objective,
     train: Rows,
     settings: LoopSettings,
     placement: Placement,
@@ -214,7 +227,7 @@ def fit(
             inputs = {
                 k: v.to(placement.device) for k, v in collate([train.features[i] for i in batch]).items()
             }
-            targets = train.targets[batch].to(placement.device)
+            targets = output.batch_targets(inputs, train.targets, batch).to(placement.device)
             with placement.autocast():
                 logits = model(**inputs)
             loss = output.loss(logits, targets)
@@ -259,17 +272,7 @@ def fit(
         progress.finish()
         record: dict[str, float] = {"epoch": epoch, "train_loss": round(running / max(count, 1), 5)}
         if validation is not None and len(validation):
-            logits = predict_logits(
-                model,
-                collate,
-                validation.features,
-                validation.lengths,
-                settings.eval_batch_size,
-                placement,
-            )
-            record["val_loss"] = round(float(output.loss(logits, validation.targets)), 5)
-            for key, score in output.quick_metrics(logits, validation.targets).items():
-                record[f"val_{key}"] = round(score, 5)
+            record.update(validation_record(model, collate, output, validation, settings, placement))
         result.history.append(record)
         progress.log(f"epoch {epoch}: " + ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch"))
         if stop is not None and validation is not None:
@@ -304,6 +307,50 @@ def fit(
         load_trainable(model, best_state)
     model.eval()
     return result
+
+
+def validation_record(
+    model: nn.Module,
+    collate: Collate,
+    output: Objective,
+    rows: Rows,
+    settings: LoopSettings,
+    placement: Placement,
+) -> dict[str, float]:
+    """Validation loss and quick metrics; for token-level objectives also perplexity."""
+    if output.token_level:
+        loss = mean_token_loss(model, collate, output, rows, settings.eval_batch_size, placement)
+        return {"val_loss": round(loss, 5), "val_perplexity": round(math.exp(min(loss, 50.0)), 4)}
+    logits = predict_logits(model, collate, rows.features, rows.lengths, settings.eval_batch_size, placement)
+    record = {"val_loss": round(float(output.loss(logits, rows.targets)), 5)}
+    for key, score in output.quick_metrics(logits, rows.targets).items():
+        record[f"val_{key}"] = round(score, 5)
+    return record
+
+
+@torch.inference_mode()
+def mean_token_loss(
+    model: nn.Module,
+    collate: Collate,
+    output: Objective,
+    rows: Rows,
+    batch_size: int,
+    placement: Placement,
+    progress: Progress | None = None,
+) -> float:
+    """Mean loss per target token over `rows` (its exp is the perplexity)."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in inference_batches(rows.lengths, batch_size):
+        inputs = {k: v.to(placement.device) for k, v in collate([rows.features[i] for i in batch]).items()}
+        targets = output.batch_targets(inputs, rows.targets, batch)
+        with placement.autocast():
+            logits = model(**inputs)
+        total += float(output.loss(logits, targets)) * len(targets)
+        count += len(targets)
+        if progress is not None:
+            progress.advance(len(batch))
+    return total / max(count, 1)
 
 
 def load_trainable(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:

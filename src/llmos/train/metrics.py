@@ -92,3 +92,37 @@ def plot_confusion_matrix(confusion: dict[str, Any], path: Path, title: str = ""
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\w+", text.lower())
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1: longest common subsequence of lower-cased words.
+
+    Written here rather than taken from `rouge-score`, which would bring nltk and a source
+    build for these dozen lines; the tokenisation matches its default (lower-case
+    alphanumeric words, no stemming).
+    """
+    pred, ref = _words(prediction), _words(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    previous = [0] * (len(ref) + 1)
+    for p in pred:
+        current = [0]
+        for j, r in enumerate(ref):
+            current.append(previous[j] + 1 if p == r else max(previous[j + 1], current[j]))
+        previous = current
+    lcs = previous[-1]
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(pred), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    """Equal after lower-casing and collapsing whitespace."""
+    return " ".join(prediction.lower().split()) == " ".join(reference.lower().split())

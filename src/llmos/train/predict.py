@@ -13,7 +13,7 @@ from torch import nn
 
 from llmos.core.progress import Progress
 from llmos.modalities import OUTPUT_DRIVERS
-from llmos.modalities.base import OutputDriver
+from llmos.modalities.base import InputDriver, OutputDriver
 from llmos.modalities.text import TextDriver
 from llmos.train.device import Placement, resolve_placement
 from llmos.train.loop import predict_logits
@@ -24,7 +24,7 @@ class Predictor:
     def __init__(
         self,
         model: nn.Module,
-        input_driver: TextDriver,
+        input_driver: InputDriver,
         output_driver: OutputDriver,
         placement: Placement,
         batch_size: int = 128,
@@ -37,8 +37,14 @@ class Predictor:
 
     @classmethod
     def from_folder(cls, folder: Path, artifacts_dir: Path | None = None, device: str = "auto") -> Predictor:
-        from llmos.models.build import load_classifier
+        from llmos.models.build import load_classifier, read_model_config
+        from llmos.spec.schema import PROMPT_METHODS
 
+        config = read_model_config(folder)
+        if config["method"] in PROMPT_METHODS:
+            from llmos.train.prompting import load_prompt_predictor
+
+            return load_prompt_predictor(folder, config, artifacts_dir, resolve_placement(device, "auto"))
         loaded = load_classifier(folder, artifacts_dir)
         cfg = loaded.config
         driver = TextDriver(cfg["input"]["column"], loaded.tokenizer, cfg["input"]["max_length"])

@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 from sqlalchemy.orm import Session
 
-from llmos.core.errors import DataError
+from llmos.core.errors import DataError, UsageError
 from llmos.core.logging import quiet_third_party
 from llmos.core.progress import Progress, SilentProgress
 from llmos.core.util import utcnow
@@ -32,9 +32,9 @@ from llmos.modalities.text import TextDriver
 from llmos.spec.schema import TaskSpec, TrainConfig
 from llmos.store.db import Store
 from llmos.store.models import model_folder, register_model
-from llmos.store.schema import ModelVersion
+from llmos.store.schema import DatasetVersion, ModelVersion
 from llmos.train.device import resolve_placement
-from llmos.train.inputs import check_inputs
+from llmos.train.inputs import check_inputs, label_column
 from llmos.train.loop import LoopSettings, Rows, fit, latest_checkpoint, seed_everything, steps_per_epoch
 from llmos.train.metrics import plot_confusion_matrix
 from llmos.train.predict import Predictor
@@ -67,13 +67,15 @@ def make_splits(
     from sklearn.model_selection import train_test_split
 
     cfg = spec.data.split
-    label = spec.output.name
+    label = label_column(spec)
     record: dict[str, Any] = {"validation": None}
 
     def cut(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
-        counts = frame[label].astype(str).value_counts()
         n_hold = round(len(frame) * fraction)
-        stratify = bool(cfg and cfg.stratify) and counts.min() >= 2 and n_hold >= len(counts)
+        stratify = False
+        if label is not None:
+            counts = frame[label].astype(str).value_counts()
+            stratify = bool(cfg and cfg.stratify) and counts.min() >= 2 and n_hold >= len(counts)
         if n_hold < 1 or n_hold >= len(frame):
             raise DataError(
                 f"dataset {spec.data.train!r}: {len(frame)} rows are too few to hold out "
@@ -83,7 +85,7 @@ def make_splits(
             frame,
             test_size=n_hold,
             random_state=seed,
-            stratify=frame[label].astype(str) if stratify else None,
+            stratify=frame[label].astype(str) if stratify and label is not None else None,
         )
         return keep, hold, stratify
 
@@ -119,11 +121,11 @@ def _rows(driver: TextDriver, output: OutputDriver, frame: pd.DataFrame, source:
     return Rows(features, [driver.length(f) for f in features], targets)
 
 
-def loop_settings(cfg: TrainConfig, method: str) -> LoopSettings:
+def loop_settings(cfg: TrainConfig, method: str, task: str = "text-classification") -> LoopSettings:
     """The loop's settings from the spec, unset learning rates taking the method's defaults."""
     from llmos.models.peft_methods import default_lrs
 
-    lr, head_lr = default_lrs(method)
+    lr, head_lr = default_lrs(method, task)
     return LoopSettings(
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
@@ -142,28 +144,98 @@ def loop_settings(cfg: TrainConfig, method: str) -> LoopSettings:
     )
 
 
-def write_model_folder(
-    folder: Path,
-    model: Any,
-    tokenizer: Any,
-    config: dict[str, Any],
-    spec: TaskSpec,
-    metrics: dict[str, Any],
-    history: list[dict[str, float]],
-    title: str,
-) -> None:
-    """Save weights, spec and report (metrics, history, confusion matrix) into `folder`."""
-    from llmos.models.build import save_classifier
+@dataclass
+class Prepared:
+    """A run's checked inputs: datasets, recorded splits, the resolved model and device."""
 
-    save_classifier(model, tokenizer, config, folder)
+    train_ds: DatasetVersion
+    test_ds: DatasetVersion | None
+    val_ds: DatasetVersion | None
+    splits: Splits
+    resolved: Any  # models.zoo.ResolvedModel
+    placement: Any  # train.device.Placement
+
+    @property
+    def train_source(self) -> str:
+        return f"dataset {self.train_ds.ref}"
+
+    @property
+    def test_source(self) -> str:
+        return f"dataset {self.test_ds.ref}" if self.test_ds else f"test split of {self.train_ds.ref}"
+
+    @property
+    def val_source(self) -> str:
+        return f"dataset {self.val_ds.ref}" if self.val_ds else "validation split"
+
+
+def prepare(store: Store, spec: TaskSpec) -> Prepared:
+    """Check every input before any work is done: datasets, columns, model, device; split."""
+    quiet_third_party()
+    inputs = check_inputs(store, spec)
+    (train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame) = inputs.datasets
+    assert train_ds is not None and train_frame is not None
+    resolved = inputs.resolved
+    placement = resolve_placement(spec.train.device, spec.train.precision)
+    splits = make_splits(spec, train_frame, test_frame, val_frame)
+    splits.record.update(
+        train=train_ds.ref,
+        test=test_ds.ref if test_ds else None,
+        validation=val_ds.ref if val_ds else splits.record["validation"],
+    )
+    return Prepared(train_ds, test_ds, val_ds, splits, resolved, placement)
+
+
+def new_run_dir(store: Store, spec: TaskSpec) -> Path:
+    return store.settings.runs_dir / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def write_report(
+    folder: Path, spec: TaskSpec, metrics: dict[str, Any], history: list[dict[str, float]], title: str
+) -> None:
+    """The spec and report (metrics, history, confusion matrix) beside a model's weights."""
     report = folder / "report"
-    report.mkdir()
+    report.mkdir(parents=True, exist_ok=True)
     (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (report / "history.json").write_text(json.dumps(history, indent=2))
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     if "confusion_matrix" in metrics:
         (report / "confusion_matrix.json").write_text(json.dumps(metrics["confusion_matrix"]))
         plot_confusion_matrix(metrics["confusion_matrix"], report / "confusion_matrix.png", title)
+
+
+def register_run(
+    store: Store,
+    spec: TaskSpec,
+    prepared: Prepared,
+    folder: Path,
+    metrics: dict[str, Any],
+    history: list[dict[str, float]],
+    train_seconds: float,
+    job_id: int | None = None,
+    finalize: Callable[[Session, ModelVersion], None] | None = None,
+) -> TrainOutcome:
+    """Register the model folder written by a run; the run folder is removed by the caller.
+    `finalize` runs in the registering transaction (the kernel finishes the job there)."""
+    summary = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "samples")}
+    resolved = prepared.resolved
+    row = register_model(
+        store,
+        name=spec.name,
+        task=spec.task,
+        base_model=resolved.alias or resolved.path,
+        method=spec.method.type,
+        spec=spec.model_dump(mode="json"),
+        folder=folder,
+        train_dataset_id=prepared.train_ds.id,
+        test_dataset_id=prepared.test_ds.id if prepared.test_ds else None,
+        split=prepared.splits.record,
+        metrics={**summary, "history": history},
+        train_seconds=train_seconds,
+        job_id=job_id,
+        finalize=finalize,
+    )
+    report = model_folder(store, row) / "report"
+    return TrainOutcome(model=row, metrics=metrics, history=history, report_dir=report)
 
 
 def train_from_spec(
@@ -175,42 +247,65 @@ def train_from_spec(
     job_id: int | None = None,
     finalize: Callable[[Session, ModelVersion], None] | None = None,
 ) -> TrainOutcome:
-    """Train, evaluate and register. A job passes a `checkpoint_dir` that outlives the
-    attempt (training resumes from its latest checkpoint), its id for the model's lineage,
-    and `finalize`, run in the registering transaction."""
-    from llmos.models.build import build_classifier, choose_pooling, load_tokenizer
-    from llmos.models.peft_methods import after_optimizer_step
+    """Train, evaluate and register the model a spec describes; dispatches on task and method.
+    A kernel job passes a `checkpoint_dir` that outlives the attempt (fine-tuning a
+    classifier resumes from its latest checkpoint), its id for the model's lineage, and
+    `finalize`, run in the registering transaction."""
+    from llmos.spec.schema import PROMPT_METHODS
 
     progress = progress or SilentProgress()
-    quiet_third_party()
-    # 1. every input is checked before any work is done
-    inputs = check_inputs(store, spec)
-    (train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame) = inputs.datasets
-    assert train_ds is not None and train_frame is not None
-    resolved = inputs.resolved
-    placement = resolve_placement(spec.train.device, spec.train.precision)
+    prepared = prepare(store, spec)
+    if spec.backend.type == "ray" and (
+        spec.task != "text-classification" or spec.method.type in PROMPT_METHODS
+    ):
+        raise UsageError(
+            "backend 'ray' runs fine-tuned text-classification; use backend 'local' for this spec"
+        )
+    run_dir = new_run_dir(store, spec)
+    try:
+        if spec.task == "generation":
+            from llmos.train.generation import run_generation
 
-    splits = make_splits(spec, train_frame, test_frame, val_frame)
-    splits.record.update(
-        train=train_ds.ref,
-        test=test_ds.ref if test_ds else None,
-        validation=val_ds.ref if val_ds else splits.record["validation"],
-    )
+            folder, metrics, history, seconds = run_generation(spec, prepared, run_dir, progress)
+        elif spec.method.type in PROMPT_METHODS:
+            from llmos.train.prompting import run_prompt_classifier
+
+            result = run_prompt_classifier(store, spec, prepared, run_dir, progress)
+            folder, metrics, history, seconds = result
+        else:
+            folder, metrics, history, seconds = run_classifier(
+                spec, prepared, run_dir, progress, checkpoint_dir
+            )
+        outcome = register_run(store, spec, prepared, folder, metrics, history, seconds, job_id, finalize)
+    finally:
+        # the registered copy lives in the artifact store; the run folder held the work in progress
+        shutil.rmtree(run_dir, ignore_errors=True)
+    if checkpoint_dir is not None:  # the job's checkpoints are done with once it registered
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return outcome
+
+
+RunResult = tuple[Path, dict[str, Any], list[dict[str, float]], float]
+
+
+def run_classifier(
+    spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: Progress, checkpoint_dir: Path | None = None
+) -> RunResult:
+    """Fine-tune an encoder classifier (locally, or on Ray with `backend: ray`); return its
+    model folder, metrics and history. Resumes from the latest checkpoint in `checkpoint_dir`."""
+    from llmos.models.build import build_classifier, choose_pooling, load_tokenizer, save_classifier
+    from llmos.models.peft_methods import after_optimizer_step
+
+    splits, resolved, placement = prepared.splits, prepared.resolved, prepared.placement
     out_cfg = spec.output.model_dump(exclude={"type", "name"})
     output = OUTPUT_DRIVERS[spec.output.type].fit(spec.output.name, splits.train[spec.output.name], **out_cfg)
     tokenizer = load_tokenizer(resolved.path)
     driver = TextDriver(spec.text_input.name, tokenizer, spec.text_input.max_length)
-    train_rows = _rows(driver, output, splits.train, f"dataset {train_ds.ref}")
-    test_source = f"dataset {test_ds.ref}" if test_ds else f"test split of {train_ds.ref}"
-    output.encode(splits.test[output.column], test_source)  # unseen test labels fail now
+    train_rows = _rows(driver, output, splits.train, prepared.train_source)
+    output.encode(splits.test[output.column], prepared.test_source)  # unseen test labels fail now
     val_rows = None
     if splits.validation is not None:
-        val_rows = _rows(
-            driver,
-            output,
-            splits.validation,
-            f"dataset {val_ds.ref}" if val_ds else "validation split",
-        )
+        val_rows = _rows(driver, output, splits.validation, prepared.val_source)
 
     cfg = spec.train
     settings = loop_settings(cfg, spec.method.type)
@@ -223,105 +318,67 @@ def train_from_spec(
     )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
+    progress.log(
+        f"training {spec.name}: {resolved.name} + {spec.method.type} on {placement.describe()}, "
+        f"{len(train_rows)} rows, {output.num_outputs} labels, "
+        f"{trainable:,} of {total:,} parameters trainable"
+    )
+    if spec.backend.type == "ray":
+        from llmos.train.distributed import ray_fit
 
-    run_dir = store.settings.runs_dir / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    checkpoints = checkpoint_dir or run_dir / "checkpoints"
-    resume = latest_checkpoint(checkpoints) if checkpoints.exists() else None
-    try:
-        progress.log(
-            f"training {spec.name}: {resolved.name} + {spec.method.type} on {placement.describe()}, "
-            f"{len(train_rows)} rows, {output.num_outputs} labels, "
-            f"{trainable:,} of {total:,} parameters trainable"
-        )
-        if spec.backend.type == "ray":
-            from llmos.train.distributed import ray_fit
-
-            def build() -> Any:
-                return build_classifier(
-                    resolved, spec.method, output.num_outputs, pooling, spec.model.dropout, total_steps
-                )
-
-            result = ray_fit(
-                model,
-                build,
-                driver.collate,
-                output,
-                train_rows,
-                settings,
-                spec.backend,
-                run_dir,
-                val_rows,
-                progress,
+        def build() -> Any:
+            return build_classifier(
+                resolved, spec.method, output.num_outputs, pooling, spec.model.dropout, total_steps
             )
-        else:
-            result = fit(
-                model,
-                driver.collate,
-                output,
-                train_rows,
-                settings,
-                placement,
-                validation=val_rows,
-                checkpoint_dir=checkpoints,
-                progress=progress,
-                after_step=lambda step: after_optimizer_step(model.encoder, step),
-                resume_from=resume,
-            )
-        predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
-        metrics = predictor.evaluate(splits.test, test_source, progress)
-        metrics.update(
-            train_seconds=round(result.train_seconds, 2),
-            train_samples_per_second=round(result.samples_per_second, 2),
-            epochs_run=len(result.history),
-            best_epoch=result.best_epoch,
-            trainable_parameters=trainable,
-            total_parameters=total,
-        )
-        folder = run_dir / "model"
-        base_model = resolved.alias or resolved.path  # an alias, an absolute folder or a hub id
-        config: dict[str, Any] = {
-            "task": spec.task,
-            "base_model": base_model,
-            "method": spec.method.type,
-            "pooling": pooling,
-            "dropout": spec.model.dropout,
-            "hidden_size": model.head.in_features,
-            "input": {"type": "text", "column": driver.column, "max_length": driver.max_length},
-            "output": output.state(),
-        }
-        write_model_folder(
-            folder,
+
+        result = ray_fit(
             model,
-            tokenizer,
-            config,
-            spec,
-            metrics,
-            result.history,
-            f"{spec.name} on {test_source}",
+            build,
+            driver.collate,
+            output,
+            train_rows,
+            settings,
+            spec.backend,
+            run_dir,
+            val_rows,
+            progress,
         )
-        summary = {k: v for k, v in metrics.items() if k not in ("confusion_matrix",)}
-        row = register_model(
-            store,
-            name=spec.name,
-            task=spec.task,
-            base_model=base_model,
-            method=spec.method.type,
-            spec=spec.model_dump(mode="json"),
-            folder=folder,
-            train_dataset_id=train_ds.id,
-            test_dataset_id=test_ds.id if test_ds else None,
-            split=splits.record,
-            metrics={**summary, "history": result.history},
-            train_seconds=result.train_seconds,
-            job_id=job_id,
-            finalize=finalize,
+    else:
+        checkpoints = checkpoint_dir or run_dir / "checkpoints"
+        result = fit(
+            model,
+            driver.collate,
+            output,
+            train_rows,
+            settings,
+            placement,
+            validation=val_rows,
+            checkpoint_dir=checkpoints,
+            progress=progress,
+            after_step=lambda step: after_optimizer_step(model.encoder, step),
+            resume_from=latest_checkpoint(checkpoints) if checkpoints.exists() else None,
         )
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    # the registered copy lives in the artifact store; the run folder held the work in progress
-    shutil.rmtree(run_dir, ignore_errors=True)
-    if checkpoint_dir is not None:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    report = model_folder(store, row) / "report"
-    return TrainOutcome(model=row, metrics=metrics, history=result.history, report_dir=report)
+    predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
+    metrics = predictor.evaluate(splits.test, prepared.test_source, progress)
+    metrics.update(
+        train_seconds=round(result.train_seconds, 2),
+        train_samples_per_second=round(result.samples_per_second, 2),
+        epochs_run=len(result.history),
+        best_epoch=result.best_epoch,
+        trainable_parameters=trainable,
+        total_parameters=total,
+    )
+    folder = run_dir / "model"
+    config: dict[str, Any] = {
+        "task": spec.task,
+        "base_model": resolved.alias or resolved.path,  # an alias, an absolute folder or a hub id
+        "method": spec.method.type,
+        "pooling": pooling,
+        "dropout": spec.model.dropout,
+        "hidden_size": model.head.in_features,
+        "input": {"type": "text", "column": driver.column, "max_length": driver.max_length},
+        "output": output.state(),
+    }
+    save_classifier(model, tokenizer, config, folder)
+    write_report(folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}")
+    return folder, metrics, result.history, result.train_seconds
