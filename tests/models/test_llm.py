@@ -91,7 +91,7 @@ def test_a_tokenizer_without_chat_template_says_how_to_supply_one(chat: ChatForm
 
     bare = copy.deepcopy(chat.tokenizer)
     bare.chat_template = None
-    with pytest.raises(ModelError, match=r"generation\.chat_template.*chatml"):
+    with pytest.raises(ModelError, match=r"chatml.*generation\.chat_template"):
         ChatFormat(bare)
     assert ChatFormat(bare, "chatml").turn_end == "<|im_end|>"
 
