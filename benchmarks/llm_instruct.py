@@ -40,10 +40,8 @@ def main() -> None:
         total = time.perf_counter() - started
     m = outcome.metrics
     before = m["before"]
-    print(f"\n{'':<10} {'perplexity':>11} {'exact match':>12} {'ROUGE-L':>8}")
-    for title, row in (("before", before), ("after", m)):
-        em, rouge = 100 * row["exact_match"], row["rouge_l"]
-        print(f"{title:<10} {row['perplexity']:>11.3f} {em:>11.1f}% {rouge:>8.3f}")
+    print(f"held-out perplexity {before['perplexity']:.3f} before, {m['perplexity']:.3f} after training")
+    print(f"after: exact match {100 * m['exact_match']:.1f}%, ROUGE-L {m['rouge_l']:.3f}")
     print(f"training {m['train_seconds']:.0f}s; train + evaluation {total:.0f}s")
     for sample in m["samples"][:3]:
         print(f"\nQ: {sample['prompt']}\nbefore: {sample['before']}\nafter:  {sample['after']}")

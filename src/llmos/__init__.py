@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from llmos.sdk.client import Client
     from llmos.sdk.workspace import Workspace
 
-__all__ = ["LlmosError", "Workspace", "__version__"]
+__all__ = ["Client", "LlmosError", "Workspace", "__version__"]
 
 from llmos.core.errors import LlmosError
 
@@ -23,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from llmos.sdk.workspace import Workspace
 
         return Workspace
+    if name == "Client":
+        from llmos.sdk.client import Client
+
+        return Client
     raise AttributeError(f"module 'llmos' has no attribute {name!r}")

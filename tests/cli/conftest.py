@@ -1,4 +1,5 @@
-"""The `run` fixture: call the `llmos` command in this process against a fresh workspace."""
+"""`run`: the `llmos` command as a user calls it, in a fresh workspace; returns
+(exit code, stdout, stderr)."""
 
 import pytest
 

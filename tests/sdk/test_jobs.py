@@ -10,9 +10,9 @@ import time
 import pytest
 
 from llmos import Workspace
-from llmos.core.errors import NotFoundError, SpecError
+from llmos.core.errors import NotFoundError, SpecError, UsageError
 from tests.conftest import make_rows, snapshot, tiny_spec
-from tests.kernel.helpers import start_scheduler, wait_for
+from tests.kernel.helpers import run_until_idle, start_scheduler, wait_for
 
 # the resumed run repeats the uninterrupted one's arithmetic; only float summation order
 # could differ, so losses are compared to 1e-4 and accuracy exactly
@@ -104,3 +104,24 @@ def test_batch_prediction_job_writes_a_versioned_prediction_set(ws, intents_csv,
     assert [(s.ref, s.job_id) for s in sets] == [("nightly@1", second.id), ("tiny-on-intents@1", first.id)]
     with pytest.raises(NotFoundError, match="model 'ghost' not found"):
         ws.submit_predict("ghost", "intents", start_kernel=False)
+
+
+def test_multi_input_model_trains_and_predicts_a_dataset_as_jobs(ws, tmp_path):
+    """A tabular spec has no spec-wide `model` (its inputs bring their own encoders); its
+    training job registers the model and the batch job reads both input columns."""
+    from tests.train.synthetic import tabular_tiers
+
+    spec = tabular_tiers(ws, tmp_path, 120, {"epochs": 2, "batch_size": 16, "seed": 3})
+    train = ws.submit_train(spec, cpus=1, start_kernel=False)
+    run_until_idle(ws.store, 1, timeout=180)
+    assert ws.job(train.id).state == "succeeded", ws.job_log(train.id)
+    assert ws.model("tiers").job_id == train.id
+    job = ws.submit_predict("tiers", "customers", start_kernel=False)
+    run_until_idle(ws.store, 1, timeout=180)
+    assert ws.job(job.id).result["rows"] == 120
+    frame = ws.prediction_frame("tiers-on-customers@1")
+    local = ws.predictor("tiers").predict_frame(ws.dataset_frame("customers"))
+    assert frame["prediction"].tolist() == local["prediction"].tolist()
+    assert {"amount", "segment", "score", "p_high", "p_low"} <= set(frame.columns)
+    with pytest.raises(UsageError, match="single-input models"):
+        ws.predictor("tiers").predict_frame(ws.dataset_frame("customers"), "amount")

@@ -15,16 +15,16 @@ def test_fresh_database_is_stamped_latest_in_wal_mode(home):
 
 def test_pending_migrations_run_in_order(home, monkeypatch):
     Store(Settings.resolve(home)).close()
-    latest = migrations.LATEST
+    start = migrations.LATEST
     ran = []
-    steps = [lambda conn: ran.append(latest + 1), lambda conn: ran.append(latest + 2)]
+    steps = [lambda conn: ran.append(start + 1), lambda conn: ran.append(start + 2)]
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, *steps])
-    monkeypatch.setattr(migrations, "LATEST", latest + 2)
+    monkeypatch.setattr(migrations, "LATEST", start + 2)
     engine = create_engine(f"sqlite:///{home / 'llmos.db'}")
     with engine.begin() as conn:
-        assert migrations.upgrade(conn) == latest
-        assert migrations.current_version(conn) == latest + 2
-    assert ran == [latest + 1, latest + 2]
+        assert migrations.upgrade(conn) == start
+        assert migrations.current_version(conn) == start + 2
+    assert ran == [start + 1, start + 2]
 
 
 def _shape(engine):
@@ -74,7 +74,7 @@ def test_version_1_database_is_migrated_to_the_shape_of_a_fresh_one(home, tmp_pa
     migrated = Store(Settings.resolve(home))
     fresh = Store(Settings.resolve(tmp_path / "fresh"))
     with migrated.engine.connect() as conn:
-        assert migrations.current_version(conn) == migrations.LATEST == 2
+        assert migrations.current_version(conn) == migrations.LATEST == 3
     assert _shape(migrated.engine) == _shape(fresh.engine)
     old = get_model(migrated, "old@1")
     assert old.job_id is None and old.train_seconds == 1.5

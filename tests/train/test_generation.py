@@ -47,7 +47,7 @@ def test_training_lowers_perplexity_and_registers_the_model(trained):
     assert trained.model.ref == "bot@1" and trained.model.task == "generation"
     assert metrics["perplexity"] < metrics["before"]["perplexity"] / 2
     assert {"exact_match", "rouge_l", "samples"} <= set(metrics)
-    assert metrics["rouge_l"] > metrics["before"]["rouge_l"]
+    assert metrics["rouge_l"] > 0.5
     sample = metrics["samples"][0]
     assert {"prompt", "reference", "before", "after"} <= set(sample)
 

@@ -18,6 +18,7 @@ from llmos.cli import data as data_cmd
 from llmos.cli import jobs as jobs_cmd
 from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
+from llmos.cli import serve as serve_cmd
 from llmos.cli import spec as spec_cmd
 from llmos.cli import train as train_cmd
 from llmos.cli.output import err
@@ -40,6 +41,7 @@ app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(jobs_cmd.kernel_app, name="kernel")
 train_cmd.register(app)
 llm_cmd.register(app)
+serve_cmd.register(app)
 
 
 def _version(value: bool) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli.output import fmt_pct, out, print_json, table
+from llmos.cli.output import fmt_pct, headline, out, print_json, table
 from llmos.cli.state import STATE
 from llmos.store.summaries import model_summary
 
@@ -96,8 +96,6 @@ def show(
         )
     else:
         out.print(
-            f"accuracy {fmt_pct(m.get('accuracy'))}  macro F1 {fmt_pct(m.get('macro_f1'))}  "
-            f"weighted F1 {fmt_pct(m.get('weighted_f1'))}  train {model.train_seconds:.1f}s "
-            f"({m.get('train_samples_per_second')} samples/s)"
+            f"{headline(m)}  train {model.train_seconds:.1f}s ({m.get('train_samples_per_second')} samples/s)"
         )
     table("artifacts", ["file", "sha256"], [(k, v[:12]) for k, v in model.artifacts.items()])

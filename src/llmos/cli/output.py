@@ -94,3 +94,26 @@ class RichProgress:
         if self._bar is not None:
             self._bar.stop()
         self._bar, self._task = None, None
+
+
+HEADLINE = (
+    ("accuracy", "accuracy", True),
+    ("precision", "precision", True),
+    ("recall", "recall", True),
+    ("f1", "F1", True),
+    ("macro_f1", "macro F1", True),
+    ("weighted_f1", "weighted F1", True),
+    ("mae", "MAE", False),
+    ("rmse", "RMSE", False),
+    ("r2", "R2", False),
+)
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """The summary metrics a task reports (classification, entities or regression), in one line."""
+    parts = [
+        f"{title} {fmt_pct(metrics[key]) if pct else metrics[key]}"
+        for key, title, pct in HEADLINE
+        if metrics.get(key) is not None
+    ]
+    return "  ".join(parts)

@@ -43,4 +43,5 @@ def check(
     if json_out:
         print_json({"valid": True, "spec": spec.model_dump(mode="json")})
     else:
-        out.print(f"{path}: valid ({spec.task}, {spec.model.name} + {spec.method.type})")
+        model = f"{spec.model.name} + {spec.method.type}" if spec.model else "no pretrained model"
+        out.print(f"{path}: valid ({spec.task}, {model})")

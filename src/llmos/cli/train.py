@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from llmos.cli.output import RichProgress, fmt_pct, out, print_json, table
+from llmos.cli.output import RichProgress, fmt_pct, headline, out, print_json, table
 from llmos.cli.state import STATE
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -38,20 +38,17 @@ def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) ->
     if "perplexity" in metrics:
         print_generation_report(metrics, title)
         return
-    out.print(
-        f"[bold]{title}[/bold]: accuracy {fmt_pct(metrics['accuracy'])}  "
-        f"macro F1 {fmt_pct(metrics['macro_f1'])}  weighted F1 {fmt_pct(metrics['weighted_f1'])}  "
-        f"({metrics['num_examples']} examples)"
-    )
+    out.print(f"[bold]{title}[/bold]: {headline(metrics)}  ({metrics['num_examples']} examples)")
     per_class = list(metrics.get("per_class", {}).items())[:max_classes]
-    table(
-        None,
-        ["label", "precision", "recall", "f1", "support"],
-        [
-            (k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"])
-            for k, v in per_class
-        ],
-    )
+    if per_class:
+        table(
+            None,
+            ["label", "precision", "recall", "f1", "support"],
+            [
+                (k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"])
+                for k, v in per_class
+            ],
+        )
 
 
 def train(
@@ -113,10 +110,14 @@ def eval_(
         typer.Option("--report", help="Folder for metrics.json and confusion_matrix.png."),
     ] = None,
     json_out: JsonOpt = False,
+    optimize: Annotated[
+        str | None,
+        typer.Option("--optimize", help="int8: evaluate the quantised model, beside the original."),
+    ] = None,
 ) -> None:
     """Evaluate a registered model on a dataset version."""
     with RichProgress(quiet=json_out) as progress:
-        metrics = STATE.workspace.evaluate(model, data, progress)
+        metrics = STATE.workspace.evaluate(model, data, progress, optimize=optimize)
     if report is not None:
         import json
 
@@ -131,15 +132,26 @@ def eval_(
     if json_out:
         print_json({"model": model, "data": data, "metrics": metrics})
         return
-    print_report(metrics, f"{model} on {data}")
+    print_report(metrics, f"{model} on {data}" + (f" ({optimize})" if optimize else ""))
+    if "optimized" in metrics:
+        o = metrics["optimized"]
+        out.print(
+            f"{o['optimize']}: accuracy change {100 * o['accuracy_change']:+.2f} points "
+            f"against full precision ({fmt_pct(o['baseline_accuracy'])})"
+        )
 
 
 def predict(
     model: Annotated[str, typer.Argument(help="Model NAME or NAME@VERSION.")],
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(help="Texts (or image paths, or space-separated words) to predict for."),
+    ] = None,
     file: Annotated[
         Path | None,
-        typer.Option("--file", "-f", help="CSV/TSV/JSONL/Parquet or .txt (one text a line)."),
+        typer.Option(
+            "--file", "-f", help="CSV/TSV/JSONL/Parquet, .txt (one text a line) or a folder of images."
+        ),
     ] = None,
     column: Annotated[str | None, typer.Option("--column", help="Text column of --file or --data.")] = None,
     data: Annotated[
@@ -178,6 +190,10 @@ def predict(
         print_json([{"text": t, **r} for t, r in zip(texts, rows)])
         return
     for text, row in zip(texts, rows):
+        if "probabilities" not in row:  # tags or a number
+            shown = " ".join(row["tags"]) if "tags" in row else row.get("value")
+            out.print(f"[bold]{shown}[/bold]  {text}")
+            continue
         best = sorted(row["probabilities"].items(), key=lambda kv: -kv[1])[:top]
         label = row.get("label") or ", ".join(row.get("labels", [])) or "(none)"
         out.print(f"[bold]{label}[/bold]  {text}")

@@ -65,9 +65,36 @@ class InputDriver(ABC):
                 f"columns are {', '.join(map(str, frame.columns))}"
             )
 
+    # --- for drivers that learn from training data and are saved with the model -------
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.column]
+
+    def fit(self, values: pd.Series) -> None:  # noqa: B027  (most drivers learn nothing)
+        """Learn what encoding needs from the training values (vocabulary, mean)."""
+
+    def encode_frame(self, frame: pd.DataFrame, source: str) -> list[Any]:
+        """Per-row features of this driver's column of `frame` (errors name `source`)."""
+        self.check_column(frame, source)
+        return self.encode(frame[self.column].tolist())
+
+    def state(self) -> dict[str, Any]:
+        """What `from_state` needs to rebuild this driver when the model is loaded."""
+        return {"type": self.type_name, "column": self.column}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], tokenizer: Any = None) -> InputDriver:
+        options = {k: v for k, v in state.items() if k not in ("type", "column")}
+        if tokenizer is not None:
+            options["tokenizer"] = tokenizer
+        return cls(state["column"], **options)
+
 
 class OutputDriver(ABC):
     type_name: ClassVar[str]
+    # which of train.metrics' evaluations applies: classification, multilabel, entities, regression
+    metric_kind: ClassVar[str] = "classification"
     token_level: ClassVar[bool] = False  # one target per row, not per token
 
     def batch_targets(self, inputs: dict[str, Any], targets: Any, batch: Sequence[int]) -> Any:
@@ -119,6 +146,16 @@ class OutputDriver(ABC):
             "accuracy": float(accuracy_score(truth, pred)),
             "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
         }
+
+    def to_columns(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """`decode`'s rows as table columns for prediction files (label, score, p_<label>)."""
+        columns: dict[str, list[Any]] = {
+            "prediction": [r["label"] for r in rows],
+            "score": [r["score"] for r in rows],
+        }
+        for label in self.labels:
+            columns[f"p_{label}"] = [r["probabilities"][label] for r in rows]
+        return columns
 
     def state(self) -> dict[str, Any]:
         return {"type": self.type_name, "column": self.column, "labels": self.labels}

@@ -76,6 +76,7 @@ class CategoryDriver(OutputDriver):
 @output_driver("set")
 class SetDriver(OutputDriver):
     type_name = "set"
+    metric_kind = "multilabel"
 
     def __init__(self, column: str, labels: list[str], separator: str = "|", threshold: float = 0.5) -> None:
         super().__init__(column, labels)
@@ -135,6 +136,12 @@ class SetDriver(OutputDriver):
                 }
             )
         return rows
+
+    def to_columns(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        columns: dict[str, list[Any]] = {"prediction": ["|".join(r["labels"]) for r in rows]}
+        for label in self.labels:
+            columns[f"p_{label}"] = [r["probabilities"][label] for r in rows]
+        return columns
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "separator": self.separator, "threshold": self.threshold}

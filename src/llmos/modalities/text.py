@@ -26,6 +26,9 @@ class TextDriver(InputDriver):
         out = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
         return [list(ids) for ids in out["input_ids"]]
 
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "max_length": self.max_length}
+
     def length(self, feature: list[int]) -> int:
         return len(feature)
 

@@ -101,7 +101,7 @@ def save_classifier(model: SequenceClassifier, tokenizer: Any, config: dict[str,
     save_file(head, str(dest / "head.safetensors"))
     if config["method"] == "full":
         model.encoder.save_pretrained(dest / "encoder", safe_serialization=True)  # type: ignore[operator]
-    else:
+    elif config["method"] != "frozen":  # a frozen encoder is the base model itself
         model.encoder.save_pretrained(dest / "adapter")  # type: ignore[operator]
     tokenizer.save_pretrained(dest / "tokenizer")
     (dest / MODEL_FILE).write_text(json.dumps({"format": FORMAT_VERSION, **config}, indent=2))
@@ -124,6 +124,8 @@ def load_classifier(folder: Path, artifacts_dir: Path | None = None) -> LoadedMo
     config = read_model_config(folder)
     if config["method"] == "full":
         encoder = load_encoder(str(folder / "encoder"))
+    elif config["method"] == "frozen":
+        encoder = load_encoder(resolve_model(config["base_model"], artifacts_dir).path)
     else:
         from peft import PeftModel
 

@@ -256,6 +256,11 @@ class GenerationHandle:
     def result(self, timeout: float | None = None) -> Completion:
         return self._request.future.result(timeout)
 
+    @property
+    def future(self) -> Future[Completion]:
+        """The completion as a future (the server awaits it without holding a thread)."""
+        return self._request.future
+
 
 class GenerationEngine:
     """Batches concurrent requests: waits up to `max_wait_ms` after the first for more, up to

@@ -24,6 +24,7 @@ DEFAULT_LR: dict[str, tuple[float, float]] = {
     "ia3": (3e-2, 2e-3),
     "prefix": (3e-2, 2e-3),
     "prompt": (3e-1, 2e-3),
+    "frozen": (1e-3, 2e-3),  # nothing pretrained trains; the head's rate is what counts
 }
 
 
@@ -114,10 +115,13 @@ METHOD_BUILDERS: dict[str, Callable[[Any, int, Any], Any]] = {
 
 
 def apply_method(encoder: nn.Module, cfg: Any, total_steps: int, task_type: str | None = None) -> nn.Module:
-    """Return the model ready for `cfg.type`: as is for `full`, else peft-wrapped.
-    `task_type` is a peft TaskType name (`CAUSAL_LM` for generation models)."""
+    """Return the model ready for `cfg.type`: as is for `full`, with every weight fixed for
+    `frozen`, else peft-wrapped. `task_type` is a peft TaskType name (`CAUSAL_LM` for
+    generation models)."""
     if cfg.type == "full":
         return encoder
+    if cfg.type == "frozen":
+        return encoder.requires_grad_(False)
     from peft import get_peft_model
 
     try:

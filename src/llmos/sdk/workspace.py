@@ -24,7 +24,7 @@ from llmos.sdk.jobs import JobsMixin, to_spec
 from llmos.spec.schema import TaskSpec
 from llmos.store.datasets import ImportResult
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, ModelVersion
+from llmos.store.schema import DatasetVersion, Deployment, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.models.generation import Completion, SamplingParams
@@ -156,10 +156,20 @@ class Workspace(JobsMixin):
             )
         return self._predictors[model.ref]
 
-    def predict(self, model: str, texts: list[str], progress: Progress | None = None) -> list[dict[str, Any]]:
-        return self.predictor(model).predict(texts, progress)
+    def predict(
+        self, model: str, inputs: list[Any] | pd.DataFrame, progress: Progress | None = None
+    ) -> list[dict[str, Any]]:
+        """Predictions for texts (or image paths, ...) of a single-input model, or for rows
+        given as dicts of column values (any model)."""
+        return self.predictor(model).predict(inputs, progress)
 
-    def evaluate(self, model: str, data: str, progress: Progress | None = None) -> dict[str, Any]:
+    def evaluate(
+        self, model: str, data: str, progress: Progress | None = None, optimize: str | None = None
+    ) -> dict[str, Any]:
+        """Metrics of `model` on `data`; with `optimize="int8"`, of its int8 version, with the
+        full-precision accuracy and the difference under `metrics["optimized"]`."""
+        if optimize is not None:
+            return self._evaluate_optimized(model, data, optimize, progress)
         row = self.model(model)  # an unknown model is reported before an unknown dataset
         dataset = self.dataset(data)
         frame = self.dataset_frame(dataset.ref)
@@ -240,38 +250,110 @@ class Workspace(JobsMixin):
         column: str | None = None,
         progress: Progress | None = None,
     ) -> tuple[Path, int]:
-        """Predict every row of a data file (or every line of a .txt file); write the
-        inputs with label, score and per-label probabilities to `out` (CSV or JSONL)."""
-        from llmos.store.datasets import detect_format, read_table
-
+        """Predict every row of a data file, every line of a .txt file, or every image
+        under a folder; write the inputs with the predictions (label, score and
+        per-label probabilities, or tags, or a value) to `out` (CSV or JSONL)."""
         src = Path(path)
         predictor = self.predictor(model)
-        if src.suffix.lower() == ".txt":
-            if not src.exists():
-                raise NotFoundError(f"{src}: no such file")
-            try:
-                lines = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{src}: not UTF-8 text (invalid byte at offset {exc.start})") from exc
-            if not lines:
-                raise DataError(f"{src}: the file is empty")
-            column = predictor.input.column
-            frame = pd.DataFrame({column: lines})
-        else:
-            frame = read_table(src, detect_format(src, None))
-        column = column or predictor.input.column
-        if column not in frame.columns:
-            raise DataError(
-                f"{src}: text column {column!r} not found; columns are {', '.join(frame.columns)} "
-                "(choose one with --column)"
-            )
+        needed = predictor.columns
+        frame = _read_inputs(src, needed)
+        if column is not None:
+            if len(needed) > 1:
+                raise UsageError(f"--column is for single-input models; this one reads {', '.join(needed)}")
+            if column not in frame.columns:
+                raise DataError(
+                    f"{src}: text column {column!r} not found; columns are {', '.join(frame.columns)} "
+                    "(choose one with --column)"
+                )
+        inputs = frame.copy()
+        if column is not None:
+            inputs[needed[0]] = frame[column]
+        for name in needed:
+            if name not in inputs.columns:
+                kind = "text column" if len(needed) == 1 else "input column"
+                raise DataError(
+                    f"{src}: {kind} {name!r} not found; columns are {', '.join(map(str, frame.columns))}"
+                    + (" (choose one with --column)" if len(needed) == 1 else "")
+                )
         target = Path(out) if out else Path.cwd() / f"{src.stem}.predictions.csv"
         if target.suffix.lower() not in (".csv", ".jsonl"):
             raise UsageError(f"{target}: predictions are written as .csv or .jsonl")
-        result = predictor.predict_frame(frame, column, progress)
+        result = predictor.predict_frame(frame, column, progress, source=str(src))
         with atomic_path(target) as tmp:
             if target.suffix.lower() == ".jsonl":
                 result.to_json(tmp, orient="records", lines=True, force_ascii=False)
             else:
                 result.to_csv(tmp, index=False)
         return target, len(result)
+
+    # --- deployments (serving) -----------------------------------------------------------
+
+    def deploy(self, model: str, name: str, *, optimize: str | None = None, pin: bool = False) -> Deployment:
+        """Point deployment `name` at `model` (created, or re-pointed atomically)."""
+        from llmos.serve.targets import deploy
+
+        return deploy(self.store, model, name, optimize, pin)
+
+    def undeploy(self, name: str) -> Deployment:
+        from llmos.serve.targets import undeploy
+
+        return undeploy(self.store, name)
+
+    def deployments(self) -> list[Deployment]:
+        from llmos.store.deployments import list_deployments
+
+        return list_deployments(self.store)
+
+    def deployment(self, name: str) -> Deployment:
+        from llmos.store.deployments import get_deployment
+
+        return get_deployment(self.store, name)
+
+    def _evaluate_optimized(
+        self, model: str, data: str, optimize: str, progress: Progress | None
+    ) -> dict[str, Any]:
+        from llmos.train.predict import Predictor
+
+        row = self.model(model)
+        if row.task == "generation":
+            raise UsageError(f"--optimize applies to classifiers; {row.ref} is a generation model")
+        frame = self.dataset_frame(self.dataset(data).ref)
+        source = f"dataset {self.dataset(data).ref}"
+        baseline = self.predictor(row.ref).evaluate(frame, source, progress)
+        fast = Predictor.from_folder(self.model_path(row.ref), self.settings.artifacts_dir, optimize=optimize)
+        metrics = fast.evaluate(frame, source, progress)
+        change = round(metrics["accuracy"] - baseline["accuracy"], 5)
+        metrics["optimized"] = {
+            "optimize": optimize,
+            "baseline_accuracy": baseline["accuracy"],
+            "accuracy_change": change,
+        }
+        return metrics
+
+
+def _read_inputs(src: Path, needed: list[str]) -> pd.DataFrame:
+    """The rows to predict: a table, a .txt file (one value a line) or a folder of images
+    (one row per image) for single-input models."""
+    from llmos.store.datasets import detect_format, read_table
+    from llmos.store.images import list_images
+
+    if src.is_dir():
+        images = list_images(src)
+        if not images:
+            raise DataError(f"{src}: no image files in this folder")
+        if len(needed) > 1:
+            raise UsageError(f"{src}: a folder of images is for single-input models")
+        return pd.DataFrame({needed[0]: [str(p.resolve()) for p in images]})
+    if src.suffix.lower() == ".txt":
+        if not src.exists():
+            raise NotFoundError(f"{src}: no such file")
+        try:
+            lines = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{src}: not UTF-8 text (invalid byte at offset {exc.start})") from exc
+        if not lines:
+            raise DataError(f"{src}: the file is empty")
+        if len(needed) > 1:
+            raise UsageError(f"{src}: a .txt file is for single-input models")
+        return pd.DataFrame({needed[0]: lines})
+    return read_table(src, detect_format(src, None))

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
+from llmos.spec.common import SpecModel
+from llmos.spec.features import (
+    CategoryInput,
+    CombinerConfig,
+    EncoderConfig,
+    ImageEncoderConfig,
+    ImageInput,
+    NumberInput,
+    NumberOutput,
+    TagsOutput,
+    TokensInput,
+)
+from llmos.spec.tasks import TASKS, TaskName, check_task, infer_task  # noqa: F401  (TASKS: re-exported)
 
 # --- inputs and outputs ---------------------------------------------------------------
 
@@ -28,6 +37,9 @@ class TextInput(SpecModel):
     name: str = Field(description="Column of the dataset that holds the text.")
     max_length: int = Field(
         128, gt=0, le=8192, description="Tokens kept per text; longer texts are truncated."
+    )
+    encoder: EncoderConfig | None = Field(
+        None, description="This input's own model and method; default: the spec's `model` and `method`."
     )
 
 
@@ -63,8 +75,13 @@ class TextOutput(SpecModel):
     name: str = Field(description="Column of the dataset that holds the reference text.")
 
 
-InputFeature = Annotated[TextInput | ChatInput, Field(discriminator="type")]
-OutputFeature = Annotated[CategoryOutput | SetOutput | TextOutput, Field(discriminator="type")]
+InputFeature = Annotated[
+    TextInput | ChatInput | TokensInput | ImageInput | NumberInput | CategoryInput,
+    Field(discriminator="type"),
+]
+OutputFeature = Annotated[
+    CategoryOutput | SetOutput | TextOutput | TagsOutput | NumberOutput, Field(discriminator="type")
+]
 
 
 # --- model and method -----------------------------------------------------------------
@@ -135,6 +152,12 @@ class PromptMethod(SpecModel):
     num_virtual_tokens: int = Field(20, gt=0, le=512, description="Soft-prompt length.")
 
 
+class FrozenMethod(SpecModel):
+    """Keep the pretrained weights fixed; only the head (and any fusion layers) train."""
+
+    type: Literal["frozen"] = "frozen"
+
+
 class ZeroShotMethod(SpecModel):
     """No training: a causal LLM scores each label's name as the answer to a classification
     prompt (log-likelihood), and the most likely label wins."""
@@ -170,11 +193,18 @@ MethodConfig = Annotated[
     | PrefixMethod
     | PromptMethod
     | ZeroShotMethod
-    | FewShotMethod,
+    | FewShotMethod
+    | FrozenMethod,
     Field(discriminator="type"),
 ]
-METHODS = ("full", "lora", "adalora", "ia3", "prefix", "prompt")
+METHODS = ("full", "lora", "adalora", "ia3", "prefix", "prompt", "frozen")
 PROMPT_METHODS = ("zero-shot", "few-shot")
+
+# the per-input encoders (spec/features.py) name MethodConfig, which exists from here on
+EncoderConfig.model_rebuild()
+ImageEncoderConfig.model_rebuild()
+ImageInput.model_rebuild()
+TextInput.model_rebuild()
 
 
 # --- data and training ----------------------------------------------------------------
@@ -309,9 +339,6 @@ class GenerationConfig(SpecModel):
     eval: GenerationEval = Field(default_factory=GenerationEval)
 
 
-TASKS = ("text-classification", "generation")
-
-
 class TaskSpec(SpecModel):
     """A complete llmos task: `llmos train SPEC` turns it into a registered model."""
 
@@ -319,17 +346,22 @@ class TaskSpec(SpecModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
         description="Name the trained model is registered under.",
     )
-    task: Literal["text-classification", "generation"] = Field(
-        "text-classification", description="What the model learns."
+    task: TaskName = Field(
+        "text-classification", description="What the model learns; inferred from the features if unset."
     )
     description: str | None = Field(None, description="Free text kept with the model.")
-    model: ModelConfig = Field(description="Pretrained model to start from.")
+    model: ModelConfig | None = Field(
+        None, description="Pretrained model for text inputs (not needed for image or tabular inputs)."
+    )
     method: MethodConfig = Field(
-        default_factory=LoraMethod, description="Fine-tuning method: full or a peft method."
+        default_factory=LoraMethod, description="Fine-tuning method: full, frozen or a peft method."
     )
     data: DataConfig
-    inputs: list[InputFeature] = Field(min_length=1, max_length=1)
+    inputs: list[InputFeature] = Field(min_length=1, max_length=64)
     outputs: list[OutputFeature] = Field(default_factory=list, max_length=1)
+    combiner: CombinerConfig = Field(
+        default_factory=CombinerConfig, description="How several inputs are fused (multimodal tasks)."
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
     generation: GenerationConfig | None = Field(
         None, description="Settings of the `generation` task (filled with defaults there)."
@@ -339,7 +371,7 @@ class TaskSpec(SpecModel):
     @model_validator(mode="before")
     @classmethod
     def _shorthands(cls, data: Any) -> Any:
-        """Accept `model: minilm`, `method: lora` and features without `type`."""
+        """Accept `model: minilm`, `method: lora`, features without `type`, and no `task`."""
         if isinstance(data, dict):
             data = dict(data)
             if isinstance(data.get("model"), str):
@@ -356,42 +388,31 @@ class TaskSpec(SpecModel):
                         {"type": default, **f} if isinstance(f, dict) and "type" not in f else f
                         for f in data[key]
                     ]
+            if "task" not in data and isinstance(data.get("inputs"), list):
+                types = [f.get("type") for f in data["inputs"] if isinstance(f, dict)]
+                outs = [f.get("type") for f in data.get("outputs") or [] if isinstance(f, dict)]
+                data["task"] = infer_task(types, outs)
         return data
 
     @model_validator(mode="after")
     def _task_fits(self) -> TaskSpec:
-        feature = self.inputs[0]
-        output = self.outputs[0] if self.outputs else None
-        if self.task == "generation":
-            if self.method.type in PROMPT_METHODS:
-                raise ValueError(f"method {self.method.type!r} is for text-classification, not generation")
-            if output is not None and output.type != "text":
-                raise ValueError("a generation task's output is a `text` column (the response)")
-            if feature.type == "text" and output is None:
-                raise ValueError("a prompt column (`text` input) needs a `text` output with the response")
-            if feature.type == "chat" and output is not None:
-                raise ValueError("a `chat` input holds the answers itself: leave `outputs` out")
-            if self.generation is None:
-                self.generation = GenerationConfig()
-            return self
-        if feature.type != "text":
-            raise ValueError(f"text-classification needs a `text` input, not {feature.type!r}")
-        if output is None or output.type == "text":
-            raise ValueError("text-classification needs one `category` or `set` output")
-        if self.method.type in PROMPT_METHODS and output.type != "category":
-            raise ValueError(f"method {self.method.type!r} predicts one label: use a `category` output")
-        if self.generation is not None:
-            raise ValueError("`generation` settings belong to task: generation")
+        check_task(self)
         return self
 
     @property
     def text_input(self) -> TextInput:
-        assert isinstance(self.inputs[0], TextInput)
+        assert isinstance(self.inputs[0], TextInput), "text_input is for text-classification specs"
         return self.inputs[0]
 
     @property
-    def output(self) -> CategoryOutput | SetOutput:
-        assert isinstance(self.outputs[0], CategoryOutput | SetOutput)
+    def pretrained(self) -> ModelConfig:
+        """The spec's model, for tasks whose validation made sure there is one."""
+        assert self.model is not None, "the spec validator requires a model for text inputs"
+        return self.model
+
+    @property
+    def output(self) -> CategoryOutput | SetOutput | TagsOutput | NumberOutput:
+        assert not isinstance(self.outputs[0], TextOutput), "output is for classification/regression"
         return self.outputs[0]
 
     @property

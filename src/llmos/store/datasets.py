@@ -1,6 +1,7 @@
 """Datasets: import a file as an immutable, versioned, deduplicated dataset.
 
-`import_dataset` reads CSV, TSV, JSONL or Parquet, infers a schema (column types and
+`import_dataset` reads CSV, TSV, JSONL, Parquet, CoNLL (tokens and tags) or a folder of
+class subfolders of images (`store.images`), infers a schema (column types and
 kinds, row count, label distribution), and stores a Parquet copy in the artifact store.
 Versions are `NAME@1`, `NAME@2`, ...; importing content identical to an existing version
 of the same name returns that version. The file is read and checked completely before
@@ -19,7 +20,9 @@ from sqlalchemy import select
 
 from llmos.core.errors import DataError, NotFoundError
 from llmos.core.util import check_name, sha256_file
+from llmos.store.conll import read_conll
 from llmos.store.db import Store
+from llmos.store.images import absolute_image_paths, read_image_folder
 from llmos.store.schema import DatasetVersion
 from llmos.store.versions import find_version, known_names, list_versions, next_version
 
@@ -29,6 +32,7 @@ FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".parquet": "parquet",
+    ".conll": "conll",
 }
 LABEL_CANDIDATES = ("label", "labels", "category", "intent", "class", "target", "y")
 TEXT_MIN_MEAN_CHARS = 25
@@ -43,13 +47,13 @@ class ImportResult:
 def detect_format(path: Path, fmt: str | None) -> str:
     if fmt:
         if fmt not in set(FORMATS.values()):
-            raise DataError(f"unknown format {fmt!r}: use one of csv, tsv, jsonl, parquet")
+            raise DataError(f"unknown format {fmt!r}: use one of csv, tsv, jsonl, parquet, conll")
         return fmt
     found = FORMATS.get(path.suffix.lower())
     if found is None:
         raise DataError(
             f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-            "use .csv, .tsv, .jsonl or .parquet, or pass --format"
+            "use .csv, .tsv, .jsonl, .parquet or .conll, or pass --format"
         )
     return found
 
@@ -75,7 +79,9 @@ def read_table(path: Path, fmt: str) -> pd.DataFrame:
                 ) from exc
             if not text.strip():
                 raise DataError(f"{path}: the file is empty")
-            if fmt == "jsonl":
+            if fmt == "conll":
+                frame = read_conll(path, text)
+            elif fmt == "jsonl":
                 frame = pd.read_json(io.StringIO(text), lines=True, dtype=False)
             else:
                 sep = "\t" if fmt == "tsv" else ","
@@ -90,7 +96,7 @@ def read_table(path: Path, fmt: str) -> pd.DataFrame:
     if len(frame) == 0:
         raise DataError(f"{path}: has a header but no data rows")
     frame.columns = [str(c) for c in frame.columns]
-    return frame
+    return absolute_image_paths(frame, path.parent)
 
 
 def _column_kind(series: pd.Series) -> str:
@@ -156,15 +162,19 @@ def import_dataset(
 ) -> ImportResult:
     check_name(name, "dataset name")
     path = Path(path)
-    fmt = detect_format(path, fmt)
-    frame = read_table(path, fmt)
+    if path.is_dir():  # a folder of class subfolders of images
+        frame, content_hash = read_image_folder(path)
+        fmt = "image-folder"
+    else:
+        fmt = detect_format(path, fmt)
+        frame = read_table(path, fmt)
+        content_hash = sha256_file(path)
     if label is not None and label not in frame.columns:
         raise DataError(f"{path}: label column {label!r} not found; columns are {', '.join(frame.columns)}")
     label_col = label or guess_label_column(frame)
     if label_col is not None and frame[label_col].isna().any():
         missing = int(frame[label_col].isna().sum())
         raise DataError(f"{path}: label column {label_col!r} has {missing} empty values")
-    content_hash = sha256_file(path)
 
     with store.transaction() as session:
         existing = session.scalars(

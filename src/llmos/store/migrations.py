@@ -17,8 +17,15 @@ from llmos.core.errors import StoreError
 from llmos.store.schema import Base, SchemaVersion
 
 
+def add_deployments(conn: Connection) -> None:
+    """Version 2: the `deployments` table of `llmos deploy` / `llmos serve`."""
+    from llmos.store.schema import Deployment
+
+    Deployment.__table__.create(conn)  # type: ignore[attr-defined]
+
+
 def _add_jobs_and_prediction_sets(conn: Connection) -> None:
-    """Version 2 (F2 kernel): the job queue, batch-prediction artifacts, and the job
+    """Version 3 (F2 kernel): the job queue, batch-prediction artifacts, and the job
     that made each model version."""
     conn.execute(
         text(
@@ -52,7 +59,7 @@ def _add_jobs_and_prediction_sets(conn: Connection) -> None:
 
 
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[Connection], None]] = [_add_jobs_and_prediction_sets]
+MIGRATIONS: list[Callable[[Connection], None]] = [add_deployments, _add_jobs_and_prediction_sets]
 LATEST = 1 + len(MIGRATIONS)
 
 

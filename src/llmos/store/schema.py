@@ -143,3 +143,20 @@ class PredictionSet(Base):
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+
+class Deployment(Base):
+    """A served name pointing at a model (`NAME@V`, or a zoo alias/folder for pretrained
+    LMs and embedders). Re-pointing updates this one row, so a server sees either the old
+    or the new model, never a mix; `revision` counts the updates."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    model: Mapped[str] = mapped_column(String(1024))
+    kind: Mapped[str] = mapped_column(String(32))  # classifier | generation | embedding
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -156,7 +156,7 @@ def ray_fit(
 class _PredictBatch:
     """A Ray Data actor: loads the model once, predicts pandas batches."""
 
-    def __init__(self, folder: str, artifacts: str, column: str, threads: int) -> None:
+    def __init__(self, folder: str, artifacts: str, column: str | None, threads: int) -> None:
         from llmos.train.predict import Predictor
 
         torch.set_num_threads(threads)
@@ -171,7 +171,7 @@ def ray_predict_frame(
     folder: Path,
     artifacts_dir: Path,
     frame: pd.DataFrame,
-    column: str,
+    column: str | None,
     backend: BackendConfig,
     progress: Progress | None = None,
 ) -> pd.DataFrame:

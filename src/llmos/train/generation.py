@@ -41,7 +41,7 @@ def split_prompt(conversation: Messages) -> tuple[Messages, str]:
 
 
 def generate_answers(
-    lm: Any, chat: ChatFormat, conversations: list[Messages], max_new_tokens: int, batch_size: int = 8
+    lm: Any, chat: ChatFormat, conversations: list[Messages], max_new_tokens: int, batch_size: int = 16
 ) -> list[str]:
     """Greedy answers to each conversation's last prompt, decoded in batches."""
     from llmos.models.generation import Generator, SamplingParams
@@ -127,10 +127,19 @@ def run_generation(spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: 
         )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    eval_args = (gen.eval.samples, gen.eval.max_new_tokens, cfg.eval_batch_size, placement)
     model.to(placement.device)
     progress.log(f"evaluating {resolved.name} before training")
-    before, before_answers = evaluate_generation(model, driver, test_convs, *eval_args, progress=progress)
+    # before training: perplexity, and answers only for the samples shown in the report
+    before, before_answers = evaluate_generation(
+        model,
+        driver,
+        test_convs,
+        gen.eval.show,
+        gen.eval.max_new_tokens,
+        cfg.eval_batch_size,
+        placement,
+        progress,
+    )
     progress.log(
         f"training {spec.name}: {resolved.name} + {spec.method.type} on {placement.describe()}, "
         f"{len(train_rows)} sequences, {trainable:,} of {total:,} parameters trainable"
@@ -146,13 +155,16 @@ def run_generation(spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: 
         checkpoint_dir=run_dir / "checkpoints",
         progress=progress,
     )
-    metrics, answers = evaluate_generation(model, driver, test_convs, *eval_args, progress=progress)
+    samples = max(gen.eval.samples, gen.eval.show)
+    metrics, answers = evaluate_generation(
+        model, driver, test_convs, samples, gen.eval.max_new_tokens, cfg.eval_batch_size, placement, progress
+    )
     shown = []
     for conv, old, new in list(zip(test_convs, before_answers, answers))[: gen.eval.show]:
         prompt, reference = split_prompt(conv)
         shown.append({"prompt": prompt[-1]["content"], "reference": reference, "before": old, "after": new})
     metrics.update(
-        before={k: v for k, v in before.items() if k != "num_examples"},
+        before={k: before[k] for k in ("loss", "perplexity")},
         samples=shown,
         train_seconds=round(result.train_seconds, 2),
         train_samples_per_second=round(result.samples_per_second, 2),

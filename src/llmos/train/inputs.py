@@ -51,7 +51,8 @@ def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame)
 
 @dataclass
 class Inputs:
-    """A spec's datasets (train, test, validation; absent ones None) and resolved model."""
+    """A spec's datasets (train, test, validation; absent ones None) and resolved model
+    (None for specs without a spec-wide `model`)."""
 
     datasets: list[tuple[DatasetVersion | None, pd.DataFrame | None]]
     resolved: Any
@@ -67,6 +68,8 @@ def check_inputs(store: Store, spec: TaskSpec) -> Inputs:
     for ds, frame in loaded:
         if ds is not None and frame is not None:
             _check_columns(spec, ds, frame)
-    resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
-    check_loadable(resolved)
+    resolved = None  # multimodal specs may have no spec-wide model: each input names its encoder
+    if spec.model is not None:
+        resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
+        check_loadable(resolved)
     return Inputs(loaded, resolved)

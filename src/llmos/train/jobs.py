@@ -77,17 +77,21 @@ def eval_job(ctx: JobContext) -> dict[str, Any]:
 
 def batch_predict_job(ctx: JobContext) -> dict[str, Any]:
     """Predict every row of a dataset version; keep the result as a prediction set."""
-    from llmos.core.errors import DataError
+    from llmos.core.errors import DataError, UsageError
     from llmos.spec.schema import BackendConfig
     from llmos.store.predictions import register_predictions
 
     model, dataset, frame = _model_and_data(ctx)
     predictor = load_predictor(ctx, model)
-    column = ctx.payload.get("column") or predictor.input.column
-    if column not in frame.columns:
-        raise DataError(
-            f"dataset {dataset.ref}: text column {column!r} not found; columns are {', '.join(frame.columns)}"
-        )
+    column = ctx.payload.get("column")  # another column for a single-input model's input
+    needed = predictor.columns
+    if column is not None and len(needed) > 1:
+        raise UsageError(f"--column is for single-input models; this one reads {', '.join(needed)}")
+    for name in [column] if column is not None else needed:
+        if name not in frame.columns:
+            kind = "text column" if len(needed) == 1 else "input column"
+            columns = ", ".join(map(str, frame.columns))
+            raise DataError(f"dataset {dataset.ref}: {kind} {name!r} not found; columns are {columns}")
     backend = BackendConfig.model_validate(ctx.payload.get("backend") or {})
     if backend.type == "ray":
         from llmos.store.models import model_folder
@@ -97,7 +101,7 @@ def batch_predict_job(ctx: JobContext) -> dict[str, Any]:
         settings = ctx.store.settings
         result = ray_predict_frame(folder, settings.artifacts_dir, frame, column, backend, ctx.progress)
     else:
-        result = predictor.predict_frame(frame, column, ctx.progress)
+        result = predictor.predict_frame(frame, column, ctx.progress, source=f"dataset {dataset.ref}")
     name = ctx.payload.get("name") or f"{model.name}-on-{dataset.name}"
     row = register_predictions(
         ctx.store,

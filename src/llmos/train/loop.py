@@ -96,10 +96,13 @@ def seed_everything(seed: int) -> None:
 
 def _param_groups(model: nn.Module, lr: float, head_lr: float, weight_decay: float) -> list[dict[str, Any]]:
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    # a model may name more new (randomly initialised) parts that train at the head's rate
+    # (under DDP the model is wrapped: its own attributes live on `.module`)
+    head_prefixes = tuple(getattr(getattr(model, "module", model), "head_prefixes", ("head.",)))
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        is_head = name.removeprefix("module.").startswith("head.")  # "module." under DDP
+        is_head = name.removeprefix("module.").startswith(head_prefixes)  # "module." under DDP
         no_decay = param.ndim < 2 or "norm" in name.lower()
         groups.setdefault((is_head, no_decay), []).append(param)
     return [
@@ -151,7 +154,21 @@ def predict_logits(
             out[i] = row
         if progress is not None:
             progress.advance(len(batch))
-    return torch.stack([t for t in out if t is not None])
+    return stack_rows([t for t in out if t is not None])
+
+
+def stack_rows(rows: list[torch.Tensor]) -> torch.Tensor:
+    """Stack per-row logits; rows of different lengths (tags per word) are padded with
+    NaN, which the output driver reads as "no word here"."""
+    if not rows:
+        return torch.empty(0)
+    if all(r.shape == rows[0].shape for r in rows):
+        return torch.stack(rows)
+    width = max(r.shape[0] for r in rows)
+    padded = torch.full((len(rows), width, *rows[0].shape[1:]), math.nan)
+    for i, r in enumerate(rows):
+        padded[i, : r.shape[0]] = r
+    return padded
 
 
 def fit(

@@ -1,4 +1,6 @@
-"""Classification metrics: accuracy, macro/weighted F1, per-class report, confusion matrix."""
+"""Metrics per kind of output: classification (accuracy, macro/weighted F1, per-class report,
+confusion matrix), multi-label, entity-level (seqeval) and regression; `METRICS` picks by
+the output driver's `metric_kind`."""
 
 from __future__ import annotations
 
@@ -92,6 +94,56 @@ def plot_confusion_matrix(confusion: dict[str, Any], path: Path, title: str = ""
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def entity_metrics(y_true: list[list[str]], y_pred: list[list[str]], labels: list[str]) -> dict[str, Any]:
+    """Entity-level precision, recall and F1 (seqeval, conlleval rules: an entity counts
+    only when its type and both ends are right), per entity type, and word accuracy."""
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+    y_pred = [p[: len(t)] for p, t in zip(y_pred, y_true)]
+    report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)
+    words = sum(len(t) for t in y_true)
+    right = sum(a == b for p, t in zip(y_pred, y_true) for a, b in zip(p, t))
+    per_class = {
+        kind: {
+            "precision": round(float(v["precision"]), 4),
+            "recall": round(float(v["recall"]), 4),
+            "f1": round(float(v["f1-score"]), 4),
+            "support": int(v["support"]),
+        }
+        for kind, v in report.items()
+        if not kind.endswith(" avg")
+    }
+    return {
+        "precision": round(float(precision_score(y_true, y_pred, zero_division=0)), 4),
+        "recall": round(float(recall_score(y_true, y_pred, zero_division=0)), 4),
+        "f1": round(float(f1_score(y_true, y_pred, zero_division=0)), 4),
+        "macro_f1": round(float(f1_score(y_true, y_pred, average="macro", zero_division=0)), 4),
+        "accuracy": round(right / max(words, 1), 4),  # per word, O included
+        "num_examples": len(y_true),
+        "num_words": words,
+        "per_class": per_class,
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    return {
+        "mae": round(float(mean_absolute_error(y_true, y_pred)), 6),
+        "rmse": round(float(np.sqrt(mean_squared_error(y_true, y_pred))), 6),
+        "r2": round(float(r2_score(y_true, y_pred)), 4),
+        "num_examples": len(y_true),
+    }
+
+
+METRICS = {
+    "classification": classification_metrics,
+    "multilabel": multilabel_metrics,
+    "entities": entity_metrics,
+    "regression": regression_metrics,
+}
 
 
 def _words(text: str) -> list[str]:

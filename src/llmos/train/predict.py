@@ -1,5 +1,10 @@
 """The one predict path: a trained model plus its drivers, used by training's final
-evaluation, `llmos eval`, `llmos predict`, the SDK and (later) the server alike."""
+evaluation, `llmos eval`, `llmos predict`, the SDK and (later) the server alike.
+
+The model's inputs are one driver (text classification) or an `InputSet` (every other
+task); both encode a table's columns into row features, so prediction takes a table,
+a list of rows (dicts) or, for single-input models, a list of plain values.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,22 @@ import pandas as pd
 import torch
 from torch import nn
 
+from llmos.core.errors import UsageError
 from llmos.core.progress import Progress
 from llmos.modalities import OUTPUT_DRIVERS
 from llmos.modalities.base import InputDriver, OutputDriver
+from llmos.modalities.inputs import InputSet
 from llmos.modalities.text import TextDriver
 from llmos.train.device import Placement, resolve_placement
 from llmos.train.loop import predict_logits
-from llmos.train.metrics import classification_metrics, multilabel_metrics
+from llmos.train.metrics import METRICS
 
 
 class Predictor:
     def __init__(
         self,
         model: nn.Module,
-        input_driver: InputDriver,
+        input_driver: InputDriver | InputSet,
         output_driver: OutputDriver,
         placement: Placement,
         batch_size: int = 128,
@@ -36,60 +43,113 @@ class Predictor:
         self.batch_size = batch_size
 
     @classmethod
-    def from_folder(cls, folder: Path, artifacts_dir: Path | None = None, device: str = "auto") -> Predictor:
+    def from_folder(
+        cls,
+        folder: Path,
+        artifacts_dir: Path | None = None,
+        device: str = "auto",
+        optimize: str | None = None,
+    ) -> Predictor:
+        """Load a saved model; `optimize="int8"` quantises a text classifier for the CPU."""
         from llmos.models.build import load_classifier, read_model_config
         from llmos.spec.schema import PROMPT_METHODS
 
-        config = read_model_config(folder)
-        if config["method"] in PROMPT_METHODS:
+        cfg = read_model_config(folder)
+        if optimize is not None:
+            from llmos.models.quantize import quantize_int8
+
+            if optimize != "int8" or cfg["method"] in PROMPT_METHODS or cfg.get("kind") == "fusion":
+                raise UsageError(f"optimize {optimize!r}: only int8, for fine-tuned text classifiers")
+            loaded = load_classifier(folder, artifacts_dir)
+            return cls.from_loaded(quantize_int8(loaded.model), loaded.tokenizer, loaded.config, "cpu")
+        if cfg["method"] in PROMPT_METHODS:
             from llmos.train.prompting import load_prompt_predictor
 
-            return load_prompt_predictor(folder, config, artifacts_dir, resolve_placement(device, "auto"))
-        loaded = load_classifier(folder, artifacts_dir)
-        cfg = loaded.config
-        driver = TextDriver(cfg["input"]["column"], loaded.tokenizer, cfg["input"]["max_length"])
+            return load_prompt_predictor(folder, cfg, artifacts_dir, resolve_placement(device, "auto"))
         out_state = cfg["output"]
         output = OUTPUT_DRIVERS[out_state["type"]].from_state(out_state)
-        return cls(loaded.model, driver, output, resolve_placement(device, "auto"))
+        placement = resolve_placement(device, "auto")
+        if cfg.get("kind") == "fusion":
+            from llmos.models.fusion import load_fusion
 
-    def logits(self, texts: Sequence[Any], progress: Progress | None = None) -> torch.Tensor:
-        features = self.input.encode(texts)
+            model, tokenizers = load_fusion(folder, cfg, artifacts_dir)
+            return cls(model, InputSet.from_state(cfg["inputs"], tokenizers), output, placement)
+        loaded = load_classifier(folder, artifacts_dir)
+        return cls.from_loaded(loaded.model, loaded.tokenizer, cfg, device)
+
+    @classmethod
+    def from_loaded(
+        cls, model: nn.Module, tokenizer: Any, config: dict[str, Any], device: str = "auto"
+    ) -> Predictor:
+        """A text classifier already in memory (the server builds these over a shared base model)."""
+        driver = TextDriver(config["input"]["column"], tokenizer, config["input"]["max_length"])
+        output = OUTPUT_DRIVERS[config["output"]["type"]].from_state(config["output"])
+        return cls(model, driver, output, resolve_placement(device, "auto"))
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns a row needs."""
+        return self.input.columns
+
+    def as_frame(self, values: Sequence[Any] | pd.DataFrame) -> pd.DataFrame:
+        """Rows to predict as a table: a table, dicts keyed by column, or plain values
+        for a single-input model."""
+        if isinstance(values, pd.DataFrame):
+            return values
+        if values and all(isinstance(v, dict) for v in values):
+            return pd.DataFrame(list(values))
+        if len(self.columns) > 1:
+            raise UsageError(
+                f"this model reads {len(self.columns)} inputs ({', '.join(self.columns)}): "
+                "give each row as a dict of them, or a file with those columns"
+            )
+        return pd.DataFrame({self.columns[0]: list(values)})
+
+    def _logits(self, frame: pd.DataFrame, source: str, progress: Progress | None) -> torch.Tensor:
+        features = self.input.encode_frame(frame, source)
         lengths = [self.input.length(f) for f in features]
         if progress is not None:
             progress.start("predicting", len(features))
         logits = predict_logits(
-            self.model,
-            self.input.collate,
-            features,
-            lengths,
-            self.batch_size,
-            self.placement,
-            progress,
+            self.model, self.input.collate, features, lengths, self.batch_size, self.placement, progress
         )
         if progress is not None:
             progress.finish()
         return logits
 
-    def predict(self, texts: Sequence[Any], progress: Progress | None = None) -> list[dict[str, Any]]:
-        if not texts:
+    def logits(self, values: Sequence[Any] | pd.DataFrame, progress: Progress | None = None) -> torch.Tensor:
+        return self._logits(self.as_frame(values), "input", progress)
+
+    def predict(
+        self, values: Sequence[Any] | pd.DataFrame, progress: Progress | None = None, source: str = "input"
+    ) -> list[dict[str, Any]]:
+        if len(values) == 0:
             return []
-        probs = self.output.probabilities(self.logits(texts, progress))
+        probs = self.output.probabilities(self._logits(self.as_frame(values), source, progress))
         return self.output.decode(probs)
 
     def predict_frame(
-        self, frame: pd.DataFrame, column: str, progress: Progress | None = None
+        self,
+        frame: pd.DataFrame,
+        column: str | None = None,
+        progress: Progress | None = None,
+        source: str = "input",
     ) -> pd.DataFrame:
-        """`frame` with the prediction (label, or labels joined by '|'), its score for
-        single-label outputs, and a `p_<label>` probability column per label."""
-        rows = self.predict(frame[column].astype(str).tolist(), progress)
+        """`frame` with the output's prediction columns (for classifiers the label, or
+        labels joined by '|', its score and a `p_<label>` probability per label). The model
+        reads its input columns (`columns`); `column` names another column for a
+        single-input model's one input."""
+        inputs = frame
+        if column is not None:
+            if len(self.columns) > 1:
+                raise UsageError(
+                    f"a column is for single-input models; this one reads {', '.join(self.columns)}"
+                )
+            inputs = pd.DataFrame({self.columns[0]: frame[column]})
+        rows = self.predict(inputs[self.columns], progress, source=source)
         result = frame.copy()
-        if rows and "label" in rows[0]:
-            result["prediction"] = [r["label"] for r in rows]
-            result["score"] = [r["score"] for r in rows]
-        else:
-            result["prediction"] = ["|".join(r["labels"]) for r in rows]
-        for label in self.output.labels:
-            result[f"p_{label}"] = [r["probabilities"][label] for r in rows]
+        for key, values in self.output.to_columns(rows).items():
+            result[key] = values
         return result
 
     def evaluate(self, frame: pd.DataFrame, source: str, progress: Progress | None = None) -> dict[str, Any]:
@@ -97,12 +157,10 @@ class Predictor:
         self.input.check_column(frame, source)
         self.output.check_column(frame, source)
         targets = self.output.encode(frame[self.output.column], source)
-        logits = self.logits(frame[self.input.column].tolist(), progress)
+        logits = self._logits(frame, source, progress)
         loss = round(float(self.output.loss(logits, targets)), 5)
-        probs = self.output.probabilities(logits)
-        pred = self.output.predicted(probs)
-        if self.output.type_name == "set":
-            metrics = multilabel_metrics(self.output.target_array(targets), pred, self.output.labels)
-        else:
-            metrics = classification_metrics(self.output.target_array(targets), pred, self.output.labels)
+        pred = self.output.predicted(self.output.probabilities(logits))
+        truth = self.output.target_array(targets)
+        evaluate: Any = METRICS[self.output.metric_kind]
+        metrics: dict[str, Any] = evaluate(truth, pred, self.output.labels)
         return {"loss": loss, **metrics}

@@ -26,9 +26,8 @@ from llmos.core.errors import DataError, UsageError
 from llmos.core.logging import quiet_third_party
 from llmos.core.progress import Progress, SilentProgress
 from llmos.core.util import utcnow
-from llmos.modalities import OUTPUT_DRIVERS
-from llmos.modalities.base import OutputDriver
-from llmos.modalities.text import TextDriver
+from llmos.modalities.base import InputDriver, OutputDriver
+from llmos.modalities.inputs import InputSet
 from llmos.spec.schema import TaskSpec, TrainConfig
 from llmos.store.db import Store
 from llmos.store.models import model_folder, register_model
@@ -75,7 +74,7 @@ def make_splits(
         stratify = False
         if label is not None:
             counts = frame[label].astype(str).value_counts()
-            stratify = bool(cfg and cfg.stratify) and counts.min() >= 2 and n_hold >= len(counts)
+            stratify = bool(cfg and cfg.stratify and counts.min() >= 2 and n_hold >= len(counts))
         if n_hold < 1 or n_hold >= len(frame):
             raise DataError(
                 f"dataset {spec.data.train!r}: {len(frame)} rows are too few to hold out "
@@ -115,9 +114,10 @@ def make_splits(
     )
 
 
-def _rows(driver: TextDriver, output: OutputDriver, frame: pd.DataFrame, source: str) -> Rows:
+def _rows(driver: InputDriver | InputSet, output: OutputDriver, frame: pd.DataFrame, source: str) -> Rows:
+    output.check_column(frame, source)
     targets = output.encode(frame[output.column], source)
-    features = driver.encode(frame[driver.column].tolist())
+    features = driver.encode_frame(frame, source)
     return Rows(features, [driver.length(f) for f in features], targets)
 
 
@@ -152,8 +152,9 @@ class Prepared:
     test_ds: DatasetVersion | None
     val_ds: DatasetVersion | None
     splits: Splits
-    resolved: Any  # models.zoo.ResolvedModel
+    resolved: Any  # models.zoo.ResolvedModel; None for tasks without a spec-wide `model`
     placement: Any  # train.device.Placement
+    artifacts_dir: Path | None = None  # where zoo models cache their weights
 
     @property
     def train_source(self) -> str:
@@ -182,7 +183,7 @@ def prepare(store: Store, spec: TaskSpec) -> Prepared:
         test=test_ds.ref if test_ds else None,
         validation=val_ds.ref if val_ds else splits.record["validation"],
     )
-    return Prepared(train_ds, test_ds, val_ds, splits, resolved, placement)
+    return Prepared(train_ds, test_ds, val_ds, splits, resolved, placement, store.settings.artifacts_dir)
 
 
 def new_run_dir(store: Store, spec: TaskSpec) -> Path:
@@ -218,12 +219,19 @@ def register_run(
     `finalize` runs in the registering transaction (the kernel finishes the job there)."""
     summary = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "samples")}
     resolved = prepared.resolved
+    if spec.task in ("text-classification", "generation"):
+        base_model, method = resolved.alias or resolved.path, spec.method.type
+    else:  # fusion models name their inputs' models and methods in their config
+        from llmos.models.build import read_model_config
+
+        config = read_model_config(folder)
+        base_model, method = config["base_model"], config["method"]
     row = register_model(
         store,
         name=spec.name,
         task=spec.task,
-        base_model=resolved.alias or resolved.path,
-        method=spec.method.type,
+        base_model=base_model,
+        method=method,
         spec=spec.model_dump(mode="json"),
         folder=folder,
         train_dataset_id=prepared.train_ds.id,
@@ -291,45 +299,46 @@ RunResult = tuple[Path, dict[str, Any], list[dict[str, float]], float]
 def run_classifier(
     spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: Progress, checkpoint_dir: Path | None = None
 ) -> RunResult:
-    """Fine-tune an encoder classifier (locally, or on Ray with `backend: ray`); return its
+    """Fine-tune the task's model (an encoder classifier, or a fusion model for token,
+    image, tabular and multimodal tasks), locally or on Ray with `backend: ray`; return its
     model folder, metrics and history. Resumes from the latest checkpoint in `checkpoint_dir`."""
-    from llmos.models.build import build_classifier, choose_pooling, load_tokenizer, save_classifier
     from llmos.models.peft_methods import after_optimizer_step
+    from llmos.train.parts import fit_output, task_parts
 
-    splits, resolved, placement = prepared.splits, prepared.resolved, prepared.placement
-    out_cfg = spec.output.model_dump(exclude={"type", "name"})
-    output = OUTPUT_DRIVERS[spec.output.type].fit(spec.output.name, splits.train[spec.output.name], **out_cfg)
-    tokenizer = load_tokenizer(resolved.path)
-    driver = TextDriver(spec.text_input.name, tokenizer, spec.text_input.max_length)
+    splits, placement = prepared.splits, prepared.placement
+    output = fit_output(spec, splits.train[spec.output.name])
+    cfg = spec.train
+    total_steps = steps_per_epoch(len(splits.train), cfg.batch_size, cfg.gradient_accumulation) * cfg.epochs
+    parts = task_parts(spec, splits.train, output, prepared, total_steps)
+    model, driver = parts.model, parts.inputs
     train_rows = _rows(driver, output, splits.train, prepared.train_source)
     output.encode(splits.test[output.column], prepared.test_source)  # unseen test labels fail now
     val_rows = None
     if splits.validation is not None:
         val_rows = _rows(driver, output, splits.validation, prepared.val_source)
 
-    cfg = spec.train
     settings = loop_settings(cfg, spec.method.type)
-    total_steps = steps_per_epoch(len(train_rows), cfg.batch_size, cfg.gradient_accumulation) * cfg.epochs
-    pooling = choose_pooling(spec.model.pooling, resolved)
-
-    seed_everything(cfg.seed)
-    model = build_classifier(
-        resolved, spec.method, output.num_outputs, pooling, spec.model.dropout, total_steps
-    )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     progress.log(
-        f"training {spec.name}: {resolved.name} + {spec.method.type} on {placement.describe()}, "
-        f"{len(train_rows)} rows, {output.num_outputs} labels, "
+        f"training {spec.name}: {parts.base_model} + {parts.method} on {placement.describe()}, "
+        f"{len(train_rows)} rows, {output.num_outputs} outputs, "
         f"{trainable:,} of {total:,} parameters trainable"
     )
+
+    def after_step(step: int) -> None:
+        for adapted in parts.adapted:
+            after_optimizer_step(adapted, step)
+
     if spec.backend.type == "ray":
+        from llmos.models.build import build_classifier
         from llmos.train.distributed import ray_fit
 
-        def build() -> Any:
-            return build_classifier(
-                resolved, spec.method, output.num_outputs, pooling, spec.model.dropout, total_steps
-            )
+        resolved, pooling, dropout = prepared.resolved, parts.config["pooling"], spec.pretrained.dropout
+
+        def build() -> Any:  # each Ray worker builds the same classifier (text classification only)
+            seed_everything(cfg.seed)
+            return build_classifier(resolved, spec.method, output.num_outputs, pooling, dropout, total_steps)
 
         result = ray_fit(
             model,
@@ -355,7 +364,7 @@ def run_classifier(
             validation=val_rows,
             checkpoint_dir=checkpoints,
             progress=progress,
-            after_step=lambda step: after_optimizer_step(model.encoder, step),
+            after_step=after_step,
             resume_from=latest_checkpoint(checkpoints) if checkpoints.exists() else None,
         )
     predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
@@ -369,16 +378,6 @@ def run_classifier(
         total_parameters=total,
     )
     folder = run_dir / "model"
-    config: dict[str, Any] = {
-        "task": spec.task,
-        "base_model": resolved.alias or resolved.path,  # an alias, an absolute folder or a hub id
-        "method": spec.method.type,
-        "pooling": pooling,
-        "dropout": spec.model.dropout,
-        "hidden_size": model.head.in_features,
-        "input": {"type": "text", "column": driver.column, "max_length": driver.max_length},
-        "output": output.state(),
-    }
-    save_classifier(model, tokenizer, config, folder)
+    parts.save(folder)
     write_report(folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}")
     return folder, metrics, result.history, result.train_seconds

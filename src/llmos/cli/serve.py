@@ -1,0 +1,177 @@
+"""`llmos serve`, `llmos deploy`, `llmos undeploy` and `llmos deployments list|show`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from llmos.cli.output import out, print_json, table
+from llmos.cli.state import STATE
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="Ask a running server (with its memory stats) instead of the workspace."),
+]
+app = typer.Typer(help="Deployments: served names and the models they point at.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Most inputs per batch.")] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", help="Wait this long for a batch to fill.")
+    ] = 5.0,
+    max_queue: Annotated[
+        int, typer.Option("--max-queue", help="Queued requests per base model before 429.")
+    ] = 256,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds a request may take before 504.")
+    ] = 60.0,
+    max_inputs: Annotated[
+        int, typer.Option("--max-inputs", help="Most inputs per request (else 413).")
+    ] = 256,
+    max_input_chars: Annotated[
+        int, typer.Option("--max-input-chars", help="Longest text (else 413).")
+    ] = 20_000,
+    adapter_budget_mb: Annotated[
+        float, typer.Option("--adapter-budget-mb", help="Memory for paged-in adapters.")
+    ] = 512.0,
+    max_adapters: Annotated[int, typer.Option("--max-adapters", help="Most adapters paged in at once.")] = 64,
+    graceful: Annotated[
+        float, typer.Option("--graceful", help="Seconds in-flight requests get on shutdown.")
+    ] = 30.0,
+) -> None:
+    """Serve the workspace's deployments over HTTP (OpenAPI docs at /docs); Ctrl-C stops it gracefully."""
+    from llmos.serve.runtime import ServeConfig
+    from llmos.serve.server import serve as run
+
+    if not 0 < port < 65536:
+        from llmos.core.errors import UsageError
+
+        raise UsageError(f"--port must be between 1 and 65535, not {port}")
+    config = ServeConfig(
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_queue=max_queue,
+        timeout_s=timeout,
+        max_inputs=max_inputs,
+        max_input_chars=max_input_chars,
+        adapter_budget_mb=adapter_budget_mb,
+        max_adapters=max_adapters,
+    )
+    ws = STATE.workspace
+    ws.init()
+    out.print(f"serving {len(ws.deployments())} deployments at http://{host}:{port} (docs at /docs)")
+    run(ws.store, host, port, config, graceful_s=graceful)
+    out.print("stopped")
+
+
+def deploy(
+    model: Annotated[
+        str, typer.Argument(help="NAME[@V] of a registered model, or a zoo alias (smollm2-135m, minilm).")
+    ],
+    name: Annotated[str, typer.Option("--name", help="The deployment name clients call.")],
+    optimize: Annotated[
+        str | None, typer.Option("--optimize", help="int8: dynamic quantisation of an encoder classifier.")
+    ] = None,
+    pin: Annotated[bool, typer.Option("--pin", help="Never evict this deployment's adapter.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a deployment, or re-point an existing one (atomically) at another model."""
+    from llmos.serve.runtime import deployment_info
+
+    info = deployment_info(STATE.workspace.deploy(model, name, optimize=optimize, pin=pin))
+    if json_out:
+        print_json(info)
+        return
+    verb = "deployed" if info["revision"] == 1 else f"re-pointed (revision {info['revision']})"
+    out.print(f"{verb}: {info['name']} -> {info['model']} ({info['kind']})")
+
+
+def undeploy(
+    name: Annotated[str, typer.Argument(help="The deployment to remove.")], json_out: JsonOpt = False
+) -> None:
+    """Remove a deployment (a running server frees its memory on its next use)."""
+    from llmos.serve.runtime import deployment_info
+
+    info = deployment_info(STATE.workspace.undeploy(name))
+    if json_out:
+        print_json(info)
+    else:
+        out.print(f"undeployed {info['name']} (was {info['model']})")
+
+
+def _rows(url: str | None) -> list[dict[str, Any]]:
+    if url:
+        from llmos.sdk.client import Client
+
+        return Client(url).deployments()
+    from llmos.serve.runtime import deployment_info
+
+    return [deployment_info(d) for d in STATE.workspace.deployments()]
+
+
+@app.command("list")
+def list_(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
+    """Every deployment and the model it points at."""
+    rows = _rows(url)
+    if json_out:
+        print_json(rows)
+        return
+    table(
+        None,
+        ["name", "model", "kind", "optimize", "pinned", "revision", "updated"],
+        [
+            (
+                r["name"],
+                r["model"],
+                r["kind"],
+                r["optimize"] or "-",
+                r["pinned"],
+                r["revision"],
+                r["updated_at"],
+            )
+            for r in rows
+        ],
+    )
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="The deployment.")],
+    url: UrlOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """One deployment; with --url, also where its model is in the server's memory."""
+    if url:
+        from llmos.sdk.client import Client
+
+        info = Client(url).deployment(name)
+    else:
+        from llmos.serve.runtime import deployment_info
+
+        info = {**deployment_info(STATE.workspace.deployment(name)), "memory": None}
+    if json_out:
+        print_json(info)
+        return
+    out.print(
+        f"[bold]{info['name']}[/bold] -> {info['model']}  ({info['kind']}, revision {info['revision']})"
+    )
+    memory = info.get("memory")
+    if memory:
+        out.print("memory: " + "  ".join(f"{k} {v}" for k, v in memory.items()))
+    elif url:
+        out.print("memory: not loaded yet (loads on the first request)")
+    server = info.get("server")
+    if server:
+        out.print("server: " + "  ".join(f"{k} {v}" for k, v in server.items()))
+
+
+def register(root: typer.Typer) -> None:
+    root.command("serve")(serve)
+    root.command("deploy")(deploy)
+    root.command("undeploy")(undeploy)
+    root.add_typer(app, name="deployments")

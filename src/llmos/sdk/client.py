@@ -1,0 +1,118 @@
+"""`llmos.Client`: the Python client of a running `llmos serve`.
+
+Standard library only (urllib), so a client machine needs nothing but llmos. Errors
+the server reports come back as the matching `LlmosError` with the server's one-line
+message; `status` holds the HTTP code. The OpenAI-compatible routes also work with the
+official `openai` package (point its `base_url` at `URL/v1`).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+from llmos.core.errors import LlmosError, NotFoundError, UsageError
+
+
+class ServerError(LlmosError):
+    """An error answer from the server; `status` is its HTTP code."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 120.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    # --- routes ----------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/healthz")
+
+    def deployments(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/deployments")
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/deployments/{name}")
+
+    def deploy(self, model: str, name: str, optimize: str | None = None, pin: bool = False) -> dict[str, Any]:
+        body = {"model": model, "name": name, "optimize": optimize, "pin": pin}
+        return self._call("POST", "/v1/deployments", body)
+
+    def undeploy(self, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/v1/deployments/{name}")
+
+    def predict(
+        self, deployment: str, inputs: str | list[str] | list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Labels and probabilities (or a model's own outputs), one dict per input; rows of
+        multi-input models are dicts of column values."""
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        answer = self._call("POST", f"/v1/deployments/{deployment}/predict", {"inputs": texts})
+        return answer["predictions"]
+
+    def embed(self, deployment: str, inputs: str | list[str]) -> list[list[float]]:
+        body = {"model": deployment, "input": inputs, "encoding_format": "float"}
+        answer = self._call("POST", "/v1/embeddings", body)
+        return [row["embedding"] for row in answer["data"]]
+
+    def chat(self, deployment: str, messages: list[dict[str, str]], **sampling: Any) -> str:
+        """The assistant's answer to OpenAI-format `messages` (sampling: max_tokens, temperature...)."""
+        body = {"model": deployment, "messages": messages, **sampling}
+        answer = self._call("POST", "/v1/chat/completions", body)
+        return answer["choices"][0]["message"]["content"]
+
+    def chat_stream(self, deployment: str, messages: list[dict[str, str]], **sampling: Any) -> Iterator[str]:
+        """The answer's text as it is generated (server-sent events)."""
+        body = {"model": deployment, "messages": messages, "stream": True, **sampling}
+        with self._open("POST", "/v1/chat/completions", body) as response:
+            for raw in response:
+                line = raw.decode("utf-8").strip()
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                if "error" in event:
+                    raise ServerError(event["error"]["message"], 500)
+                text = event["choices"][0]["delta"].get("content") if event["choices"] else None
+                if text:
+                    yield text
+
+    def complete(self, deployment: str, prompt: str, **sampling: Any) -> str:
+        answer = self._call("POST", "/v1/completions", {"model": deployment, "prompt": prompt, **sampling})
+        return answer["choices"][0]["text"]
+
+    # --- transport -------------------------------------------------------------------
+
+    def _open(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            raise _error(exc) from None
+        except urllib.error.URLError as exc:
+            raise UsageError(f"cannot reach the llmos server at {self.url}: {exc.reason}") from None
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        with self._open(method, path, body) as response:
+            return json.loads(response.read())
+
+
+def _error(exc: urllib.error.HTTPError) -> LlmosError:
+    try:
+        message = json.loads(exc.read())["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = f"HTTP {exc.code} {exc.reason}"
+    if exc.code == 404:
+        return NotFoundError(message)
+    return ServerError(message, exc.code)

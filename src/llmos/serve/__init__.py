@@ -1,0 +1,1 @@
+"""Serving: deployments, the model memory manager, request batching and the HTTP API."""

@@ -1,0 +1,206 @@
+"""The HTTP API (FastAPI): deployments, predictions, the OpenAI-compatible routes,
+health and metrics. Routes are thin: each parses its body (pydantic names the field at
+fault in a 422), calls one `ServeRuntime` or store function and returns JSON.
+
+Errors are `LlmosError`s mapped to status codes in one table: unknown deployment 404,
+bad input 422, too large 413, queue full 429 (with Retry-After), model failing to load
+503, timeout 504. Every route depends on `Policy.allow`, the one place where the
+security layer's token and role checks will plug in (it admits everything for now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llmos import __version__
+from llmos.core.errors import DataError, LlmosError, NotFoundError, SpecError, UsageError
+from llmos.serve.errors import InputTooLarge, ModelUnavailable, RequestTimeout, ServerBusy
+from llmos.serve.metrics import ServeMetrics
+from llmos.serve.openai_api import build_router
+from llmos.serve.runtime import ServeRuntime, deployment_info
+
+STATUS: list[tuple[type[LlmosError], int]] = [
+    (NotFoundError, 404),
+    (InputTooLarge, 413),
+    (ServerBusy, 429),
+    (ModelUnavailable, 503),
+    (RequestTimeout, 504),
+    (UsageError, 422),
+    (DataError, 422),
+    (SpecError, 422),
+]
+
+
+def status_of(exc: LlmosError) -> int:
+    return next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+
+
+def error_body(message: str, kind: str, code: int) -> dict[str, Any]:
+    """OpenAI's error shape, so its clients show the message."""
+    return {"error": {"message": message, "type": kind, "code": code}}
+
+
+class Policy:
+    """Who may call what. Open for now; the security layer replaces `allow`."""
+
+    async def allow(self, request: Request) -> None:
+        return None
+
+
+class PredictRequest(BaseModel):
+    inputs: str | list[str | dict[str, Any]] = Field(
+        description="A text, a list of texts, or rows as dicts of column values (multi-input models)"
+    )
+
+
+class DeployRequest(BaseModel):
+    model: str = Field(description="NAME[@V] of a registered model, or a zoo alias")
+    name: str = Field(description="The deployment name")
+    optimize: str | None = Field(None, description="int8: dynamic quantisation of an encoder classifier")
+    pin: bool = Field(False, description="Never evict this deployment's adapter")
+
+
+def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
+    policy = policy or Policy()
+    metrics = ServeMetrics(runtime)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(runtime.close)  # in-flight and queued requests finish first
+
+    app = FastAPI(
+        title="llmos",
+        version=__version__,
+        description="Deployments, predictions and OpenAI-compatible routes of an llmos workspace.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+
+    app.add_middleware(MeasureAndLimit, metrics=metrics, max_body_bytes=runtime.config.max_body_bytes)
+
+    @app.exception_handler(LlmosError)
+    async def llmos_error(_request: Request, exc: LlmosError) -> JSONResponse:
+        code = status_of(exc)
+        headers = {"Retry-After": "1"} if code == 429 else None
+        return JSONResponse(error_body(exc.message, type(exc).__name__, code), code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body(validation_message(exc.errors()), "ValidationError", 422), 422)
+
+    app.include_router(build_router(policy.allow))
+    app.include_router(deployment_router(policy.allow))
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, **runtime.stats()}
+
+    @app.get("/metrics", tags=["operations"])
+    async def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+class MeasureAndLimit:
+    """Counts and times every request by route and status, and answers 413 to a body over
+    the limit before it is read. Plain ASGI: `BaseHTTPMiddleware` costs a task and a
+    stream per request, measurable at hundreds of requests per second."""
+
+    def __init__(self, app: ASGIApp, metrics: ServeMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        start = time.perf_counter()
+        try:
+            if length.isdigit() and int(length) > self.max_body_bytes:
+                status = 413
+                message = f"request body of {int(length)} bytes is over the limit of {self.max_body_bytes}"
+                await JSONResponse(error_body(message, "InputTooLarge", 413), 413)(scope, receive, send)
+                return
+
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(route, str(status)).inc()
+
+
+def validation_message(errors: Any) -> str:
+    """One line naming the field of the first problem (and how many more there are)."""
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    if first.get("type") == "json_invalid":
+        reason = (first.get("ctx") or {}).get("error", "")
+        text = f"the request body is not valid JSON ({reason})"
+    else:
+        text = f"{'.'.join(loc) or 'body'}: {first.get('msg', 'invalid')}"
+    more = len(errors) - 1
+    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def deployment_router(allow: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1/deployments", tags=["deployments"], dependencies=[Depends(allow)])
+
+    @router.get("")
+    async def list_(request: Request) -> list[dict[str, Any]]:
+        from llmos.store.deployments import list_deployments
+
+        rows = await asyncio.to_thread(list_deployments, request.app.state.runtime.store)
+        return [deployment_info(r) for r in rows]
+
+    @router.get("/{name}")
+    async def show(name: str, request: Request) -> dict[str, Any]:
+        from llmos.store.deployments import get_deployment
+
+        runtime = request.app.state.runtime
+        return runtime.describe(await asyncio.to_thread(get_deployment, runtime.store, name))
+
+    @router.post("")
+    async def deploy(body: DeployRequest, request: Request) -> dict[str, Any]:
+        from llmos.serve.targets import deploy
+
+        runtime = request.app.state.runtime
+        row = await asyncio.to_thread(deploy, runtime.store, body.model, body.name, body.optimize, body.pin)
+        return deployment_info(row)
+
+    @router.delete("/{name}")
+    async def undeploy(name: str, request: Request) -> dict[str, Any]:
+        from llmos.serve.targets import undeploy
+
+        runtime = request.app.state.runtime
+        row = await asyncio.to_thread(undeploy, runtime.store, name, runtime.pager)
+        return deployment_info(row)
+
+    @router.post("/{name}/predict")
+    async def predict(name: str, body: PredictRequest, request: Request) -> dict[str, Any]:
+        texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+        target, rows = await request.app.state.runtime.predict(name, texts)
+        return {"deployment": name, "model": target.ref, "predictions": rows}
+
+    return router

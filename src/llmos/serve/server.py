@@ -1,0 +1,104 @@
+"""Running the API: `serve` blocks (the `llmos serve` command); `ServerThread` runs it in
+a background thread of the current process (tests, benchmarks, notebooks).
+
+uvicorn handles graceful shutdown: on SIGINT/SIGTERM it stops accepting connections,
+lets in-flight requests finish (up to `graceful_s`), then runs the app's lifespan
+shutdown, which drains the batch queues.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+from llmos.core.errors import UsageError
+from llmos.serve.app import Policy, create_app
+from llmos.serve.runtime import ServeConfig, ServeRuntime
+from llmos.store.db import Store
+
+
+def _server(
+    store: Store, host: str, port: int, config: ServeConfig | None, policy: Policy | None, graceful_s: float
+) -> Any:
+    import uvicorn
+
+    runtime = ServeRuntime(store, config)
+    app = create_app(runtime, policy)
+    settings = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=int(graceful_s),
+        lifespan="on",
+    )
+    return uvicorn.Server(settings)
+
+
+def serve(
+    store: Store,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    config: ServeConfig | None = None,
+    policy: Policy | None = None,
+    graceful_s: float = 30.0,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully and return (exit code 0).
+
+    uvicorn re-raises the stopping signal once it has shut down; the no-op handlers
+    installed here make that a normal return instead of death by signal.
+    """
+    import signal
+
+    with socket.socket() as probe:  # a one-line error instead of uvicorn's log and exit
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port"
+            ) from None
+    server = _server(store, host, port, config, policy, graceful_s)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerThread:
+    """`with ServerThread(store) as url:` serves on a free local port until the block ends."""
+
+    def __init__(self, store: Store, config: ServeConfig | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.server = _server(store, "127.0.0.1", self.port, config, None, 30.0)
+        self.thread = threading.Thread(target=self.server.run, name="llmos-serve", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def runtime(self) -> ServeRuntime:
+        return self.server.config.app.state.runtime
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start on port {self.port}")
+            time.sleep(0.02)
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(60)

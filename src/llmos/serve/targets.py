@@ -1,0 +1,126 @@
+"""What a deployment runs: `deploy` checks and records a target; `resolve_target` turns a
+deployment row into a `Target` that says which base model in memory it shares.
+
+Kinds: `classifier` (a registered text classifier, fine-tuned or zero-/few-shot),
+`generation` (a registered generation model, or a pretrained causal LM such as
+`smollm2-135m`) and `embedding` (a pretrained encoder such as `minilm`, for
+`/v1/embeddings`). Registered models are pinned to a version at deploy time, so a
+later training run never changes what a deployment serves until it is re-pointed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmos.core.errors import UsageError
+from llmos.store.db import Store
+from llmos.store.deployments import save_deployment
+from llmos.store.models import get_model, list_models, model_folder
+from llmos.store.schema import Deployment
+
+# peft methods whose adapters can sit side by side on one base model and be switched per batch
+SHARED_METHODS = ("lora", "ia3")
+OPTIMIZE = ("int8",)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A deployment's model, resolved: `base_key` is equal for models that share a base."""
+
+    ref: str
+    kind: str
+    base_key: str
+    folder: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict, compare=False)
+    optimize: str | None = None
+    pinned: bool = field(default=False, compare=False)
+
+    @property
+    def adapter(self) -> bool:
+        """Is this an adapter paged over a shared base (rather than a whole model)?"""
+        return self.base_key.startswith("encoder:")
+
+
+def _is_registered(store: Store, model: str) -> bool:
+    return "@" in model or bool(list_models(store, model))
+
+
+def deploy(store: Store, model: str, name: str, optimize: str | None = None, pin: bool = False) -> Deployment:
+    """Point deployment `name` at `model` (NAME[@V], or a zoo alias/folder): create or re-point."""
+    from llmos.models.zoo import check_loadable, resolve_model
+
+    if optimize is not None and optimize not in OPTIMIZE:
+        raise UsageError(f"unknown --optimize {optimize!r}: use {', '.join(OPTIMIZE)}")
+    task: str | None = None
+    if _is_registered(store, model):
+        row = get_model(store, model)
+        ref, task, method = row.ref, row.task, row.method
+        kind = "generation" if row.task == "generation" else "classifier"
+    else:
+        resolved = resolve_model(model, store.settings.artifacts_dir)
+        check_loadable(resolved)
+        ref, method = model, "pretrained"
+        kind = "embedding" if resolved.kind == "encoder" else "generation"
+        if resolved.kind is None:
+            kind = _kind_of_folder(resolved.path)
+    if optimize and (task != "text-classification" or method in ("zero-shot", "few-shot")):
+        raise UsageError(
+            f"--optimize {optimize} applies to fine-tuned text classifiers; {ref} is a {task or kind} model"
+        )
+    return save_deployment(store, name, ref, kind, {"optimize": optimize, "pin": pin})
+
+
+def _kind_of_folder(path: str) -> str:
+    """A pretrained folder or hub id: a causal LM serves generation, anything else embeddings."""
+    import json
+
+    config = Path(path) / "config.json"
+    if config.exists():
+        arch = " ".join(json.loads(config.read_text()).get("architectures") or [])
+        if "CausalLM" in arch:
+            return "generation"
+        return "embedding"
+    raise UsageError(
+        f"cannot tell what {path!r} is: deploy a registered model, a zoo alias or a local folder"
+    )
+
+
+def resolve_target(store: Store, row: Deployment) -> Target:
+    """Read a deployment's model folder and decide where in memory it lives."""
+    from llmos.models.build import read_model_config
+    from llmos.models.zoo import resolve_model
+
+    options = row.options or {}
+    optimize, pinned = options.get("optimize"), bool(options.get("pin"))
+    artifacts = store.settings.artifacts_dir
+    if row.kind == "embedding":
+        resolved = resolve_model(row.model, artifacts)
+        return Target(row.model, "embedding", f"embed:{resolved.path}")
+    if not _is_registered(store, row.model):  # a pretrained causal LM
+        resolved = resolve_model(row.model, artifacts)
+        return Target(row.model, "generation", f"lm:{resolved.path}")
+    model = get_model(store, row.model)
+    folder = model_folder(store, model)
+    config = read_model_config(folder)
+    if row.kind == "generation":
+        return Target(model.ref, "generation", f"lm:{model.ref}", folder, config)
+    shareable = (
+        model.task == "text-classification" and config.get("kind") != "fusion" and "hidden_size" in config
+    )
+    if config["method"] in SHARED_METHODS and shareable and not optimize:
+        base = resolve_model(config["base_model"], artifacts)
+        key = f"encoder:{config['method']}:{base.path}"
+        return Target(model.ref, "classifier", key, folder, config, pinned=pinned)
+    return Target(model.ref, "classifier", f"model:{model.ref}:{optimize or ''}", folder, config, optimize)
+
+
+def undeploy(store: Store, name: str, pager: Any = None) -> Deployment:
+    """Remove deployment `name` (and, in a running server, free its model's memory)."""
+    from llmos.store.deployments import delete_deployment
+
+    row = delete_deployment(store, name)
+    if pager is not None:
+        pager.evict(row.model)
+    return row

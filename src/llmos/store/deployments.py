@@ -1,0 +1,61 @@
+"""Deployments: served names and the model each points at.
+
+Deploying an existing name re-points it in one transaction (the row's `model`,
+`kind` and `options` change together and `revision` goes up), which is what makes
+re-pointing atomic for a running server: it reads one row and gets either the old
+target or the new one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from llmos.core.errors import NotFoundError
+from llmos.core.util import check_name, utcnow
+from llmos.store.db import Store
+from llmos.store.schema import Deployment
+
+
+def save_deployment(store: Store, name: str, model: str, kind: str, options: dict[str, Any]) -> Deployment:
+    """Create the deployment `name`, or re-point it when it exists."""
+    check_name(name, "deployment name")
+    with store.transaction() as session:
+        row = session.scalars(select(Deployment).where(Deployment.name == name)).first()
+        if row is None:
+            row = Deployment(name=name, model=model, kind=kind, options=options, revision=1)
+            session.add(row)
+        else:
+            row.model, row.kind, row.options = model, kind, options
+            row.revision += 1
+            row.updated_at = utcnow()
+        session.flush()
+        return row
+
+
+def find_deployment(store: Store, name: str) -> Deployment | None:
+    with store.read() as session:
+        return session.scalars(select(Deployment).where(Deployment.name == name)).first()
+
+
+def get_deployment(store: Store, name: str) -> Deployment:
+    row = find_deployment(store, name)
+    if row is None:
+        known = ", ".join(d.name for d in list_deployments(store)) or "none yet"
+        raise NotFoundError(
+            f"deployment {name!r} not found (deployments: {known}); create it with `llmos deploy`"
+        )
+    return row
+
+
+def list_deployments(store: Store) -> list[Deployment]:
+    with store.read() as session:
+        return list(session.scalars(select(Deployment).order_by(Deployment.name)))
+
+
+def delete_deployment(store: Store, name: str) -> Deployment:
+    row = get_deployment(store, name)
+    with store.transaction() as session:
+        session.delete(session.get(Deployment, row.id))
+    return row

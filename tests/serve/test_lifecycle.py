@@ -1,0 +1,159 @@
+"""Re-pointing a deployment under load fails no request; a server stopped with SIGTERM
+lets in-flight requests finish; the deploy/undeploy/deployments commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from llmos import Client
+from llmos.cli.main import main
+from llmos.serve.runtime import ServeConfig
+from llmos.serve.server import ServerThread, free_port
+from tests.serve.conftest import fleet
+
+TEXTS = ["my card has not arrived", "refund the charge please"]
+
+
+def test_repoint_under_load_fails_no_request(lora_ws):
+    ws = lora_ws
+    fleet(ws, 2)
+    ws.deploy("lora0@1", "live")
+    served: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def hammer(client: Client) -> None:
+        while not stop.is_set():
+            try:
+                r = httpx.post(
+                    f"{client.url}/v1/deployments/live/predict", json={"inputs": TEXTS}, timeout=30
+                )
+                if r.status_code != 200:
+                    failures.append(r.text)
+                else:
+                    served.append(r.json()["model"])
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+
+    with (
+        ServerThread(ws.store, ServeConfig(max_wait_ms=2, refresh_s=0.05)) as url,
+        ThreadPoolExecutor(6) as pool,
+    ):
+        futures = [pool.submit(hammer, Client(url)) for _ in range(6)]
+        deadline = time.monotonic() + 20
+        while served.count("lora0@1") < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        row = ws.deploy("lora1@1", "live")  # the re-point, while six clients keep asking
+        assert row.revision == 2
+        while served.count("lora1@1") < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+        for f in futures:
+            f.result()
+    assert not failures, failures[:3]
+    switch = served.index("lora1@1")
+    assert served.count("lora0@1") >= 20 and set(served[switch + 12 :]) == {"lora1@1"}
+
+
+def test_sigterm_lets_in_flight_requests_finish(lora_ws):
+    ws = lora_ws
+    fleet(ws, 1)
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # requests wait 1.5 s in the batch window, so they are in flight when SIGTERM arrives
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmos.cli.main",
+            "--home",
+            str(ws.home),
+            "serve",
+            "--port",
+            str(port),
+            "--max-wait-ms",
+            "1500",
+            "--max-batch",
+            "64",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    proc.stderr.read() if proc.stderr else ""
+                )
+                time.sleep(0.2)
+        Client(url).predict("a0", TEXTS)  # loaded
+        with ThreadPoolExecutor(4) as pool:
+            sent = time.monotonic()
+            futures = [
+                pool.submit(
+                    httpx.post, f"{url}/v1/deployments/a0/predict", json={"inputs": TEXTS}, timeout=30
+                )
+                for _ in range(4)
+            ]
+            time.sleep(0.4)
+            proc.send_signal(signal.SIGTERM)
+            responses = [f.result() for f in futures]
+        assert [r.status_code for r in responses] == [200] * 4
+        assert time.monotonic() - sent >= 1.4  # they did wait for the batch window, then finished
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_deploy_commands(lora_ws, capsys):
+    ws = lora_ws
+    fleet(ws, 2)
+    home = ["--home", str(ws.home)]
+    assert main([*home, "deploy", "lora1", "--name", "x", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == "lora1@1" and info["kind"] == "classifier" and info["revision"] == 1
+    assert main([*home, "deploy", "lora0@1", "--name", "x"]) == 0
+    assert "re-pointed (revision 2): x -> lora0@1" in capsys.readouterr().out
+    assert main([*home, "deployments", "list", "--json"]) == 0
+    assert [d["name"] for d in json.loads(capsys.readouterr().out)] == ["a0", "a1", "x"]
+    assert main([*home, "deployments", "show", "x", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "lora0@1"
+    assert main([*home, "undeploy", "x"]) == 0
+    assert "undeployed x (was lora0@1)" in capsys.readouterr().out
+    assert main([*home, "undeploy", "x"]) == 3
+    assert "deployment 'x' not found" in capsys.readouterr().err
+    assert main([*home, "deploy", "nosuch@2", "--name", "y"]) == 3
+    assert "model 'nosuch@2' not found" in capsys.readouterr().err
+    assert main([*home, "deploy", "lora0", "--name", "bad name"]) == 2
+    assert "invalid deployment name 'bad name'" in capsys.readouterr().err
+    assert main([*home, "deploy", "minilm", "--name", "e", "--optimize", "int8"]) == 2
+    assert "--optimize int8 applies to fine-tuned text classifiers" in capsys.readouterr().err
+    assert main([*home, "deploy", "lora0", "--name", "q", "--optimize", "int4"]) == 2
+    assert "unknown --optimize 'int4'" in capsys.readouterr().err
+    server = ServerThread(ws.store)
+    with server as url:
+        assert main([*home, "serve", "--port", str(server.port)]) == 2
+        assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
+        Client(url).predict("a1", TEXTS)
+        assert main([*home, "deployments", "show", "a1", "--url", url, "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["memory"]["as"] == "adapter" and shown["server"]["adapters"] == 1
+        assert main([*home, "deployments", "list", "--url", url]) == 0
+        assert "lora1@1" in capsys.readouterr().out
