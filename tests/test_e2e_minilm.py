@@ -25,6 +25,7 @@ def test_minilm_lora_end_to_end(tmp_path, capsys, monkeypatch, threads):
     import pandas as pd
 
     monkeypatch.setenv("LLMOS_HOME", str(tmp_path / "ws"))
+    monkeypatch.setenv("LLMOS_KERNEL_IDLE_EXIT", "1")  # `llmos train` starts a kernel on demand
     folder = demo_files()
     # four of the demo intents keep the run short on two cores
     keep = ["card_arrival", "exchange_rate", "change_pin", "age_limit"]

@@ -10,6 +10,7 @@ from llmos.cli.main import main
 def run(home, capsys, monkeypatch):
     monkeypatch.setenv("LLMOS_HOME", str(home))
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("LLMOS_KERNEL_IDLE_EXIT", "1")  # a kernel started on demand leaves soon after
 
     def call(*args: str) -> tuple[int, str, str]:
         code = main(list(args))

@@ -31,7 +31,7 @@ def test_full_tour(run, tmp_path, intents_csv, tiny_model_dir):
     spec = write_spec(tmp_path, tiny_spec(tiny_model_dir))
     code, out, _ = run("spec", "check", str(spec))
     assert code == 0 and "valid" in out
-    code, out, err = run("train", str(spec), "--json")
+    code, out, err = run("train", str(spec), "--cpus", "1", "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["model"] == "tiny@1" and 0 <= result["metrics"]["accuracy"] <= 1
@@ -156,28 +156,42 @@ def test_version_and_help(run):
         assert verb in out
 
 
-def test_ctrl_c_cancels_training_and_leaves_nothing(home, tmp_path, intents_csv, tiny_model_dir):
+def test_ctrl_c_cancels_the_training_job_and_registers_nothing(home, tmp_path, intents_csv, tiny_model_dir):
     import os
     import signal
     import subprocess
     import sys
     import time
 
-    env = {**os.environ, "LLMOS_HOME": str(home)}
+    env = {**os.environ, "LLMOS_HOME": str(home), "LLMOS_KERNEL_IDLE_EXIT": "1"}
     cli = [sys.executable, "-m", "llmos.cli.main"]
     subprocess.run([*cli, "data", "import", str(intents_csv), "--name", "intents"], env=env, check=True)
     spec = write_spec(tmp_path, tiny_spec(tiny_model_dir, train={"epochs": 500, "seed": 1}))
     before = snapshot(home)
-    proc = subprocess.Popen([*cli, "train", str(spec)], env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*cli, "train", str(spec), "--cpus", "1"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
-    while not list((home / "runs").glob("*/checkpoints/*.pt")):  # training is under way
+    while not list((home / "jobs").glob("*/checkpoints/*.pt")):  # training is under way
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # not a terminal: the job is cancelled rather than detached
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert "cancelled" in err and "Traceback" not in err
-    assert snapshot(home) == before
+    assert "job 1 cancelled" in err and "Traceback" not in err
+    after = snapshot(home)
+    assert after["tables"]["model_versions"] == before["tables"]["model_versions"] == []
+    jobs = after["tables"]["jobs"]
+    assert len(jobs) == 1 and "cancelled" in jobs[0]
+
+    def stored(snap):
+        return [f for f in snap["files"] if f.startswith(("runs/", "artifacts/"))]
+
+    assert stored(after) == stored(before)
 
 
 @pytest.mark.parametrize(

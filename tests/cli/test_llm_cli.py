@@ -15,6 +15,7 @@ from tests.train.test_generation import gen_spec
 def run(home, capsys, monkeypatch):
     monkeypatch.setenv("LLMOS_HOME", str(home))
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("LLMOS_KERNEL_IDLE_EXIT", "1")  # `llmos train` starts a kernel on demand
 
     def call(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
         if stdin is not None:
@@ -31,7 +32,7 @@ def bot(run, tmp_path, tiny_lm_dir):
     path = tmp_path / "chats.csv"
     chat_rows(64).to_csv(path, index=False)
     assert run("data", "import", str(path), "--name", "chats")[0] == 0
-    code, out, err = run("train", str(write_spec(tmp_path, gen_spec(tiny_lm_dir))))
+    code, out, err = run("train", str(write_spec(tmp_path, gen_spec(tiny_lm_dir))), "--cpus", "1")
     assert code == 0, err
     assert "perplexity" in out and "registered bot@1" in out and "reference" in out
     return run

@@ -27,6 +27,59 @@ def test_pending_migrations_run_in_order(home, monkeypatch):
     assert ran == [start + 1, start + 2]
 
 
+def _shape(engine):
+    from sqlalchemy import inspect
+
+    insp = inspect(engine)
+    return {
+        table: sorted((c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table))
+        for table in insp.get_table_names()
+    }
+
+
+# the database an F1 workspace has (schema 1), as its llmos created it
+V1_SCHEMA = """
+CREATE TABLE llmos_schema (id INTEGER NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (id));
+CREATE TABLE dataset_versions (id INTEGER NOT NULL, name VARCHAR(128) NOT NULL,
+  version INTEGER NOT NULL, content_hash VARCHAR(64) NOT NULL, format VARCHAR(16) NOT NULL,
+  source VARCHAR(1024) NOT NULL, num_rows INTEGER NOT NULL, columns JSON NOT NULL,
+  label_column VARCHAR(256), label_distribution JSON, artifact VARCHAR(64) NOT NULL,
+  size_bytes INTEGER NOT NULL, created_at DATETIME NOT NULL, PRIMARY KEY (id),
+  UNIQUE (name, version), UNIQUE (name, content_hash));
+CREATE INDEX ix_dataset_versions_name ON dataset_versions (name);
+CREATE TABLE model_versions (id INTEGER NOT NULL, name VARCHAR(128) NOT NULL,
+  version INTEGER NOT NULL, task VARCHAR(64) NOT NULL, base_model VARCHAR(1024) NOT NULL,
+  method VARCHAR(32) NOT NULL, spec JSON NOT NULL, train_dataset_id INTEGER,
+  test_dataset_id INTEGER, split JSON NOT NULL, metrics JSON NOT NULL, artifacts JSON NOT NULL,
+  train_seconds DOUBLE NOT NULL, created_at DATETIME NOT NULL, PRIMARY KEY (id),
+  UNIQUE (name, version), FOREIGN KEY(train_dataset_id) REFERENCES dataset_versions (id),
+  FOREIGN KEY(test_dataset_id) REFERENCES dataset_versions (id));
+CREATE INDEX ix_model_versions_name ON model_versions (name);
+INSERT INTO llmos_schema VALUES (1, 1);
+INSERT INTO model_versions VALUES (1, 'old', 1, 'text-classification', 'minilm', 'lora', '{}',
+  NULL, NULL, '{}', '{}', '{}', 1.5, '2026-01-01 00:00:00');
+"""
+
+
+def test_version_1_database_is_migrated_to_the_shape_of_a_fresh_one(home, tmp_path):
+    """A workspace made before the kernel gains the jobs and prediction tables, and keeps its models."""
+    import sqlite3
+
+    from llmos.store.models import get_model
+
+    home.mkdir(parents=True)
+    con = sqlite3.connect(home / "llmos.db")
+    con.executescript(V1_SCHEMA)
+    con.close()
+    migrated = Store(Settings.resolve(home))
+    fresh = Store(Settings.resolve(tmp_path / "fresh"))
+    with migrated.engine.connect() as conn:
+        assert migrations.current_version(conn) == migrations.LATEST == 3
+    assert _shape(migrated.engine) == _shape(fresh.engine)
+    old = get_model(migrated, "old@1")
+    assert old.job_id is None and old.train_seconds == 1.5
+
+
 def test_database_from_newer_llmos_is_refused(home):
     store = Store(Settings.resolve(home))
     with store.engine.begin() as conn:

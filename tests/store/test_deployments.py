@@ -4,7 +4,6 @@ it to a workspace created before serving existed."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
 from llmos.core.errors import NotFoundError, UsageError
 from llmos.core.settings import Settings
@@ -28,11 +27,14 @@ def test_save_repoint_delete(home):
 
 
 def test_a_workspace_from_before_serving_gains_the_table(home):
-    store = Store(Settings.resolve(home))
-    with store.engine.begin() as conn:
-        conn.execute(text("DROP TABLE deployments"))
-        conn.execute(text("UPDATE llmos_schema SET version = 1"))
-    store.close()
+    import sqlite3
+
+    from tests.store.test_db import V1_SCHEMA  # schema 1: no deployments (and no kernel tables)
+
+    home.mkdir(parents=True)
+    con = sqlite3.connect(home / "llmos.db")
+    con.executescript(V1_SCHEMA)
+    con.close()
     store = Store(Settings.resolve(home))
     with store.engine.connect() as conn:
         assert migrations.current_version(conn) == migrations.LATEST

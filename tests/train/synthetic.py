@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -70,6 +71,20 @@ def tabular_rows(n: int, seed: int = 0) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def tabular_tiers(ws: Any, folder: Path, rows: int, train: dict[str, Any]) -> dict[str, Any]:
+    """Import `rows` of `tabular_rows` as dataset `customers` (label `tier`); the spec of
+    model `tiers` over its number and category inputs (no spec-wide `model`)."""
+    tabular_rows(rows, seed=1).to_csv(folder / "t.csv", index=False)
+    ws.import_dataset(folder / "t.csv", "customers", label="tier")
+    return {
+        "name": "tiers",
+        "data": {"train": "customers", "split": {"test": 0.25, "seed": 0}},
+        "inputs": [{"name": "amount", "type": "number"}, {"name": "segment", "type": "category"}],
+        "outputs": [{"name": "tier"}],
+        "train": train,
+    }
 
 
 def image_text_rows(folder: Path, n: int, seed: int = 0) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pytest
 
 from llmos import Workspace
 from llmos.core.errors import DataError, SpecError
-from tests.train.synthetic import image_folder, tabular_rows, tagged_sentences
+from tests.train.synthetic import image_folder, tabular_rows, tabular_tiers, tagged_sentences
 
 FAST = {"batch_size": 16, "lr": 3e-3, "head_lr": 1e-2, "seed": 3, "warmup": 0.0}
 
@@ -83,15 +83,7 @@ def test_image_classification_and_batch_prediction_over_a_folder(ws, tmp_path):
 
 
 def test_tabular_classification_with_an_unseen_category(ws, tmp_path):
-    tabular_rows(240, seed=1).to_csv(tmp_path / "t.csv", index=False)
-    ws.import_dataset(tmp_path / "t.csv", "customers", label="tier")
-    spec = {
-        "name": "tiers",
-        "data": {"train": "customers", "split": {"test": 0.25, "seed": 0}},
-        "inputs": [{"name": "amount", "type": "number"}, {"name": "segment", "type": "category"}],
-        "outputs": [{"name": "tier"}],
-        "train": {**FAST, "epochs": 30, "head_lr": 3e-2},
-    }
+    spec = tabular_tiers(ws, tmp_path, 240, {**FAST, "epochs": 30, "head_lr": 3e-2})
     out = ws.train(spec)
     assert out.model.task == "tabular-classification"
     assert out.metrics["accuracy"] >= 0.85, out.metrics

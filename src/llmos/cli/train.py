@@ -11,6 +11,11 @@ from llmos.cli.output import RichProgress, fmt_pct, headline, out, print_json, t
 from llmos.cli.state import STATE
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+DetachOpt = Annotated[bool, typer.Option("--detach", help="Queue it as a job, print the job id and return.")]
+PriorityOpt = Annotated[int, typer.Option("--priority", help="Job priority: higher runs first.")]
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", help="local or ray (overrides the spec's backend.type).")
+]
 
 
 def print_generation_report(metrics: dict[str, Any], title: str) -> None:
@@ -48,26 +53,53 @@ def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) ->
 
 def train(
     spec: Annotated[Path, typer.Argument(help="YAML task spec.")],
+    detach: DetachOpt = False,
+    priority: PriorityOpt = 0,
+    cpus: Annotated[
+        int | None, typer.Option("--cpus", help="CPUs the job holds and its torch threads (default: all).")
+    ] = None,
+    gpus: Annotated[int, typer.Option("--gpus", help="GPUs the job holds.")] = 0,
+    memory: Annotated[int, typer.Option("--memory", help="Memory in MB the job holds.")] = 0,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", help="Attempts before a crashing job fails.")
+    ] = 2,
+    backend: BackendOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fine-tune and evaluate a model from a spec; register it as NAME@V."""
-    with RichProgress(quiet=json_out) as progress:
-        outcome = STATE.workspace.train(spec, progress)
-    model, metrics = outcome.model, outcome.metrics
+    """Fine-tune and evaluate a model from a spec; register it as NAME@V. It runs as a
+    kernel job (checkpointed, retried after a crash): followed with a progress bar, or
+    left running with --detach. Ctrl-C while following cancels or detaches."""
+    import json
+
+    from llmos.cli.jobs import attend
+    from llmos.sdk.jobs import to_spec
+
+    ws = STATE.workspace
+    task = to_spec(spec, backend)
+    job = ws.submit_train(
+        task, priority=priority, cpus=cpus, gpus=gpus, memory_mb=memory, max_attempts=max_attempts
+    )
+    done = attend(job, detach, json_out)
+    if done is None:
+        return
+    model = ws.model(done.result["model"])
+    report_dir = ws.model_path(model.ref) / "report"
+    metrics = json.loads((report_dir / "metrics.json").read_text())
     if json_out:
         print_json(
             {
                 "model": model.ref,
+                "job": done.id,
                 "metrics": metrics,
-                "history": outcome.history,
-                "report_dir": str(outcome.report_dir),
+                "history": model.metrics.get("history", []),
+                "report_dir": str(report_dir),
             }
         )
         return
     print_report(metrics, f"{model.ref} on the test set", max_classes=20)
-    png = outcome.report_dir / "confusion_matrix.png"
-    shown = f"; confusion matrix: {png}" if png.exists() else f"; report: {outcome.report_dir}"
-    out.print(f"registered [bold]{model.ref}[/bold]{shown}")
+    png = report_dir / "confusion_matrix.png"
+    shown = f"; confusion matrix: {png}" if png.exists() else f"; report: {report_dir}"
+    out.print(f"registered [bold]{model.ref}[/bold] (job {done.id}){shown}")
 
 
 def eval_(
@@ -121,7 +153,14 @@ def predict(
             "--file", "-f", help="CSV/TSV/JSONL/Parquet, .txt (one text a line) or a folder of images."
         ),
     ] = None,
-    column: Annotated[str | None, typer.Option("--column", help="Text column of --file.")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="Text column of --file or --data.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="Predict a whole dataset version as a job (a prediction set)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Prediction set name (with --data).")] = None,
+    backend: BackendOpt = None,
+    detach: DetachOpt = False,
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Predictions file (.csv or .jsonl).")
     ] = None,
@@ -132,8 +171,11 @@ def predict(
     from llmos.core.errors import UsageError
 
     ws = STATE.workspace
+    if data is not None:
+        _predict_dataset(model, data, name, column, backend, detach, json_out)
+        return
     if file is None and not texts:
-        raise UsageError("give texts to classify, or --file PATH")
+        raise UsageError("give texts to classify, --file PATH or --data DATASET")
     if file is not None:
         with RichProgress(quiet=json_out) as progress:
             target, count = ws.predict_file(model, file, out_path, column, progress)
@@ -156,6 +198,31 @@ def predict(
         label = row.get("label") or ", ".join(row.get("labels", [])) or "(none)"
         out.print(f"[bold]{label}[/bold]  {text}")
         out.print("    " + "  ".join(f"{k} {v:.3f}" for k, v in best))
+
+
+def _predict_dataset(
+    model: str,
+    data: str,
+    name: str | None,
+    column: str | None,
+    backend: str | None,
+    detach: bool,
+    json_out: bool,
+) -> None:
+    from llmos.cli.jobs import attend
+
+    job = STATE.workspace.submit_predict(
+        model, data, name=name, column=column, backend={"type": backend or "local"}
+    )
+    done = attend(job, detach, json_out)
+    if done is None:
+        return
+    if json_out:
+        print_json({"job": done.id, **(done.result or {})})
+    else:
+        result = done.result or {}
+        ref = result.get("predictions")
+        out.print(f"wrote {result.get('rows')} predictions as [bold]{ref}[/bold] (job {done.id})")
 
 
 def demo(json_out: JsonOpt = False) -> None:

@@ -65,3 +65,10 @@ class StoreError(LlmosError):
     """The workspace store is missing, locked or from a newer llmos."""
 
     exit_code = 8
+
+
+class JobError(LlmosError):
+    """A job operation that does not fit the job's state (cancelling a finished job),
+    or a job that cannot be run as asked (more resources than the machine has)."""
+
+    exit_code = 9

@@ -20,6 +20,7 @@ from llmos.core.errors import DataError, NotFoundError, UsageError
 from llmos.core.progress import Progress
 from llmos.core.settings import Settings
 from llmos.core.util import atomic_path
+from llmos.sdk.jobs import JobsMixin, to_spec
 from llmos.spec.schema import TaskSpec
 from llmos.store.datasets import ImportResult
 from llmos.store.db import Store
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.train.run import TrainOutcome
 
 
-class Workspace:
+class Workspace(JobsMixin):
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         self.settings = Settings.resolve(home)
         self._store: Store | None = None
@@ -139,16 +140,9 @@ class Workspace:
         spec: str | os.PathLike[str] | dict[str, Any] | TaskSpec,
         progress: Progress | None = None,
     ) -> TrainOutcome:
-        from llmos.spec import load_spec, parse_spec
         from llmos.train.run import train_from_spec
 
-        if isinstance(spec, TaskSpec):
-            task = spec
-        elif isinstance(spec, dict):
-            task = parse_spec(spec)
-        else:
-            task = load_spec(spec)
-        return train_from_spec(self.store, task, progress)
+        return train_from_spec(self.store, to_spec(spec), progress)
 
     def predictor(self, ref: str) -> Predictor:
         from llmos.train.predict import Predictor
@@ -284,10 +278,7 @@ class Workspace:
         target = Path(out) if out else Path.cwd() / f"{src.stem}.predictions.csv"
         if target.suffix.lower() not in (".csv", ".jsonl"):
             raise UsageError(f"{target}: predictions are written as .csv or .jsonl")
-        rows = predictor.predict(inputs[needed], progress, source=str(src))
-        result = frame.copy()
-        for key, values in predictor.output.to_columns(rows).items():
-            result[key] = values
+        result = predictor.predict_frame(frame, column, progress, source=str(src))
         with atomic_path(target) as tmp:
             if target.suffix.lower() == ".jsonl":
                 result.to_json(tmp, orient="records", lines=True, force_ascii=False)

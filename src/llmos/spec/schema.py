@@ -276,6 +276,32 @@ class TrainConfig(SpecModel):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="Mixed precision; `auto` is bf16 on GPUs that support it, else fp32."
     )
+    checkpoint_every: int | None = Field(
+        None,
+        ge=1,
+        description="Also save a resumable checkpoint every N optimiser steps (one is always "
+        "saved after each epoch); a job whose worker dies resumes from the latest.",
+    )
+
+
+class BackendConfig(SpecModel):
+    """Where training and batch prediction run: on this machine, or on a Ray cluster
+    (Ray Train with DDP for training, Ray Data for batch prediction)."""
+
+    type: Literal["local", "ray"] = Field(
+        "local", description="`local` needs no Ray; `ray` needs `llmos[ray]`."
+    )
+    address: str | None = Field(
+        None,
+        description="Ray cluster: `auto` (the running cluster), `ray://host:10001` (Ray Client) or "
+        "`host:6379`; unset starts a Ray instance on this machine when none is running.",
+    )
+    workers: int = Field(
+        2, ge=1, le=1024, description="Training workers (DDP processes) or prediction actors."
+    )
+    cpus_per_worker: int = Field(1, ge=1, description="CPUs each worker holds (and its torch threads).")
+    gpus_per_worker: int = Field(0, ge=0, description="GPUs each worker holds.")
+    connect_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for the cluster.")
 
 
 class GenerationEval(SpecModel):
@@ -340,6 +366,7 @@ class TaskSpec(SpecModel):
     generation: GenerationConfig | None = Field(
         None, description="Settings of the `generation` task (filled with defaults there)."
     )
+    backend: BackendConfig = Field(default_factory=BackendConfig, description="Where to run.")
 
     @model_validator(mode="before")
     @classmethod
@@ -351,6 +378,8 @@ class TaskSpec(SpecModel):
                 data["model"] = {"name": data["model"]}
             if isinstance(data.get("method"), str):
                 data["method"] = {"type": data["method"]}
+            if isinstance(data.get("backend"), str):
+                data["backend"] = {"type": data["backend"]}
             generation = data.get("task") == "generation"
             defaults = (("inputs", "chat"), ("outputs", "text")) if generation else None
             for key, default in defaults or (("inputs", "text"), ("outputs", "category")):

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from llmos.core.errors import StoreError
@@ -75,8 +76,12 @@ class ArtifactStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(blob, target)
-            except OSError:
-                shutil.copyfile(blob, target)
+            except FileExistsError:
+                continue  # another thread or process laid it out meanwhile
+            except OSError:  # no hard links here (another file system): copy, then rename
+                partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+                shutil.copyfile(blob, partial)
+                os.replace(partial, target)
         return dest
 
     def files(self) -> list[Path]:

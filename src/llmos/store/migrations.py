@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, insert, inspect, select, update
+from sqlalchemy import Connection, insert, inspect, select, text, update
 
 from llmos.core.errors import StoreError
 from llmos.store.schema import Base, SchemaVersion
@@ -24,8 +24,42 @@ def add_deployments(conn: Connection) -> None:
     Deployment.__table__.create(conn)  # type: ignore[attr-defined]
 
 
+def _add_jobs_and_prediction_sets(conn: Connection) -> None:
+    """Version 3 (F2 kernel): the job queue, batch-prediction artifacts, and the job
+    that made each model version."""
+    conn.execute(
+        text(
+            """CREATE TABLE jobs (
+            id INTEGER NOT NULL, kind VARCHAR(32) NOT NULL, name VARCHAR(128) NOT NULL,
+            handler VARCHAR(256) NOT NULL, payload JSON NOT NULL, state VARCHAR(16) NOT NULL,
+            priority INTEGER NOT NULL, cpus INTEGER NOT NULL, gpus INTEGER NOT NULL,
+            memory_mb INTEGER NOT NULL, threads INTEGER, attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL, pid INTEGER, cancel_requested BOOLEAN NOT NULL,
+            progress JSON NOT NULL, result JSON, error TEXT, log_path VARCHAR(1024) NOT NULL,
+            created_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME,
+            heartbeat_at DATETIME, PRIMARY KEY (id))"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_jobs_state ON jobs (state)"))
+    conn.execute(
+        text(
+            """CREATE TABLE prediction_sets (
+            id INTEGER NOT NULL, name VARCHAR(128) NOT NULL, version INTEGER NOT NULL,
+            model_id INTEGER NOT NULL REFERENCES model_versions (id),
+            dataset_id INTEGER NOT NULL REFERENCES dataset_versions (id),
+            job_id INTEGER REFERENCES jobs (id), num_rows INTEGER NOT NULL, columns JSON NOT NULL,
+            artifact VARCHAR(64) NOT NULL, size_bytes INTEGER NOT NULL, created_at DATETIME NOT NULL,
+            PRIMARY KEY (id), UNIQUE (name, version))"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_prediction_sets_name ON prediction_sets (name)"))
+    conn.execute(text("CREATE INDEX ix_prediction_sets_job_id ON prediction_sets (job_id)"))
+    conn.execute(text("ALTER TABLE model_versions ADD COLUMN job_id INTEGER REFERENCES jobs (id)"))
+    conn.execute(text("CREATE INDEX ix_model_versions_job_id ON model_versions (job_id)"))
+
+
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[Connection], None]] = [add_deployments]
+MIGRATIONS: list[Callable[[Connection], None]] = [add_deployments, _add_jobs_and_prediction_sets]
 LATEST = 1 + len(MIGRATIONS)
 
 

@@ -7,8 +7,12 @@ and the head, with `base_model` naming the base they apply to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from llmos.core.errors import NotFoundError
 from llmos.core.util import check_name
@@ -31,7 +35,12 @@ def register_model(
     split: dict[str, Any],
     metrics: dict[str, Any],
     train_seconds: float,
+    job_id: int | None = None,
+    finalize: Callable[[Session, ModelVersion], None] | None = None,
 ) -> ModelVersion:
+    """Store `folder` and insert the version. `finalize` runs inside the same transaction
+    (the kernel marks the job that made the model finished there, so a model is never
+    registered by a job that ends up cancelled, nor twice by a retried one)."""
     check_name(name, "model name")
     manifest = store.artifacts.put_dir(folder)
     with store.transaction() as session:
@@ -48,10 +57,19 @@ def register_model(
             metrics=metrics,
             artifacts=manifest,
             train_seconds=train_seconds,
+            job_id=job_id,
         )
         session.add(row)
         session.flush()
+        if finalize is not None:
+            finalize(session, row)
         return row
+
+
+def model_made_by_job(store: Store, job_id: int) -> ModelVersion | None:
+    """The version a job registered, if it got that far (a retried job checks this)."""
+    with store.read() as session:
+        return session.scalars(select(ModelVersion).where(ModelVersion.job_id == job_id)).first()
 
 
 def get_model(store: Store, ref: str) -> ModelVersion:

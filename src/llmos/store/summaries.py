@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmos.store.schema import DatasetVersion, ModelVersion
+from llmos.store.schema import DatasetVersion, Job, ModelVersion, PredictionSet
 
 
 def dataset_summary(ds: DatasetVersion, full: bool = False) -> dict[str, Any]:
@@ -55,3 +55,51 @@ def model_summary(m: ModelVersion, full: bool = False) -> dict[str, Any]:
             artifacts=m.artifacts,
         )
     return data
+
+
+def job_summary(job: Job, full: bool = False) -> dict[str, Any]:
+    def when(t: Any) -> str | None:
+        return t.isoformat(timespec="seconds") if t is not None else None
+
+    data: dict[str, Any] = {
+        "id": job.id,
+        "kind": job.kind,
+        "name": job.name,
+        "state": job.state,
+        "priority": job.priority,
+        "resources": {"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb},
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "progress": job.progress,
+        "result": job.result,
+        "error": job.error,
+        "created_at": when(job.created_at),
+        "started_at": when(job.started_at),
+        "finished_at": when(job.finished_at),
+    }
+    if full:
+        data.update(
+            payload=job.payload,
+            handler=job.handler,
+            threads=job.threads,
+            pid=job.pid,
+            cancel_requested=job.cancel_requested,
+            heartbeat_at=when(job.heartbeat_at),
+            log=job.log_path,
+        )
+    return data
+
+
+def prediction_summary(p: PredictionSet) -> dict[str, Any]:
+    return {
+        "ref": p.ref,
+        "name": p.name,
+        "version": p.version,
+        "rows": p.num_rows,
+        "columns": p.columns,
+        "model_id": p.model_id,
+        "dataset_id": p.dataset_id,
+        "job_id": p.job_id,
+        "artifact": p.artifact,
+        "created_at": p.created_at.isoformat(timespec="seconds"),
+    }

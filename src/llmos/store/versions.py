@@ -1,6 +1,6 @@
 """Versioned rows (`NAME@V`): lookup, listing and the next version number.
 
-Datasets and models are both immutable versions under a name; this module is the one
+Datasets, models and prediction sets are all immutable versions under a name; this module is the one
 place that knows how `NAME` (latest) and `NAME@V` resolve.
 """
 
@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from llmos.core.util import parse_ref
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, ModelVersion
+from llmos.store.schema import DatasetVersion, ModelVersion, PredictionSet
 
-Row = TypeVar("Row", DatasetVersion, ModelVersion)
+Row = TypeVar("Row", DatasetVersion, ModelVersion, PredictionSet)
 
 
 def find_version(store: Store, table: type[Row], ref: str, what: str) -> Row | None:

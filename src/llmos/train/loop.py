@@ -75,6 +75,7 @@ class LoopSettings:
     group_by_length: bool
     seed: int
     early_stopping: Any = None  # spec.schema.EarlyStopping
+    checkpoint_every: int | None = None  # optimiser steps between mid-epoch checkpoints
 
 
 @dataclass
@@ -96,11 +97,12 @@ def seed_everything(seed: int) -> None:
 def _param_groups(model: nn.Module, lr: float, head_lr: float, weight_decay: float) -> list[dict[str, Any]]:
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     # a model may name more new (randomly initialised) parts that train at the head's rate
-    head_prefixes = tuple(getattr(model, "head_prefixes", ("head.",)))
+    # (under DDP the model is wrapped: its own attributes live on `.module`)
+    head_prefixes = tuple(getattr(getattr(model, "module", model), "head_prefixes", ("head.",)))
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        is_head = name.startswith(head_prefixes)
+        is_head = name.removeprefix("module.").startswith(head_prefixes)  # "module." under DDP
         no_decay = param.ndim < 2 or "norm" in name.lower()
         groups.setdefault((is_head, no_decay), []).append(param)
     return [
@@ -184,8 +186,10 @@ def fit(
 ) -> LoopResult:
     """Train `model` in place; return per-epoch history. Restores the best epoch's weights
     when early stopping watches a validation set. With `resume_from` (a checkpoint of this
-    run's settings), training continues after that checkpoint's epoch and ends exactly as
-    an uninterrupted run would."""
+    run's settings), training continues where the checkpoint was taken (after an epoch, or
+    mid-epoch with `settings.checkpoint_every`) and ends exactly as an uninterrupted run
+    would: the batch order of an epoch is a function of the seed and the epoch, and the
+    RNG states come back with the weights, so the skipped batches are the ones done."""
     progress = progress or SilentProgress()
     seed_everything(settings.seed)
     model.to(placement.device)
@@ -204,6 +208,7 @@ def fit(
     bad_epochs = 0
     seen = 0
     first_epoch = 1
+    position: dict[str, Any] | None = None  # where in an epoch a mid-epoch checkpoint was taken
     if resume_from is not None:
         state = restore_checkpoint(resume_from, model, optimizer, scheduler)
         first_epoch, result.steps = state["epoch"] + 1, state["step"]
@@ -211,6 +216,9 @@ def fit(
         early = state["early"]
         best_score, bad_epochs, result.best_epoch = early["score"], early["bad"], early["best_epoch"]
         best_state = state.get("best_state")
+        position = state.get("position")
+        if position is not None:
+            first_epoch = position["epoch"]
         progress.log(f"resumed from {resume_from.name} (epoch {state['epoch']}, step {result.steps})")
     started = time.perf_counter()
 
@@ -220,9 +228,19 @@ def fit(
             train.lengths, settings.batch_size, settings.seed + epoch, settings.group_by_length
         )
         progress.start(f"epoch {epoch}/{settings.epochs}", len(train))
-        running, count = 0.0, 0
+        running, count, skip = 0.0, 0, 0
+        if position is not None and position["epoch"] == epoch:
+            running, count, skip, seen = (
+                position["running"],
+                position["count"],
+                position["batch"],
+                position["seen"],
+            )
+            progress.advance(count)
         optimizer.zero_grad(set_to_none=True)
         for b, batch in enumerate(batches):
+            if b < skip:
+                continue
             inputs = {
                 k: v.to(placement.device) for k, v in collate([train.features[i] for i in batch]).items()
             }
@@ -236,7 +254,8 @@ def fit(
                 )
             scaler.scale(loss / settings.gradient_accumulation).backward()
             last = b + 1 == len(batches)
-            if (b + 1) % settings.gradient_accumulation == 0 or last:
+            stepped = (b + 1) % settings.gradient_accumulation == 0 or last
+            if stepped:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
                 scaler.step(optimizer)
@@ -251,6 +270,22 @@ def fit(
             seen += len(batch)
             elapsed = time.perf_counter() - started
             progress.advance(len(batch), loss=running / count, samples_per_s=seen / max(elapsed, 1e-9))
+            every = settings.checkpoint_every
+            if checkpoint_dir is not None and every and stepped and not last and result.steps % every == 0:
+                early = {"score": best_score, "bad": bad_epochs, "best_epoch": result.best_epoch}
+                here = {"epoch": epoch, "batch": b + 1, "running": running, "count": count, "seen": seen}
+                save_checkpoint(
+                    checkpoint_dir,
+                    model,
+                    optimizer,
+                    scheduler,
+                    epoch - 1,
+                    result.steps,
+                    result.history,
+                    early,
+                    best_state,
+                    position=here,
+                )
         progress.finish()
         record: dict[str, float] = {"epoch": epoch, "train_loss": round(running / max(count, 1), 5)}
         if validation is not None and len(validation):
@@ -353,9 +388,11 @@ def save_checkpoint(
     history: list[dict[str, float]],
     early: dict[str, Any],
     best_state: dict[str, torch.Tensor] | None = None,
+    position: dict[str, Any] | None = None,
 ) -> Path:
     """Save a resumable checkpoint: trainable weights, optimiser, schedule, RNG states,
-    history and early-stopping state. Only the latest one is kept."""
+    history, early-stopping state and, mid-epoch, the position in the epoch's batches
+    (`epoch` is then the last completed one). Only the latest checkpoint is kept."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {
         "epoch": epoch,
@@ -363,6 +400,7 @@ def save_checkpoint(
         "history": history,
         "early": early,
         "best_state": best_state,
+        "position": position,
         "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -373,7 +411,8 @@ def save_checkpoint(
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
     }
-    path = folder / f"epoch-{epoch}.pt"
+    name = f"epoch-{epoch}" if position is None else f"epoch-{position['epoch']}-batch-{position['batch']}"
+    path = folder / f"{name}.pt"
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
@@ -383,8 +422,14 @@ def save_checkpoint(
     return path
 
 
+def _checkpoint_order(path: Path) -> tuple[int, float]:
+    """`epoch-3.pt` (epoch 3 done) sorts after `epoch-3-batch-5.pt` (5 batches into it)."""
+    parts = path.stem.split("-")
+    return int(parts[1]), float(parts[3]) if len(parts) == 4 else math.inf
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
-    found = sorted(folder.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    found = sorted(folder.glob("epoch-*.pt"), key=_checkpoint_order)
     return found[-1] if found else None
 
 

@@ -128,6 +128,30 @@ class Predictor:
         probs = self.output.probabilities(self._logits(self.as_frame(values), source, progress))
         return self.output.decode(probs)
 
+    def predict_frame(
+        self,
+        frame: pd.DataFrame,
+        column: str | None = None,
+        progress: Progress | None = None,
+        source: str = "input",
+    ) -> pd.DataFrame:
+        """`frame` with the output's prediction columns (for classifiers the label, or
+        labels joined by '|', its score and a `p_<label>` probability per label). The model
+        reads its input columns (`columns`); `column` names another column for a
+        single-input model's one input."""
+        inputs = frame
+        if column is not None:
+            if len(self.columns) > 1:
+                raise UsageError(
+                    f"a column is for single-input models; this one reads {', '.join(self.columns)}"
+                )
+            inputs = pd.DataFrame({self.columns[0]: frame[column]})
+        rows = self.predict(inputs[self.columns], progress, source=source)
+        result = frame.copy()
+        for key, values in self.output.to_columns(rows).items():
+            result[key] = values
+        return result
+
     def evaluate(self, frame: pd.DataFrame, source: str, progress: Progress | None = None) -> dict[str, Any]:
         """Metrics of this model on `frame` (which must hold the input and label columns)."""
         self.input.check_column(frame, source)

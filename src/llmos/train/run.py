@@ -13,26 +13,28 @@ import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
+from sqlalchemy.orm import Session
 
-from llmos.core.errors import DataError
+from llmos.core.errors import DataError, UsageError
 from llmos.core.logging import quiet_third_party
 from llmos.core.progress import Progress, SilentProgress
 from llmos.core.util import utcnow
 from llmos.modalities.base import InputDriver, OutputDriver
 from llmos.modalities.inputs import InputSet
 from llmos.spec.schema import TaskSpec, TrainConfig
-from llmos.store.datasets import get_dataset, load_frame
 from llmos.store.db import Store
 from llmos.store.models import model_folder, register_model
 from llmos.store.schema import DatasetVersion, ModelVersion
 from llmos.train.device import resolve_placement
-from llmos.train.loop import LoopSettings, Rows, fit, steps_per_epoch
+from llmos.train.inputs import check_inputs, label_column
+from llmos.train.loop import LoopSettings, Rows, fit, latest_checkpoint, seed_everything, steps_per_epoch
 from llmos.train.metrics import plot_confusion_matrix
 from llmos.train.predict import Predictor
 
@@ -51,12 +53,6 @@ class Splits:
     test: pd.DataFrame
     validation: pd.DataFrame | None
     record: dict[str, Any]
-
-
-def label_column(spec: TaskSpec) -> str | None:
-    """The column splits are stratified on: a classification label, none for generation."""
-    output = spec.outputs[0] if spec.outputs else None
-    return output.name if output is not None and output.type in ("category", "set") else None
 
 
 def _index_digest(frame: pd.DataFrame) -> str:
@@ -118,32 +114,6 @@ def make_splits(
     )
 
 
-def _load(store: Store, ref: str | None) -> tuple[DatasetVersion | None, pd.DataFrame | None]:
-    if ref is None:
-        return None, None
-    dataset = get_dataset(store, ref)
-    return dataset, load_frame(store, dataset)
-
-
-def _check_columns(spec: TaskSpec, dataset: DatasetVersion, frame: pd.DataFrame) -> None:
-    wanted = [("input", f.name) for f in spec.inputs] + [
-        ("label" if f.type != "text" else "response", f.name) for f in spec.outputs
-    ]
-    for what, column in wanted:
-        if column not in frame.columns:
-            raise DataError(
-                f"dataset {dataset.ref}: {what} column {column!r} not found; "
-                f"columns are {', '.join(frame.columns)}"
-            )
-    label = label_column(spec)
-    empty = int(frame[label].isna().sum()) if label is not None else 0
-    if empty and spec.output.type == "category":
-        raise DataError(
-            f"dataset {dataset.ref}: label column {label!r} has {empty} empty values; "
-            "fill or drop those rows and import again"
-        )
-
-
 def _rows(driver: InputDriver | InputSet, output: OutputDriver, frame: pd.DataFrame, source: str) -> Rows:
     output.check_column(frame, source)
     targets = output.encode(frame[output.column], source)
@@ -170,6 +140,7 @@ def loop_settings(cfg: TrainConfig, method: str, task: str = "text-classificatio
         group_by_length=cfg.group_by_length,
         seed=cfg.seed,
         early_stopping=cfg.early_stopping,
+        checkpoint_every=cfg.checkpoint_every,
     )
 
 
@@ -200,20 +171,11 @@ class Prepared:
 
 def prepare(store: Store, spec: TaskSpec) -> Prepared:
     """Check every input before any work is done: datasets, columns, model, device; split."""
-    from llmos.models.zoo import check_loadable, resolve_model
-
     quiet_third_party()
-    train_ds, train_frame = _load(store, spec.data.train)
-    test_ds, test_frame = _load(store, spec.data.test)
-    val_ds, val_frame = _load(store, spec.data.validation)
-    for ds, frame in ((train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame)):
-        if ds is not None and frame is not None:
-            _check_columns(spec, ds, frame)
+    inputs = check_inputs(store, spec)
+    (train_ds, train_frame), (test_ds, test_frame), (val_ds, val_frame) = inputs.datasets
     assert train_ds is not None and train_frame is not None
-    resolved = None
-    if spec.model is not None:
-        resolved = resolve_model(spec.model.name, store.settings.artifacts_dir)
-        check_loadable(resolved)
+    resolved = inputs.resolved
     placement = resolve_placement(spec.train.device, spec.train.precision)
     splits = make_splits(spec, train_frame, test_frame, val_frame)
     splits.record.update(
@@ -250,8 +212,11 @@ def register_run(
     metrics: dict[str, Any],
     history: list[dict[str, float]],
     train_seconds: float,
+    job_id: int | None = None,
+    finalize: Callable[[Session, ModelVersion], None] | None = None,
 ) -> TrainOutcome:
-    """Register the model folder written by a run; the run folder is removed by the caller."""
+    """Register the model folder written by a run; the run folder is removed by the caller.
+    `finalize` runs in the registering transaction (the kernel finishes the job there)."""
     summary = {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "samples")}
     resolved = prepared.resolved
     if spec.task in ("text-classification", "generation"):
@@ -274,17 +239,36 @@ def register_run(
         split=prepared.splits.record,
         metrics={**summary, "history": history},
         train_seconds=train_seconds,
+        job_id=job_id,
+        finalize=finalize,
     )
     report = model_folder(store, row) / "report"
     return TrainOutcome(model=row, metrics=metrics, history=history, report_dir=report)
 
 
-def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = None) -> TrainOutcome:
-    """Train, evaluate and register the model a spec describes; dispatches on task and method."""
+def train_from_spec(
+    store: Store,
+    spec: TaskSpec,
+    progress: Progress | None = None,
+    *,
+    checkpoint_dir: Path | None = None,
+    job_id: int | None = None,
+    finalize: Callable[[Session, ModelVersion], None] | None = None,
+) -> TrainOutcome:
+    """Train, evaluate and register the model a spec describes; dispatches on task and method.
+    A kernel job passes a `checkpoint_dir` that outlives the attempt (fine-tuning a
+    classifier resumes from its latest checkpoint), its id for the model's lineage, and
+    `finalize`, run in the registering transaction."""
     from llmos.spec.schema import PROMPT_METHODS
 
     progress = progress or SilentProgress()
     prepared = prepare(store, spec)
+    if spec.backend.type == "ray" and (
+        spec.task != "text-classification" or spec.method.type in PROMPT_METHODS
+    ):
+        raise UsageError(
+            "backend 'ray' runs fine-tuned text-classification; use backend 'local' for this spec"
+        )
     run_dir = new_run_dir(store, spec)
     try:
         if spec.task == "generation":
@@ -297,20 +281,27 @@ def train_from_spec(store: Store, spec: TaskSpec, progress: Progress | None = No
             result = run_prompt_classifier(store, spec, prepared, run_dir, progress)
             folder, metrics, history, seconds = result
         else:
-            folder, metrics, history, seconds = run_classifier(spec, prepared, run_dir, progress)
-        outcome = register_run(store, spec, prepared, folder, metrics, history, seconds)
+            folder, metrics, history, seconds = run_classifier(
+                spec, prepared, run_dir, progress, checkpoint_dir
+            )
+        outcome = register_run(store, spec, prepared, folder, metrics, history, seconds, job_id, finalize)
     finally:
         # the registered copy lives in the artifact store; the run folder held the work in progress
         shutil.rmtree(run_dir, ignore_errors=True)
+    if checkpoint_dir is not None:  # the job's checkpoints are done with once it registered
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return outcome
 
 
 RunResult = tuple[Path, dict[str, Any], list[dict[str, float]], float]
 
 
-def run_classifier(spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: Progress) -> RunResult:
+def run_classifier(
+    spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: Progress, checkpoint_dir: Path | None = None
+) -> RunResult:
     """Fine-tune the task's model (an encoder classifier, or a fusion model for token,
-    image, tabular and multimodal tasks); return its model folder, metrics and history."""
+    image, tabular and multimodal tasks), locally or on Ray with `backend: ray`; return its
+    model folder, metrics and history. Resumes from the latest checkpoint in `checkpoint_dir`."""
     from llmos.models.peft_methods import after_optimizer_step
     from llmos.train.parts import fit_output, task_parts
 
@@ -339,18 +330,43 @@ def run_classifier(spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: 
         for adapted in parts.adapted:
             after_optimizer_step(adapted, step)
 
-    result = fit(
-        model,
-        driver.collate,
-        output,
-        train_rows,
-        settings,
-        placement,
-        validation=val_rows,
-        checkpoint_dir=run_dir / "checkpoints",
-        progress=progress,
-        after_step=after_step,
-    )
+    if spec.backend.type == "ray":
+        from llmos.models.build import build_classifier
+        from llmos.train.distributed import ray_fit
+
+        resolved, pooling, dropout = prepared.resolved, parts.config["pooling"], spec.pretrained.dropout
+
+        def build() -> Any:  # each Ray worker builds the same classifier (text classification only)
+            seed_everything(cfg.seed)
+            return build_classifier(resolved, spec.method, output.num_outputs, pooling, dropout, total_steps)
+
+        result = ray_fit(
+            model,
+            build,
+            driver.collate,
+            output,
+            train_rows,
+            settings,
+            spec.backend,
+            run_dir,
+            val_rows,
+            progress,
+        )
+    else:
+        checkpoints = checkpoint_dir or run_dir / "checkpoints"
+        result = fit(
+            model,
+            driver.collate,
+            output,
+            train_rows,
+            settings,
+            placement,
+            validation=val_rows,
+            checkpoint_dir=checkpoints,
+            progress=progress,
+            after_step=after_step,
+            resume_from=latest_checkpoint(checkpoints) if checkpoints.exists() else None,
+        )
     predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
     metrics = predictor.evaluate(splits.test, prepared.test_source, progress)
     metrics.update(

@@ -1,0 +1,322 @@
+"""The scheduler: admits queued jobs by priority then age as cpus, gpus and memory allow,
+runs each in its own worker process, and watches them.
+
+Everything it knows lives in the store: the queue is the jobs table, and the resources in
+use are the requests of the jobs in state `running`, so a restarted scheduler picks up
+where the last one stopped. Workers run in their own session and outlive a scheduler
+that dies; the next one keeps counting them and watches their heartbeats. A running job
+whose heartbeat stops (its machine or worker died) is requeued while it has attempts
+left. Cancelling ends the worker with SIGTERM, then SIGKILL after a grace period.
+
+One scheduler per workspace, held by an advisory lock on `kernel.lock`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from llmos.core.errors import JobError
+from llmos.core.settings import Settings
+from llmos.kernel import jobs
+from llmos.kernel.resources import Free, machine_capacity
+from llmos.store.db import Store
+from llmos.store.schema import Job
+
+LOCK_FILE = "kernel.lock"
+KERNEL_LOG = "kernel.log"
+ENV_IDLE_EXIT = "LLMOS_KERNEL_IDLE_EXIT"
+KERNEL_ARGV = [sys.executable, "-m", "llmos.kernel.scheduler"]
+
+
+def _stamp() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+def append_log(job: Job, message: str) -> None:
+    """A kernel line in the job's log, beside what its worker prints."""
+    path = Path(job.log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(f"{_stamp()} kernel: {message}\n")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal(pid: int | None, sig: int) -> None:
+    if pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _kill_group(pid: int | None) -> None:
+    """SIGKILL a worker and whatever it started (a local Ray, for one): each worker leads
+    its own process group."""
+    if pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+@dataclass
+class Scheduler:
+    store: Store
+    capacity: Free = field(default_factory=machine_capacity)
+    poll_s: float = 0.2
+    heartbeat_timeout_s: float = 30.0
+    cancel_grace_s: float = 3.0
+    python: str = sys.executable
+    children: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _cancel_seen: dict[int, float] = field(default_factory=dict)
+    _lock: IO[str] | None = None
+
+    # --- the single-scheduler lock ------------------------------------------------------
+
+    def acquire(self) -> None:
+        path = self.store.settings.home / LOCK_FILE
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise JobError(
+                f"a kernel is already running for {self.store.settings.home} (pid {holder})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    # --- one pass -----------------------------------------------------------------------
+
+    def step(self) -> None:
+        self._reap()
+        self._enforce_cancels()
+        self._recover_stale()
+        self._admit()
+
+    def free(self) -> Free:
+        free = Free(self.capacity.cpus, self.capacity.gpus, self.capacity.memory_mb)
+        for job in jobs.running_jobs(self.store):
+            free.take(jobs.resources_of(job))
+        return free
+
+    def _admit(self) -> None:
+        free = self.free()
+        for job in jobs.queued_in_order(self.store):
+            wants = jobs.resources_of(job)
+            whole = Free(self.capacity.cpus, self.capacity.gpus, self.capacity.memory_mb)
+            if not wants.fits_in(whole):
+                self._refuse(job, whole)
+                continue
+            if not wants.fits_in(free):
+                break  # strict order: a big job at the head is not starved by smaller ones
+            if self._launch(job):
+                free.take(wants)
+
+    def _refuse(self, job: Job, whole: Free) -> None:
+        reason = (
+            f"needs {jobs.resources_of(job).describe()} but this kernel has {whole.cpus} cpus, "
+            f"{whole.gpus} gpus and {whole.memory_mb} MB"
+        )
+        if jobs.start(self.store, job.id, threads=0):
+            jobs.fail(self.store, job.id, reason, retryable=False)
+            append_log(job, f"refused: {reason}")
+
+    def _launch(self, job: Job) -> bool:
+        threads = job.cpus
+        if not jobs.start(self.store, job.id, threads):
+            return False  # cancelled meanwhile
+        log = Path(job.log_path)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        argv = [
+            self.python,
+            "-m",
+            "llmos.kernel.worker",
+            "--home",
+            str(self.store.settings.home),
+            str(job.id),
+        ]
+        try:
+            with log.open("ab") as out:
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,  # Ctrl-C on a foreground kernel does not kill its jobs
+                )
+        except OSError as exc:
+            jobs.fail(self.store, job.id, f"cannot start a worker process: {exc}", retryable=False)
+            return False
+        self.children[job.id] = proc
+        jobs.set_pid(self.store, job.id, proc.pid)
+        append_log(
+            job,
+            f"attempt {job.attempts + 1} of {job.max_attempts} started as pid {proc.pid} "
+            f"with {jobs.resources_of(job).describe()}, {threads} thread(s)",
+        )
+        return True
+
+    def _reap(self) -> None:
+        for job_id, proc in list(self.children.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del self.children[job_id]
+            self._cancel_seen.pop(job_id, None)
+            _kill_group(proc.pid)  # nothing the worker started outlives it
+            job = jobs.get_job(self.store, job_id)
+            if job.state != "running":
+                continue  # the worker recorded its outcome
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            if job.cancel_requested:
+                jobs.mark_cancelled(self.store, job_id, f"cancelled; worker {how}")
+                append_log(job, f"cancelled; worker {how}")
+                continue
+            state = jobs.fail(self.store, job_id, f"worker pid {proc.pid} {how}", retryable=True)
+            append_log(job, f"worker pid {proc.pid} {how} on attempt {job.attempts}; job is now {state}")
+
+    def _enforce_cancels(self) -> None:
+        now = time.monotonic()
+        for job in jobs.running_jobs(self.store):
+            if not job.cancel_requested:
+                continue
+            proc = self.children.get(job.id)
+            pid = proc.pid if proc is not None else job.pid
+            first = self._cancel_seen.setdefault(job.id, now)
+            if first == now:
+                _signal(pid, signal.SIGTERM)
+            elif now - first > self.cancel_grace_s:
+                _kill_group(pid)
+                if proc is None and not _alive(pid):  # not ours: nobody else will record it
+                    jobs.mark_cancelled(self.store, job.id, "cancelled; worker killed")
+                    self._cancel_seen.pop(job.id, None)
+
+    def _recover_stale(self) -> None:
+        for job in jobs.running_jobs(self.store):
+            proc = self.children.get(job.id)
+            stale = jobs.is_stale(job, self.heartbeat_timeout_s)
+            if proc is not None:
+                if stale:
+                    _kill_group(proc.pid)  # hung: reaped, and requeued, on the next pass
+                continue
+            # a worker of an earlier scheduler: fine while it beats; requeued once it is gone
+            if not stale and (job.pid is None or _alive(job.pid)):
+                continue
+            _kill_group(job.pid)
+            lost = "no heartbeat" if stale else "process gone"
+            state = jobs.fail(self.store, job.id, f"worker pid {job.pid} lost ({lost})", retryable=True)
+            append_log(job, f"worker pid {job.pid} lost ({lost}), attempt {job.attempts}; job is now {state}")
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def busy(self) -> bool:
+        return bool(self.children or jobs.running_jobs(self.store) or jobs.queued_in_order(self.store))
+
+    def run(
+        self,
+        until_idle: bool = False,
+        idle_exit_s: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Schedule until `stop` is set; with `until_idle`, return once nothing is queued
+        or running; with `idle_exit_s`, return after that long with nothing to do."""
+        self.acquire()
+        idle_since = time.monotonic()
+        try:
+            while stop is None or not stop.is_set():
+                self.step()
+                if self.busy():
+                    idle_since = time.monotonic()
+                elif until_idle or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
+                    return
+                time.sleep(self.poll_s)
+        finally:
+            self.release()
+
+
+def kernel_pid(settings: Settings) -> int | None:
+    """The pid of the workspace's running scheduler, or None."""
+    path = settings.home / LOCK_FILE
+    if not path.exists():
+        return None
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else -1
+        return None
+
+
+def ensure_kernel(settings: Settings, idle_exit_s: float | None = None) -> int:
+    """Start a background scheduler for the workspace unless one runs; return its pid.
+    It stops after `idle_exit_s` (env LLMOS_KERNEL_IDLE_EXIT, default 60) without jobs."""
+    if idle_exit_s is None:
+        idle_exit_s = float(os.environ.get(ENV_IDLE_EXIT, "60"))
+    pid = kernel_pid(settings)
+    if pid is not None:
+        return pid
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with (settings.home / KERNEL_LOG).open("ab") as out:
+        proc = subprocess.Popen(
+            [*KERNEL_ARGV, "--home", str(settings.home), "--idle-exit", str(idle_exit_s)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return proc.pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmos-kernel", description="Run the llmos job scheduler.")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--idle-exit", type=float, default=None)
+    parser.add_argument("--cpus", type=int, default=None)
+    parser.add_argument("--gpus", type=int, default=None)
+    parser.add_argument("--memory-mb", type=int, default=None)
+    args = parser.parse_args(argv)
+    store = Store(Settings.resolve(args.home))
+    scheduler = Scheduler(store, machine_capacity(args.cpus, args.gpus, args.memory_mb))
+    try:
+        scheduler.run(idle_exit_s=args.idle_exit)
+    except JobError as exc:  # another kernel won the race to start: that one serves the queue
+        print(exc.message, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
