@@ -80,6 +80,23 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return hold
 
 
+def prefill(model: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[Any, torch.Tensor]:
+    """Run left-padded prompts through `model` into a fresh KV cache; return the output
+    (logits of the last position, `.cache`) and each row's position ids."""
+    from transformers import DynamicCache
+
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        cache=DynamicCache(config=model.config),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return out, positions
+
+
 class Generator:
     """Decodes batches of token prompts with one causal LM."""
 
@@ -158,8 +175,6 @@ class Generator:
         on_text: TextCallback | None = None,
     ) -> list[Completion]:
         """Decode every prompt; `on_text(i, delta)` receives prompt i's text as it grows."""
-        from transformers import DynamicCache
-
         rows = []
         for i, (prompt, p) in enumerate(zip(prompts, params)):
             p.check()
@@ -175,16 +190,7 @@ class Generator:
             ids[i, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
             mask[i, width - len(prompt) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
+        out, positions = prefill(self.model, ids, mask)
         active = list(rows)
         while True:
             tokens = self._sample(out.logits[:, -1], active)

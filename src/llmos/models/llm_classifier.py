@@ -48,19 +48,10 @@ class LabelScorer(nn.Module):
         answer_ids: torch.Tensor,
         answer_mask: torch.Tensor,
     ) -> torch.Tensor:
-        from transformers import DynamicCache
+        from llmos.models.generation import prefill
 
         rows, labels = prompt_ids.shape[0], answer_ids.shape[0]
-        positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
-        out = self.model(
-            input_ids=prompt_ids,
-            attention_mask=prompt_mask,
-            position_ids=positions,
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
+        out, positions = prefill(self.model, prompt_ids, prompt_mask)
         first = out.logits[:, -1].float().log_softmax(-1)[:, answer_ids[:, 0]]  # [B, L]
         if answer_ids.shape[1] == 1:
             total = first

@@ -19,7 +19,7 @@ from llmos.modalities.chat import ChatDriver, ChatFormat, Messages, NextTokenObj
 from llmos.spec.schema import TaskSpec
 from llmos.train.loop import Rows, fit, mean_token_loss, seed_everything, steps_per_epoch
 from llmos.train.metrics import exact_match, rouge_l
-from llmos.train.run import Prepared, RunResult, loop_settings, write_report
+from llmos.train.run import Prepared, RunResult, loop_settings, training_summary, write_report
 
 
 def chat_driver(spec: TaskSpec, tokenizer: Any) -> ChatDriver:
@@ -166,12 +166,7 @@ def run_generation(spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: 
     metrics.update(
         before={k: before[k] for k in ("loss", "perplexity")},
         samples=shown,
-        train_seconds=round(result.train_seconds, 2),
-        train_samples_per_second=round(result.samples_per_second, 2),
-        epochs_run=len(result.history),
-        best_epoch=result.best_epoch,
-        trainable_parameters=trainable,
-        total_parameters=total,
+        **training_summary(result, trainable, total),
     )
     folder = run_dir / "model"
     config = {

@@ -296,6 +296,18 @@ def train_from_spec(
 RunResult = tuple[Path, dict[str, Any], list[dict[str, float]], float]
 
 
+def training_summary(result: Any, trainable: int, total: int) -> dict[str, Any]:
+    """What a model's metrics record about its training (`result` is the loop's `LoopResult`)."""
+    return {
+        "train_seconds": round(result.train_seconds, 2),
+        "train_samples_per_second": round(result.samples_per_second, 2),
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+    }
+
+
 def run_classifier(
     spec: TaskSpec, prepared: Prepared, run_dir: Path, progress: Progress, checkpoint_dir: Path | None = None
 ) -> RunResult:
@@ -369,14 +381,7 @@ def run_classifier(
         )
     predictor = Predictor(model, driver, output, placement, cfg.eval_batch_size)
     metrics = predictor.evaluate(splits.test, prepared.test_source, progress)
-    metrics.update(
-        train_seconds=round(result.train_seconds, 2),
-        train_samples_per_second=round(result.samples_per_second, 2),
-        epochs_run=len(result.history),
-        best_epoch=result.best_epoch,
-        trainable_parameters=trainable,
-        total_parameters=total,
-    )
+    metrics.update(training_summary(result, trainable, total))
     folder = run_dir / "model"
     parts.save(folder)
     write_report(folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}")
