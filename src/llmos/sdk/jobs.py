@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmos.core.errors import JobError
 from llmos.core.settings import Settings
@@ -48,9 +48,10 @@ class JobsMixin:
 
     settings: Settings
 
-    @property
-    def store(self) -> Store:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Workspace; declared here for type checking only
+
+        @property
+        def store(self) -> Store: ...
 
     # --- submitting ---------------------------------------------------------------------
 
