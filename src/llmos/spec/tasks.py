@@ -7,18 +7,8 @@ call these.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-TASKS = (
-    "text-classification",
-    "generation",
-    "token-classification",
-    "image-classification",
-    "tabular-classification",
-    "tabular-regression",
-    "multimodal-classification",
-    "multimodal-regression",
-)
 TaskName = Literal[
     "text-classification",
     "generation",
@@ -29,6 +19,7 @@ TaskName = Literal[
     "multimodal-classification",
     "multimodal-regression",
 ]
+TASKS: tuple[str, ...] = get_args(TaskName)
 TABULAR = {"number", "category"}
 
 
