@@ -7,7 +7,9 @@ one-text requests back to back for `--duration` seconds to
 - plain: a FastAPI app whose route calls a transformers `pipeline("text-classification")`
   per request, over the same fine-tuned MiniLM encoder weights (a
   `BertForSequenceClassification`: the same compute, its own head), as a simple server
-  would. Both servers run in their own process with one torch thread.
+  would. Both servers run in their own process with one torch thread per forward pass:
+  FastAPI runs the plain route in its thread pool, so it runs one request per core at
+  once; llmos runs `--workers` batch threads (default: one per core).
 (b) Memory. 100 MiniLM-LoRA deployments (one LoRA model trained, 99 copies with
 perturbed adapter and head weights, each registered and deployed) on one `llmos serve`:
 resident memory after the first deployment has answered and after all 100 have, the
@@ -143,7 +145,7 @@ def train(ws: Any, method: str, name: str) -> str:
 
 
 def throughput(
-    ws: Any, home: Path, texts: list[str], levels: list[int], duration: float
+    ws: Any, home: Path, texts: list[str], levels: list[int], duration: float, workers: int
 ) -> list[dict[str, Any]]:
     ref = train(ws, "full", "clf")
     ws.deploy(ref, "clf")
@@ -172,6 +174,8 @@ def throughput(
                 "2",
                 "--max-queue",
                 "1024",
+                "--workers",
+                str(workers),
             ],
             "http://127.0.0.1:8931",
             "/v1/deployments/clf/predict",
@@ -192,6 +196,8 @@ def throughput(
                 "2",
                 "--max-queue",
                 "1024",
+                "--workers",
+                str(workers),
             ],
             "http://127.0.0.1:8934",
             "/v1/deployments/clf-int8/predict",
@@ -320,6 +326,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per concurrency level")
     parser.add_argument("--levels", default="1,8,32,64")
     parser.add_argument("--adapters", type=int, default=100)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="llmos batch threads (one torch thread each); the plain server's thread pool runs "
+        "as many requests at once as it has cores",
+    )
     args = parser.parse_args()
     import pandas as pd
     import torch
@@ -334,7 +347,7 @@ def main() -> None:
     ws.import_dataset(DEMO / "banking_demo_test.csv", "demo-test")
     texts = pd.read_csv(DEMO / "banking_demo_test.csv")["text"].tolist()
     levels = [int(x) for x in args.levels.split(",")]
-    rows = throughput(ws, home, texts, levels, args.duration)
+    rows = throughput(ws, home, texts, levels, args.duration, args.workers)
     mem = memory(ws, home, args.adapters)
     print("\nserver     | clients | req/s | vs plain | p50 ms | p99 ms | p99 vs plain")
     comparison = []
@@ -364,6 +377,7 @@ def main() -> None:
         {
             "machine": {**machine(), "note": "2-core CPU shared with other developers' jobs"},
             "duration_s": args.duration,
+            "llmos_workers": args.workers,
             "throughput": rows,
             "comparison": comparison,
             "memory": mem,

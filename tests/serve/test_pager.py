@@ -9,6 +9,7 @@ import pytest
 
 from llmos.serve.runtime import ServeConfig, ServeRuntime
 from llmos.train.predict import Predictor
+from tests.conftest import tiny_spec
 from tests.serve.conftest import fleet
 
 TEXTS = ["my card has not arrived", "send money to my account", "refund the charge please"]
@@ -71,3 +72,31 @@ def test_byte_budget_and_pinning(lora_ws):
             assert runtime.pager.resident("lora0@1")["pinned"]  # the pinned one stays
     finally:
         runtime.close()
+
+
+def test_two_batch_workers_answer_like_offline(lora_ws, tiny_model_dir):
+    """With `workers=2`, batches of a whole model run at once and adapters take turns on
+    their shared base; every answer still equals offline predict."""
+    ws = lora_ws
+    refs = fleet(ws, 3)
+    ws.train(tiny_spec(tiny_model_dir, name="whole", train={"epochs": 1, "batch_size": 16, "seed": 7}))
+    ws.deploy("whole@1", "w")
+    names = {"w": "whole@1", **{f"a{i}": ref for i, ref in enumerate(refs)}}
+    offline = {
+        n: [r["label"] for r in Predictor.from_folder(ws.model_path(ref)).predict(TEXTS)]
+        for n, ref in names.items()
+    }
+    runtime = ServeRuntime(ws.store, ServeConfig(max_wait_ms=1, max_batch=4, workers=2))
+
+    async def ask_all():
+        calls = [(n, t) for _ in range(10) for n in names for t in TEXTS]
+        answers = await asyncio.gather(*(runtime.predict(n, [t]) for n, t in calls))
+        return [(n, TEXTS.index(t), rows[0]["label"]) for (n, t), (_, rows) in zip(calls, answers)]
+
+    try:
+        for name, i, label in asyncio.run(ask_all()):
+            assert label == offline[name][i], (name, i)
+        assert {len(lane.threads) for lane in runtime.batcher._lanes.values()} == {2}
+    finally:
+        runtime.close()
+    assert all(not t.is_alive() for lane in runtime.batcher._lanes.values() for t in lane.threads)

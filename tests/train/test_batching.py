@@ -24,3 +24,15 @@ def test_inference_batches_sorted_by_length():
     lengths = [5, 1, 9, 3, 7]
     batches = inference_batches(lengths, 2)
     assert [i for b in batches for i in b] == [1, 3, 0, 4, 2]
+
+
+def test_inference_batches_cap_padded_tokens():
+    lengths = [30, 5, 6, 5, 7, 40, 6, 5, 12, 8]
+    batches = inference_batches(lengths, batch_size=4, max_tokens=24)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) <= 4
+        assert len(batch) * longest <= 24 or len(batch) == 1  # a row longer than the cap travels alone
+    assert [len(b) for b in batches] == [4, 3, 1, 1, 1]
+    assert inference_batches(lengths, 4) == inference_batches(lengths, 4, None)

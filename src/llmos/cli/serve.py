@@ -43,6 +43,14 @@ def serve(
     graceful: Annotated[
         float, typer.Option("--graceful", help="Seconds in-flight requests get on shutdown.")
     ] = 30.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Batch threads per base model; on a multi-core CPU with one torch thread each, "
+            "whole models run that many batches at once.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the workspace's deployments over HTTP (OpenAPI docs at /docs); Ctrl-C stops it gracefully."""
     from llmos.serve.runtime import ServeConfig
@@ -52,6 +60,10 @@ def serve(
         from llmos.core.errors import UsageError
 
         raise UsageError(f"--port must be between 1 and 65535, not {port}")
+    if workers < 1:
+        from llmos.core.errors import UsageError
+
+        raise UsageError(f"--workers must be at least 1, not {workers}")
     config = ServeConfig(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
@@ -61,6 +73,7 @@ def serve(
         max_input_chars=max_input_chars,
         adapter_budget_mb=adapter_budget_mb,
         max_adapters=max_adapters,
+        workers=workers,
     )
     ws = STATE.workspace
     ws.init()

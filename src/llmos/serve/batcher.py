@@ -5,7 +5,10 @@ A classifier or embedder costs about the same for one text as for a dozen on a C
 most of the machine. Each base model gets a queue and one worker thread: the worker
 takes the first request, waits up to `max_wait_ms` for more until `max_batch` inputs,
 then runs the batch grouped by deployment, so requests for different adapters on one
-base share a batch window and each adapter runs once on all of its inputs. The queue
+base share a batch window and each adapter runs once on all of its inputs. With
+`workers` > 1, that many threads take batches from the queue, so whole models run
+several batches at once on a multi-core CPU (the forward pass releases the GIL;
+adapters on one shared base still take turns, under the base's lock). The queue
 is bounded: when it is full, `submit` raises `ServerBusy` (HTTP 429) instead of letting
 latency grow without limit. A request whose caller gave up (timeout) is skipped.
 """
@@ -40,8 +43,12 @@ class _Lane:
         self.key = key
         self.batcher = batcher
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=batcher.max_queue)
-        self.thread = threading.Thread(target=self._run, name=f"llmos-batch-{key[-24:]}", daemon=True)
-        self.thread.start()
+        self.threads = [
+            threading.Thread(target=self._run, name=f"llmos-batch{i}-{key[-24:]}", daemon=True)
+            for i in range(batcher.workers)
+        ]
+        for thread in self.threads:
+            thread.start()
 
     def _run(self) -> None:
         b = self.batcher
@@ -95,8 +102,10 @@ class Batcher:
         max_wait_ms: float = 5.0,
         max_queue: int = 256,
         on_batch: Callable[[int, int], None] | None = None,
+        workers: int = 1,
     ) -> None:
         self.run = run
+        self.workers = max(1, workers)
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
@@ -131,6 +140,8 @@ class Batcher:
             self._closed = True
             lanes = list(self._lanes.values())
         for lane in lanes:
-            lane.jobs.put(None)  # blocks while the queue is full: queued requests go first
+            for _ in lane.threads:  # one stop mark per worker; each worker takes one and ends
+                lane.jobs.put(None)  # blocks while the queue is full: queued requests go first
         for lane in lanes:
-            lane.thread.join()
+            for thread in lane.threads:
+                thread.join()

@@ -30,6 +30,12 @@ from llmos.core.util import sha256_file
 from llmos.serve.errors import ModelUnavailable
 from llmos.serve.targets import Target
 
+# transformers loads a model by patching process-wide state for the duration (torch's
+# init functions, `nn.Module.register_parameter` for meta-device loading). Two loads in
+# two threads interleave those patches and can leave them in place, after which every new
+# module is built on the meta device. Loads therefore take turns, process-wide.
+LOAD_LOCK = threading.Lock()
+
 
 def module_bytes(module: Any) -> int:
     """Bytes of a module's parameters and buffers (quantised weights included)."""
@@ -182,7 +188,8 @@ class ModelPager:
         if failed is not None and time.monotonic() - failed[0] < self.retry_s:
             raise ModelUnavailable(failed[1])
         try:
-            yield
+            with LOAD_LOCK:
+                yield
         except Exception as exc:
             message = f"model {target.ref} failed to load: {_first_line(exc)}"
             self.failures[target.ref] = (time.monotonic(), message)

@@ -46,6 +46,8 @@ class ServeConfig:
     # rows per forward pass inside a batch, sorted by length: on a CPU, MiniLM costs 9.5 ms
     # a text in length-sorted groups of 8, 25 ms alone and 28 ms in one padded group of 128
     model_batch_size: int = 8
+    # batch worker threads per base model; whole models run that many batches at once
+    workers: int = 1
 
 
 @dataclass
@@ -66,7 +68,7 @@ class ServeRuntime:
             config.model_batch_size,
         )
         self.batcher = Batcher(
-            self._run, config.max_batch, config.max_wait_ms, config.max_queue, self._on_batch
+            self._run, config.max_batch, config.max_wait_ms, config.max_queue, self._on_batch, config.workers
         )
         self._resolved: dict[str, _Resolved] = {}
         self._lock = threading.Lock()
@@ -155,13 +157,16 @@ class ServeRuntime:
     def _run(self, target: Target, inputs: list[Any]) -> Sequence[Any]:
         """Run one group of a batch (in the base model's worker thread)."""
         slot = self.pager.slot(target)
-        with slot.lock:  # the adapter switch and the forward pass must not interleave
-            if target.kind == "embedding":  # (vector, tokens) per input, for the usage report
+        if target.kind == "embedding":
+            with slot.lock:  # (vector, tokens) per input, for the usage report
                 embedder = self.pager.embedder(target)
                 tokens = embedder.tokenizer(inputs, truncation=True, max_length=embedder.max_length)[
                     "input_ids"
                 ]
                 return list(zip(embedder(inputs).tolist(), (len(t) for t in tokens)))
+        if not target.adapter:  # a whole model: batch workers may share it (Predictor is thread-safe)
+            return list(self.pager.predictor(target).predict(inputs))
+        with slot.lock:  # the adapter switch and the forward pass must not interleave
             return list(self.pager.predictor(target).predict(inputs))
 
     def _on_batch(self, inputs: int, groups: int) -> None:

@@ -142,11 +142,13 @@ def predict_logits(
     batch_size: int,
     placement: Placement,
     progress: Progress | None = None,
+    max_tokens: int | None = None,
 ) -> torch.Tensor:
-    """Logits for every row, in input order; rows are batched by length internally."""
+    """Logits for every row, in input order; rows are batched by length internally
+    (at most `batch_size` rows and, if given, `max_tokens` padded tokens per batch)."""
     model.eval()
     out: list[torch.Tensor | None] = [None] * len(features)
-    for batch in inference_batches(lengths, batch_size):
+    for batch in inference_batches(lengths, batch_size, max_tokens):
         inputs = {k: v.to(placement.device) for k, v in collate([features[i] for i in batch]).items()}
         with placement.autocast():
             logits = model(**inputs).float().cpu()

@@ -8,6 +8,7 @@ a list of rows (dicts) or, for single-input models, a list of plain values.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ from llmos.train.device import Placement, resolve_placement
 from llmos.train.loop import predict_logits
 from llmos.train.metrics import METRICS
 
+# Padded tokens per inference batch on a CPU. Measured with MiniLM on batches of 64
+# Banking77 requests at one thread: 256 gave about 3x the throughput of uncapped batches,
+# 1.2x that of 512 and 2x that of 2048 (larger matrices fall out of this CPU's cache).
+CPU_BATCH_TOKENS = 256
+
 
 class Predictor:
     def __init__(
@@ -35,12 +41,18 @@ class Predictor:
         output_driver: OutputDriver,
         placement: Placement,
         batch_size: int = 128,
+        max_tokens: int | None = None,
     ) -> None:
         self.model = model.to(placement.device).eval()
         self.input = input_driver
         self.output = output_driver
         self.placement = placement
         self.batch_size = batch_size
+        # a batch's cost on a CPU is its padded size: cap it (see train/batching.py)
+        self.max_tokens = max_tokens or (CPU_BATCH_TOKENS if placement.device.type == "cpu" else None)
+        # predict may run in several threads at once (the server's batch workers): the
+        # forward pass is read-only, but a fast tokenizer must not be called concurrently
+        self._encode_lock = threading.Lock()
 
     @classmethod
     def from_folder(
@@ -106,12 +118,20 @@ class Predictor:
         return pd.DataFrame({self.columns[0]: list(values)})
 
     def _logits(self, frame: pd.DataFrame, source: str, progress: Progress | None) -> torch.Tensor:
-        features = self.input.encode_frame(frame, source)
+        with self._encode_lock:
+            features = self.input.encode_frame(frame, source)
         lengths = [self.input.length(f) for f in features]
         if progress is not None:
             progress.start("predicting", len(features))
         logits = predict_logits(
-            self.model, self.input.collate, features, lengths, self.batch_size, self.placement, progress
+            self.model,
+            self.input.collate,
+            features,
+            lengths,
+            self.batch_size,
+            self.placement,
+            progress,
+            self.max_tokens,
         )
         if progress is not None:
             progress.finish()
