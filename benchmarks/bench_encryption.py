@@ -25,7 +25,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_DATA, ROOT, machine, minilm_path, write_result
+from common import ROOT, SHARED_DATA, machine, minilm_path, write_result
 
 
 def best(fn: Callable[[], Any], repeat: int = 3) -> float:
@@ -53,7 +53,10 @@ def main() -> None:
     sealed = io.BytesIO()
     crypto.encrypt_stream(key, "blob:x", io.BytesIO(data), sealed)
     dec = best(lambda: crypto.decrypt_stream(key, "blob:x", io.BytesIO(sealed.getvalue()), io.BytesIO(), "x"))
-    result["aes_gcm_mb_per_s"] = {"encrypt": round(64 / enc * 1.048576), "decrypt": round(64 / dec * 1.048576)}
+    result["aes_gcm_mb_per_s"] = {
+        "encrypt": round(64 / enc * 1.048576),
+        "decrypt": round(64 / dec * 1.048576),
+    }
 
     csv = SHARED_DATA / "banking77" / "train.csv"
     if not csv.exists():
@@ -73,8 +76,17 @@ def main() -> None:
             load = best(lambda ws=ws, ds=ds: load_frame(ws.store, ds))
             start = time.perf_counter()
             row = register_model(
-                ws.store, name="minilm", task="text-classification", base_model="minilm", method="full",
-                spec={}, folder=folder, train_dataset_id=None, test_dataset_id=None, split={}, metrics={},
+                ws.store,
+                name="minilm",
+                task="text-classification",
+                base_model="minilm",
+                method="full",
+                spec={},
+                folder=folder,
+                train_dataset_id=None,
+                test_dataset_id=None,
+                split={},
+                metrics={},
                 train_seconds=0.0,
             )
             stored = time.perf_counter() - start

@@ -111,7 +111,9 @@ def test_nothing_of_the_dataset_is_stored_in_the_clear(tmp_path, big_csv, tiny_m
     ws2.deploy("tiny@1", "intents")
     after = serve_predict(home, "intents", strings[:4])
     assert [r["label"] for r in after] == [r["label"] for r in before]
-    assert ws2.prediction_frame("tiny-on-intents@1")["prediction"].tolist() == predicted["prediction"].tolist()
+    assert (
+        ws2.prediction_frame("tiny-on-intents@1")["prediction"].tolist() == predicted["prediction"].tolist()
+    )
 
     assert ws2.encryption_status()["blobs_plaintext"] == 0
     assert plaintext_hits(home, strings) == []
@@ -131,9 +133,7 @@ def test_keys_enable_encrypts_an_existing_workspace(ws, big_csv, tiny_model_dir,
     assert "created master key file" in captured.err and "0 of them still plaintext" in captured.out
     assert plaintext_hits(ws.home, strings) == []
     reopened = Workspace(ws.home)
-    assert reopened.dataset(
-        "intents"
-    ).label_distribution == {"card": 50, "transfer": 50, "refund": 50}
+    assert reopened.dataset("intents").label_distribution == {"card": 50, "transfer": 50, "refund": 50}
     assert reopened.predict("tiny", strings[:2])[0]["label"] in {"card", "transfer", "refund"}
     assert main([*home, "keys", "enable", "--json"]) == 0  # idempotent
     assert '"blobs_encrypted_now": 0' in capsys.readouterr().out
@@ -158,7 +158,10 @@ def test_a_loose_key_file_stops_every_command_with_one_line(ws, big_csv, capsys)
     key.chmod(0o644)
     assert main(["--home", str(ws.home), "data", "list"]) == StoreError.exit_code
     message = capsys.readouterr().err.strip()
-    assert message == f"error: master key file {key} has permissions 0644, open to other users: run `chmod 600 {key}`"
+    assert (
+        message
+        == f"error: master key file {key} has permissions 0644, open to other users: run `chmod 600 {key}`"
+    )
     key.chmod(0o600)
     assert main(["--home", str(ws.home), "data", "list"]) == 0
 
@@ -178,7 +181,7 @@ def test_missing_or_wrong_master_key_is_named(ws, big_csv, monkeypatch):
         Workspace(ws.home).datasets()
     monkeypatch.delenv(crypto.ENV_KEY)
     (ws.home / "master.key").rename(ws.home / "elsewhere.key")
-    with pytest.raises(StoreError, match="its master key file .*master.key is missing"):
+    with pytest.raises(StoreError, match=r"its master key file .*master.key is missing"):
         Workspace(ws.home).datasets()
     monkeypatch.setenv(crypto.ENV_KEY_FILE, str(ws.home / "elsewhere.key"))
     assert [d.ref for d in Workspace(ws.home).datasets()] == ["intents@1"]
@@ -194,7 +197,9 @@ def test_a_corrupted_blob_is_an_integrity_error_and_nothing_is_overwritten(ws, b
     data[len(data) // 2] ^= 0x01
     blob.chmod(0o644)
     blob.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match=rf"artifact {ds.artifact[:12]} \(dataset intents@1\): integrity check failed"):
+    with pytest.raises(
+        StoreError, match=rf"artifact {ds.artifact[:12]} \(dataset intents@1\): integrity check failed"
+    ):
         ws.dataset_frame("intents")
     assert blob.read_bytes() == bytes(data)  # left as it is
     # a model file: the folder gets no partial or corrupt file
@@ -300,3 +305,16 @@ def test_rotation_with_a_key_from_the_environment_needs_a_new_key_file(ws, big_c
     monkeypatch.delenv(crypto.ENV_KEY)
     monkeypatch.setenv(crypto.ENV_KEY_FILE, str(new))
     assert len(Workspace(ws.home).dataset_frame("intents")) == 150
+
+
+def test_a_process_opened_before_a_rotation_picks_up_the_new_key(ws, big_csv, tmp_path):
+    ws.init(encrypt=True)
+    ws.import_dataset(big_csv, "intents")
+    other_process = Workspace(ws.home)
+    assert len(other_process.dataset_frame("intents")) == 150  # its keyring holds the old key
+    new_id = ws.rotate_key()["key_id"]
+    more = tmp_path / "more.csv"
+    make_rows(30, seed=9).to_csv(more, index=False)
+    other_process.import_dataset(more, "more")  # wraps its new data key under the new master key
+    assert set(Workspace(ws.home).encryption_status()["data_keys_by_master_key"]) == {new_id}
+    assert len(Workspace(ws.home).dataset_frame("more")) == 30

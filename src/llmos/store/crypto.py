@@ -60,7 +60,7 @@ from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import JSON, Engine, LargeBinary, String, Text, column, insert, select, table
+from sqlalchemy import JSON, Connection, Engine, LargeBinary, String, Text, column, insert, select, table
 from sqlalchemy.types import TypeDecorator
 
 from llmos.core.errors import StoreError
@@ -236,13 +236,27 @@ def recorded_key_id(engine: Engine) -> str | None:
         ).scalar_one_or_none()
 
 
-class Keyring:
-    """The master key and the data keys of one encrypted workspace."""
+def lock_key_table(conn: Connection) -> None:
+    """Take the write lock first (a no-op update), so what is read next cannot be changed
+    by a rotation before this transaction writes (SQLite and PostgreSQL alike)."""
+    conn.execute(
+        data_keys.update().where(data_keys.c.object == FIELDS_OBJECT).values(key_id=data_keys.c.key_id)
+    )
 
-    def __init__(self, engine: Engine, master: MasterKey) -> None:
-        self.engine, self.master = engine, master
+
+class Keyring:
+    """The master key and the data keys of one encrypted workspace. When another process
+    rotated the master key meanwhile, the new one is loaded on first need."""
+
+    def __init__(self, engine: Engine, master: MasterKey, settings: Settings) -> None:
+        self.engine, self.master, self.settings = engine, master, settings
         self._cache: dict[str, bytes] = {}
         self._lock = threading.Lock()
+
+    def _master_for(self, key_id: str) -> MasterKey:
+        if key_id != self.master.key_id:
+            self.master = load_master_key(self.settings, key_id)
+        return self.master
 
     def data_key(self, obj: str, create: bool = False) -> bytes:
         """The data key of `obj`; with `create`, a new one is made and committed first when
@@ -251,6 +265,8 @@ class Keyring:
             if obj in self._cache:
                 return self._cache[obj]
         with self.engine.begin() as conn:
+            if create:
+                lock_key_table(conn)
             row = conn.execute(
                 select(data_keys.c.key_id, data_keys.c.wrapped).where(data_keys.c.object == obj)
             ).first()
@@ -260,17 +276,18 @@ class Keyring:
                         f"{obj} is encrypted but its data key is missing from the workspace database: "
                         "restore the database from a backup"
                     )
+                current = conn.execute(
+                    select(data_keys.c.key_id).where(data_keys.c.object == FIELDS_OBJECT)
+                ).scalar_one()
+                master = self._master_for(current)
                 key = new_key()
                 conn.execute(
                     insert(data_keys).values(
-                        object=obj,
-                        key_id=self.master.key_id,
-                        wrapped=wrap(self.master, obj, key),
-                        created_at=utcnow(),
+                        object=obj, key_id=master.key_id, wrapped=wrap(master, obj, key), created_at=utcnow()
                     )
                 )
             else:
-                key = unwrap(self.master, obj, row.wrapped)
+                key = unwrap(self._master_for(row.key_id), obj, row.wrapped)
         with self._lock:
             self._cache[obj] = key
         return key
@@ -468,6 +485,7 @@ def rewrap_all(engine: Engine, old: MasterKey, new: MasterKey) -> int:
     """Re-wrap every data key from `old` to `new` in one transaction; return how many."""
     count = 0
     with engine.begin() as conn:
+        lock_key_table(conn)
         rows = conn.execute(select(data_keys.c.object, data_keys.c.key_id, data_keys.c.wrapped)).all()
         for row in rows:
             if row.key_id != old.key_id:

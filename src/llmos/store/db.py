@@ -11,6 +11,7 @@ the keyring then encrypts blobs (`artifacts`) and sealed columns (`store.crypto`
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,9 +56,12 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.artifacts = ArtifactStore(settings.artifacts_dir)
         self.keyring: crypto.Keyring | None = None
+        self._scratch_id = uuid.uuid4().hex[:12]
         key_id = crypto.recorded_key_id(self.engine)
         if key_id is not None:
-            self.attach_keyring(crypto.Keyring(self.engine, crypto.load_master_key(settings, key_id)))
+            self.attach_keyring(
+                crypto.Keyring(self.engine, crypto.load_master_key(settings, key_id), settings)
+            )
 
     def attach_keyring(self, keyring: crypto.Keyring) -> None:
         """Encrypt from now on: blobs, and sealed columns (through the engine's dialect)."""
@@ -76,7 +80,8 @@ class Store:
         if self.keyring is None:
             return folder
         home = self.settings.home
-        return crypto.scratch_root(home) / folder.relative_to(home)
+        # one subfolder per Store: two workspaces (or a recreated one) never share a folder
+        return crypto.scratch_root(home) / self._scratch_id / folder.relative_to(home)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

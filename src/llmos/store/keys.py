@@ -56,7 +56,7 @@ def enable_encryption(store: Store) -> dict[str, Any]:
                     created_at=utcnow(),
                 )
             )
-        store.attach_keyring(crypto.Keyring(store.engine, master))
+        store.attach_keyring(crypto.Keyring(store.engine, master, store.settings))
     keyring = store.keyring
     assert keyring is not None
     encrypted = 0
