@@ -318,3 +318,18 @@ def test_a_process_opened_before_a_rotation_picks_up_the_new_key(ws, big_csv, tm
     other_process.import_dataset(more, "more")  # wraps its new data key under the new master key
     assert set(Workspace(ws.home).encryption_status()["data_keys_by_master_key"]) == {new_id}
     assert len(Workspace(ws.home).dataset_frame("more")) == 30
+
+
+def test_field_helpers_seal_only_in_an_encrypted_workspace(ws):
+    assert crypto.seal_text(ws.store.keyring, "refund my card", "feedback.text") == "refund my card"
+    ws.init(encrypt=True)
+    keyring = ws.store.keyring
+    sealed = crypto.seal_text(keyring, "refund my card", "feedback.text")
+    assert crypto.is_sealed(sealed) and "refund" not in sealed
+    assert crypto.open_text(keyring, sealed, "feedback.text") == "refund my card"
+    with pytest.raises(StoreError, match=r"encrypted value of feedback\.other fails its integrity check"):
+        crypto.open_text(keyring, sealed, "feedback.other")  # bound to its column
+    value = {"text": "card", "n": 2}
+    assert crypto.open_json(keyring, crypto.seal_json(keyring, value, "x.y"), "x.y") == value
+    with pytest.raises(StoreError, match="no master key is loaded"):
+        crypto.open_text(None, sealed, "feedback.text")

@@ -330,6 +330,28 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_PREFIX)
 
 
+def seal_text(keyring: Keyring | None, text: str, context: str) -> str:
+    """`text` encrypted for a database value when the workspace is (`store.keyring`), else
+    as it is; `context` (e.g. "feedback.text") is bound to it as associated data."""
+    return text if keyring is None else keyring.seal_text(text, context)
+
+
+def open_text(keyring: Keyring | None, value: str, context: str) -> str:
+    if not is_sealed(value):
+        return value
+    if keyring is None:
+        raise StoreError(f"{context} holds an encrypted value but no master key is loaded")
+    return keyring.open_text(value, context)
+
+
+def seal_json(keyring: Keyring | None, value: Any, context: str) -> Any:
+    return value if keyring is None else keyring.seal_json(value, context)
+
+
+def open_json(keyring: Keyring | None, value: Any, context: str) -> Any:
+    return json.loads(open_text(keyring, value, context)) if is_sealed(value) else value
+
+
 # --- sealed columns ------------------------------------------------------------------------
 
 
