@@ -333,3 +333,16 @@ def test_field_helpers_seal_only_in_an_encrypted_workspace(ws):
     assert crypto.open_json(keyring, crypto.seal_json(keyring, value, "x.y"), "x.y") == value
     with pytest.raises(StoreError, match="no master key is loaded"):
         crypto.open_text(None, sealed, "feedback.text")
+
+
+def test_init_encrypt_from_the_cli(home, capsys):
+    import json
+
+    assert main(["--home", str(home), "init", "--encrypt", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["encryption"]
+    assert shown["encrypted"] and shown["key_source"] == str(home / "master.key")
+    assert len(shown["key_id"]) == 16 and shown["blobs_plaintext"] == 0
+    key = crypto.read_key_file(home / "master.key")
+    assert shown["key_id"] == key.key_id and key.key.hex() not in repr(key)
+    assert main(["--home", str(home), "keys", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["data_keys"] == 1

@@ -54,7 +54,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -96,7 +96,7 @@ def key_id_of(key: bytes) -> str:
 
 @dataclass(frozen=True)
 class MasterKey:
-    key: bytes
+    key: bytes = field(repr=False)  # never printed in a log or a traceback
     source: str  # the key file's path, or ENV_KEY
 
     @property
