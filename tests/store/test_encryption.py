@@ -262,14 +262,19 @@ def test_rotation_interrupted_before_its_commit_keeps_the_old_key(ws, big_csv, m
     ws.import_dataset(big_csv, "intents")
     old = ws.encryption_status()["key_id"]
 
-    def crash(count: int) -> None:
-        if count == 2:
-            raise RuntimeError("power cut")
+    real_wrap, calls = crypto.wrap, []
 
-    monkeypatch.setattr(crypto, "_on_rewrap", crash)
+    def crash_on_second(master, obj, key):  # the second data key's re-wrap fails
+        calls.append(obj)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        return real_wrap(master, obj, key)
+
+    monkeypatch.setattr(crypto, "wrap", crash_on_second)
     with pytest.raises(RuntimeError, match="power cut"):
         ws.rotate_key()
-    monkeypatch.setattr(crypto, "_on_rewrap", None)
+    monkeypatch.setattr(crypto, "wrap", real_wrap)
+    assert len(calls) == 2  # one key was re-wrapped before the failure, inside the transaction
     reopened = Workspace(ws.home)
     assert reopened.encryption_status()["key_id"] == old
     assert len(reopened.dataset_frame("intents")) == 150
@@ -354,3 +359,52 @@ def test_init_encrypt_from_the_cli(home, capsys):
     assert shown["key_id"] == key.key_id and key.key.hex() not in repr(key)
     assert main(["--home", str(home), "keys", "status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["data_keys"] == 1
+
+
+def test_keys_enable_interrupted_halfway_is_finished_by_running_it_again(ws, big_csv, tmp_path, monkeypatch):
+    from llmos.store import keys
+
+    ws.import_dataset(big_csv, "intents")
+    other = tmp_path / "other.csv"
+    make_rows(40, seed=3).to_csv(other, index=False)
+    ws.import_dataset(other, "other")
+    real = keys._encrypt_in_place
+    done: list[Path] = []
+
+    def crash_on_second(keyring, blob):
+        if done:
+            raise OSError("power cut")
+        real(keyring, blob)
+        done.append(blob)
+
+    monkeypatch.setattr(keys, "_encrypt_in_place", crash_on_second)
+    with pytest.raises(OSError, match="power cut"):
+        ws.enable_encryption()
+    monkeypatch.setattr(keys, "_encrypt_in_place", real)
+    reopened = Workspace(ws.home)
+    assert reopened.encryption_status()["blobs_plaintext"] == 1
+    plain_one = next(
+        n
+        for n in ("intents", "other")
+        if reopened.store.artifacts.path(reopened.dataset(n).artifact) != done[0]
+    )
+    with pytest.raises(
+        StoreError, match="is not encrypted in an encrypted workspace: run `llmos keys enable`"
+    ):
+        reopened.dataset_frame(plain_one)
+    assert reopened.enable_encryption()["blobs_encrypted_now"] == 1
+    assert len(Workspace(ws.home).dataset_frame("intents")) == 150
+    assert len(Workspace(ws.home).dataset_frame("other")) == 40
+
+
+def test_a_temporary_folder_inside_the_workspace_is_refused(ws, monkeypatch):
+    import tempfile
+
+    ws.init(encrypt=True)
+    inside = ws.home / "tmp"
+    inside.mkdir()
+    monkeypatch.setattr(crypto, "_scratch", None)
+    monkeypatch.setattr(tempfile, "tempdir", str(inside))
+    with pytest.raises(StoreError, match=r"is inside the encrypted workspace .*: point TMPDIR elsewhere"):
+        ws.store.plain_dir(ws.home / "runs")
+    assert list(inside.iterdir()) == []

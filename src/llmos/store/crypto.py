@@ -53,7 +53,6 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -498,11 +497,6 @@ def scratch_root(home: Path) -> Path:
         return _scratch
 
 
-# a test hook: called with the number of keys re-wrapped so far (a failure injected here
-# must leave the workspace readable with the old key)
-_on_rewrap: Callable[[int], None] | None = None
-
-
 def rewrap_all(engine: Engine, old: MasterKey, new: MasterKey) -> int:
     """Re-wrap every data key from `old` to `new` in one transaction; return how many."""
     count = 0
@@ -522,6 +516,4 @@ def rewrap_all(engine: Engine, old: MasterKey, new: MasterKey) -> int:
                 .values(key_id=new.key_id, wrapped=wrap(new, row.object, key))
             )
             count += 1
-            if _on_rewrap is not None:
-                _on_rewrap(count)
     return count
