@@ -16,6 +16,7 @@ import typer
 from llmos import __version__
 from llmos.cli import data as data_cmd
 from llmos.cli import jobs as jobs_cmd
+from llmos.cli import keys as keys_cmd
 from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
 from llmos.cli import serve as serve_cmd
@@ -39,6 +40,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(jobs_cmd.kernel_app, name="kernel")
+app.add_typer(keys_cmd.app, name="keys")
 train_cmd.register(app)
 llm_cmd.register(app)
 serve_cmd.register(app)
@@ -66,16 +68,23 @@ def root(
 
 @app.command("init")
 def init(
+    encrypt: Annotated[
+        bool, typer.Option("--encrypt", help="Encrypt the workspace at rest (see `llmos keys`).")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create the workspace (database, artifact store) if it does not exist."""
     from llmos.cli.output import out, print_json
 
-    home = STATE.workspace.init()
+    home = STATE.workspace.init(encrypt=encrypt)
+    status = STATE.workspace.encryption_status()
     if json_out:
-        print_json({"home": str(home), "database": STATE.workspace.settings.db_url})
+        print_json({"home": str(home), "database": STATE.workspace.settings.db_url, "encryption": status})
     else:
-        out.print(f"workspace ready at {home}")
+        out.print(
+            f"workspace ready at {home}"
+            + (f", encrypted (master key {status['key_id']})" if status["encrypted"] else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,6 +99,8 @@ def train(
     print_report(metrics, f"{model.ref} on the test set", max_classes=20)
     png = report_dir / "confusion_matrix.png"
     shown = f"; confusion matrix: {png}" if png.exists() else f"; report: {report_dir}"
+    if ws.store.encrypted:  # that folder is a decrypted copy, removed when this command ends
+        shown = "; its report is stored encrypted (`llmos eval MODEL --data D --report DIR` writes one)"
     out.print(f"registered [bold]{model.ref}[/bold] (job {done.id}){shown}")
 
 

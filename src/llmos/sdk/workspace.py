@@ -50,8 +50,9 @@ class Workspace(JobsMixin):
             self._store = Store(self.settings)
         return self._store
 
-    def init(self) -> Path:
-        """Create the workspace (idempotent) and return its folder."""
+    def init(self, encrypt: bool = False) -> Path:
+        """Create the workspace (idempotent) and return its folder; `encrypt` turns
+        encryption at rest on (`enable_encryption`)."""
         _ = self.store
         for folder in (
             self.settings.artifacts_dir,
@@ -59,7 +60,26 @@ class Workspace(JobsMixin):
             self.settings.cache_dir,
         ):
             folder.mkdir(parents=True, exist_ok=True)
+        if encrypt:
+            self.enable_encryption()
         return self.home
+
+    # --- encryption at rest (store.keys) ---------------------------------------------------
+
+    def enable_encryption(self) -> dict[str, Any]:
+        from llmos.store.keys import enable_encryption
+
+        return enable_encryption(self.store)
+
+    def rotate_key(self, new_key_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        from llmos.store.keys import rotate_master_key
+
+        return rotate_master_key(self.store, Path(new_key_file) if new_key_file else None)
+
+    def encryption_status(self) -> dict[str, Any]:
+        from llmos.store.keys import encryption_status
+
+        return encryption_status(self.store)
 
     # --- datasets ---------------------------------------------------------------------
 

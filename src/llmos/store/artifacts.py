@@ -4,24 +4,34 @@ A dataset version points at one blob (its Parquet copy); a model version at a ma
 `{relative path: sha256}` of its folder. Blobs are written to a temporary file and
 renamed into place, so a crash never leaves a partial blob under a valid name.
 Materialising a manifest hard-links blobs into a folder (copying across devices).
+
+With a `Keyring` (an encrypted workspace, see `store.crypto`) a blob holds the
+AES-256-GCM ciphertext of the file under its own data key, while its name stays the
+SHA-256 of the plaintext (deduplication still works); `read_bytes` decrypts into memory
+and `materialize` decrypts each file into the destination, which the caller keeps
+outside the workspace.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 from llmos.core.errors import StoreError
 from llmos.core.util import sha256_file
+from llmos.store import crypto
 
 
 class ArtifactStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keyring: crypto.Keyring | None = None) -> None:
         self.root = root
+        self.keyring = keyring
 
     def path(self, digest: str) -> Path:
         return self.root / "sha256" / digest[:2] / digest[2:]
@@ -29,32 +39,34 @@ class ArtifactStore:
     def has(self, digest: str) -> bool:
         return self.path(digest).exists()
 
+    def _write(self, digest: str, src: BinaryIO) -> None:
+        dest = self.path(digest)
+        if dest.exists():
+            return
+        key = self.keyring.data_key(blob_object(digest), create=True) if self.keyring else None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if key is None:
+                    shutil.copyfileobj(src, out)
+                else:
+                    crypto.encrypt_stream(key, blob_object(digest), src, out)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
     def put_file(self, src: Path) -> str:
         digest = sha256_file(src)
-        dest = self.path(digest)
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-            os.close(fd)
-            try:
-                shutil.copyfile(src, tmp)
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, dest)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        with src.open("rb") as f:
+            self._write(digest, f)
         return digest
 
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        dest = self.path(digest)
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, dest)
+        self._write(digest, io.BytesIO(data))
         return digest
 
     def put_dir(self, src: Path) -> dict[str, str]:
@@ -64,26 +76,74 @@ class ArtifactStore:
             manifest[file.relative_to(src).as_posix()] = self.put_file(file)
         return manifest
 
+    def _blob(self, digest: str, what: str) -> Path:
+        blob = self.path(digest)
+        if not blob.exists():
+            raise StoreError(f"artifact {digest[:12]} ({what}) is missing from {self.root}")
+        return blob
+
+    def _decrypt_into(self, digest: str, blob: Path, out: BinaryIO, what: str) -> None:
+        with blob.open("rb") as src:
+            encrypted = src.read(len(crypto.MAGIC)) == crypto.MAGIC
+            src.seek(0)
+            if self.keyring is None:
+                if encrypted:
+                    raise StoreError(
+                        f"artifact {digest[:12]} ({what}) is encrypted but the workspace has no master "
+                        "key loaded; open it with its key"
+                    )
+                shutil.copyfileobj(src, out)
+                return
+            if not encrypted:
+                raise StoreError(
+                    f"artifact {digest[:12]} ({what}) is not encrypted in an encrypted workspace: "
+                    "run `llmos keys enable` to finish encrypting the store"
+                )
+            key = self.keyring.data_key(blob_object(digest))
+            crypto.decrypt_stream(key, blob_object(digest), src, out, f"artifact {digest[:12]} ({what})")
+
+    def read_bytes(self, digest: str, what: str = "blob") -> bytes:
+        """The plaintext of a blob, decrypted in memory when the store is encrypted."""
+        out = io.BytesIO()
+        self._decrypt_into(digest, self._blob(digest, what), out, what)
+        return out.getvalue()
+
     def materialize(self, manifest: dict[str, str], dest: Path) -> Path:
-        """Lay the files of `manifest` out under `dest` (idempotent)."""
+        """Lay the files of `manifest` out under `dest` (idempotent). Encrypted blobs are
+        decrypted into a partial file that is renamed into place only once it is verified."""
         for rel, digest in manifest.items():
-            blob = self.path(digest)
-            if not blob.exists():
-                raise StoreError(f"artifact {digest[:12]} ({rel}) is missing from {self.root}")
+            blob = self._blob(digest, rel)
             target = dest / rel
             if target.exists():
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+            if self.keyring is not None:
+                try:
+                    with partial.open("wb") as out:
+                        self._decrypt_into(digest, blob, out, rel)
+                    os.replace(partial, target)
+                finally:
+                    partial.unlink(missing_ok=True)
+                continue
             try:
                 os.link(blob, target)
             except FileExistsError:
                 continue  # another thread or process laid it out meanwhile
             except OSError:  # no hard links here (another file system): copy, then rename
-                partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
                 shutil.copyfile(blob, partial)
                 os.replace(partial, target)
         return dest
 
     def files(self) -> list[Path]:
         base = self.root / "sha256"
-        return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
+        return (
+            sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+            if base.exists()
+            else []
+        )
+
+
+def blob_object(digest: str) -> str:
+    """The name of a blob's data key in the key table."""
+    return f"blob:{digest}"

@@ -227,4 +227,5 @@ def list_datasets(store: Store, name: str | None = None) -> list[DatasetVersion]
 
 
 def load_frame(store: Store, dataset: DatasetVersion) -> pd.DataFrame:
-    return pd.read_parquet(store.artifacts.path(dataset.artifact))
+    """The dataset's table, read (and decrypted, in an encrypted workspace) in memory."""
+    return pd.read_parquet(io.BytesIO(store.artifacts.read_bytes(dataset.artifact, f"dataset {dataset.ref}")))

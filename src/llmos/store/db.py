@@ -3,12 +3,18 @@
 SQLite in WAL mode is the embedded default (readers never wait for the one writer);
 any SQLAlchemy URL, PostgreSQL included, works through `LLMOS_DB_URL`. Every write runs
 in `Store.transaction()`, so a failure leaves nothing half-written.
+
+An encrypted workspace (`llmos init --encrypt`, `llmos keys enable`) loads its master key
+when it opens, so a missing, wrong or loosely-permitted key stops every command at once;
+the keyring then encrypts blobs (`artifacts`) and sealed columns (`store.crypto`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -17,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from llmos.core.errors import StoreError
 from llmos.core.settings import Settings
-from llmos.store import migrations
+from llmos.store import crypto, migrations
 from llmos.store.artifacts import ArtifactStore
 
 
@@ -49,6 +55,33 @@ class Store:
             raise StoreError(f"cannot open workspace database {settings.db_url}: {exc.orig}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.artifacts = ArtifactStore(settings.artifacts_dir)
+        self.keyring: crypto.Keyring | None = None
+        self._scratch_id = uuid.uuid4().hex[:12]
+        key_id = crypto.recorded_key_id(self.engine)
+        if key_id is not None:
+            self.attach_keyring(
+                crypto.Keyring(self.engine, crypto.load_master_key(settings, key_id), settings)
+            )
+
+    def attach_keyring(self, keyring: crypto.Keyring) -> None:
+        """Encrypt from now on: blobs, and sealed columns (through the engine's dialect)."""
+        keyring.data_key(crypto.FIELDS_OBJECT)  # the master key must open the workspace
+        self.keyring = keyring
+        self.artifacts.keyring = keyring
+        self.engine.dialect.llmos_keyring = keyring  # type: ignore[attr-defined]
+
+    @property
+    def encrypted(self) -> bool:
+        return self.keyring is not None
+
+    def plain_dir(self, folder: Path) -> Path:
+        """Where plaintext that would go to `folder` (under the workspace) goes: `folder`
+        itself, or its place in a private folder outside an encrypted workspace."""
+        if self.keyring is None:
+            return folder
+        home = self.settings.home
+        # one subfolder per Store: two workspaces (or a recreated one) never share a folder
+        return crypto.scratch_root(home) / self._scratch_id / folder.relative_to(home)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

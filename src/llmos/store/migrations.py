@@ -58,8 +58,19 @@ def _add_jobs_and_prediction_sets(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_model_versions_job_id ON model_versions (job_id)"))
 
 
+def _add_data_keys(conn: Connection) -> None:
+    """F5 encryption at rest: the wrapped data keys of encrypted objects."""
+    from llmos.store.schema import DataKey
+
+    DataKey.__table__.create(conn)  # type: ignore[attr-defined]
+
+
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[Connection], None]] = [add_deployments, _add_jobs_and_prediction_sets]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    add_deployments,
+    _add_jobs_and_prediction_sets,
+    _add_data_keys,
+]
 LATEST = 1 + len(MIGRATIONS)
 
 

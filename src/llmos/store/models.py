@@ -87,6 +87,7 @@ def list_models(store: Store, name: str | None = None) -> list[ModelVersion]:
 
 
 def model_folder(store: Store, model: ModelVersion) -> Path:
-    """The model's files laid out in the workspace cache (hard links to the blobs)."""
-    dest = store.settings.cache_dir / "models" / model.name / str(model.version)
+    """The model's files laid out in the workspace cache (hard links to the blobs); in an
+    encrypted workspace, decrypted into a private folder outside the workspace instead."""
+    dest = store.plain_dir(store.settings.cache_dir / "models" / model.name / str(model.version))
     return store.artifacts.materialize(model.artifacts, dest)

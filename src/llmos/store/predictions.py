@@ -74,4 +74,4 @@ def predictions_made_by_job(store: Store, job_id: int) -> PredictionSet | None:
 
 
 def load_predictions(store: Store, row: PredictionSet) -> pd.DataFrame:
-    return pd.read_parquet(store.artifacts.path(row.artifact))
+    return pd.read_parquet(io.BytesIO(store.artifacts.read_bytes(row.artifact, f"prediction set {row.ref}")))

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from llmos.core.util import utcnow
+from llmos.store.crypto import SealedJSON, SealedText
 
 
 class Base(DeclarativeBase):
@@ -45,7 +46,9 @@ class DatasetVersion(Base):
     num_rows: Mapped[int] = mapped_column(Integer)
     columns: Mapped[list[Any]] = mapped_column(JSON)
     label_column: Mapped[str | None] = mapped_column(String(256), nullable=True)
-    label_distribution: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    label_distribution: Mapped[dict[str, Any] | None] = mapped_column(
+        SealedJSON("dataset_versions.label_distribution"), nullable=True
+    )
     artifact: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -109,7 +112,7 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(SealedText("jobs.error"), nullable=True)
     log_path: Mapped[str] = mapped_column(String(1024), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -160,3 +163,15 @@ class Deployment(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DataKey(Base):
+    """The data key of one encrypted object (a blob, or `fields` for sealed database
+    values), wrapped by the master key `key_id` (see `store.crypto`)."""
+
+    __tablename__ = "data_keys"
+
+    object: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

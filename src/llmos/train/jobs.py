@@ -44,7 +44,8 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
         ctx.store,
         spec,
         ctx.progress,
-        checkpoint_dir=ctx.work_dir / "checkpoints",
+        # plaintext weights stay out of an encrypted workspace (a retry there starts afresh)
+        checkpoint_dir=ctx.store.plain_dir(ctx.work_dir / "checkpoints"),
         job_id=ctx.job_id,
         finalize=lambda session, row: ctx.finalize(session, result(row)),
     )

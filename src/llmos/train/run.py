@@ -187,7 +187,10 @@ def prepare(store: Store, spec: TaskSpec) -> Prepared:
 
 
 def new_run_dir(store: Store, spec: TaskSpec) -> Path:
-    return store.settings.runs_dir / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return (
+        store.plain_dir(store.settings.runs_dir)
+        / f"{spec.name}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    )
 
 
 def write_report(
