@@ -214,8 +214,9 @@ def create_token(
         owner = _active_user(session, user)
         role = role or owner.role
         if role not in GRANTABLE[owner.role]:
+            article = "an" if role[0] in "aeiou" else "a"
             raise UsageError(
-                f"user {user!r} has role {owner.role}, which cannot hold {"an" if role[0] in "aeiou" else "a"} {role} token "
+                f"user {user!r} has role {owner.role}, which cannot hold {article} {role} token "
                 f"(allowed: {', '.join(sorted(GRANTABLE[owner.role]))})"
             )
         if role == "app" and not names:
