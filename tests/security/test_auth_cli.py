@@ -35,7 +35,7 @@ def _one_line_error(result: tuple[int, str, str], code: int, text: str) -> None:
 
 
 def test_init_users_tokens_and_their_audit_trail(run, home):
-    rc, out, err = run("auth", "init", "--json")
+    rc, out, _ = run("auth", "init", "--json")
     assert rc == 0
     admin = json.loads(out)
     assert admin["token"].startswith("llmos_") and admin["role"] == "admin" and admin["user"] == "admin"
@@ -76,7 +76,9 @@ def test_bad_input_is_one_line_and_non_zero(run):
     _one_line_error(run("auth", "user", "add", "x", "--role", "boss"), 2, "unknown role 'boss'")
     _one_line_error(run("auth", "token", "create", "--user", "ghost"), 3, "user 'ghost' not found")
     _one_line_error(run("auth", "token", "create", "--user", "root", "--role", "chief"), 2, "unknown role")
-    _one_line_error(run("auth", "token", "create", "--user", "root", "--expires", "soon"), 2, "--expires 'soon'")
+    _one_line_error(
+        run("auth", "token", "create", "--user", "root", "--expires", "soon"), 2, "--expires 'soon'"
+    )
     _one_line_error(run("auth", "token", "create", "--user", "root", "--expires", "0d"), 2, "--expires '0d'")
     _one_line_error(run("auth", "token", "create", "--user", "root", "--role", "app"), 2, "--deployment NAME")
     _one_line_error(run("auth", "user", "remove", "root"), 2, "'root' is the last admin")
@@ -85,7 +87,9 @@ def test_bad_input_is_one_line_and_non_zero(run):
     _one_line_error(run("audit", "list", "--since", "yesterday"), 2, "--since 'yesterday'")
     assert run("auth", "user", "add", "viv", "--role", "viewer")[0] == 0
     _one_line_error(
-        run("auth", "token", "create", "--user", "viv", "--role", "developer"), 2, "cannot hold a developer token"
+        run("auth", "token", "create", "--user", "viv", "--role", "developer"),
+        2,
+        "cannot hold a developer token",
     )
 
 

@@ -94,7 +94,9 @@ def test_every_route_times_every_caller(served):
     wrong = []
     for method, path, route in found:
         permission = (getattr(route, "openapi_extra", None) or {}).get("x-permission", PUBLIC)
-        assert DECLARED.get((method, path), permission) == permission, f"{method} {path} declares {permission}"
+        assert DECLARED.get((method, path), permission) == permission, (
+            f"{method} {path} declares {permission}"
+        )
         url = path.replace("{name}", "scratch" if method == "DELETE" else THIS)  # keep THIS deployed
         row = matrix.setdefault((method, path), {})
         for caller in CALLERS:

@@ -56,6 +56,7 @@ class GuardConfig:
     daily_requests: int | None = None  # requests per token per UTC day
     classifier: str | None = None  # a deployment that labels prompts
     classifier_labels: tuple[str, ...] = ("injection", "jailbreak")
+    classifier_threshold: float = THRESHOLD  # its probability that counts as a flag
 
     def check(self) -> GuardConfig:
         if self.mode not in MODES:
@@ -172,9 +173,9 @@ class Guard:
         row = rows[0] if rows else {}
         label = str(row.get("label", ""))
         prob = float((row.get("probabilities") or {}).get(label, 1.0))
-        if label in self.config.classifier_labels and prob >= THRESHOLD:
+        if label in self.config.classifier_labels and prob >= self.config.classifier_threshold:
             score = round(1.0 - (1.0 - found.score) * (1.0 - prob), 4)
-            return Screening(score, (*found.rules, f"classifier:{name}:{label}"))
+            return Screening(score, (*found.rules, f"classifier:{name}:{label}"), verdict=True)
         return found
 
 

@@ -90,10 +90,11 @@ THRESHOLD = 0.5
 class Screening:
     score: float
     rules: tuple[str, ...] = field(default=())
+    verdict: bool = False  # a classifier's verdict flags whatever the score
 
     @property
     def flagged(self) -> bool:
-        return self.score >= THRESHOLD
+        return self.verdict or self.score >= THRESHOLD
 
 
 def screen(text: str) -> Screening:
