@@ -172,3 +172,15 @@ def test_a_route_without_a_permission_cannot_be_served(ws, monkeypatch):
     monkeypatch.setattr(app_module, "deployment_router", with_feedback)
     with pytest.raises(UsageError, match=r"POST /v1/deployments/\{name\}/feedback declares no permission"):
         create_app(ServeRuntime(ws.store), TokenPolicy(ws.store))
+
+
+def test_insecure_mode_admits_everyone_and_says_so(ws, caplog):
+    from llmos.serve.access import Policy
+
+    with caplog.at_level("WARNING", "llmos.serve"):
+        app = create_app(ServeRuntime(ws.store), Policy())
+    assert "WARNING: authentication is off" in caplog.text
+    with TestClient(app) as client:
+        health = client.get("/healthz").json()
+        assert "authentication is off" in health["warning"] and "version" in health
+        assert client.get("/v1/deployments").status_code == 200
