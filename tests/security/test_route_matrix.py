@@ -119,6 +119,11 @@ def test_every_route_times_every_caller(served):
     assert matrix[("GET", "/v1/deployments")]["app-this"] == 403
     assert matrix[("POST", "/v1/chat/completions")]["app-this"] == 200
     assert matrix[("POST", "/v1/chat/completions")]["app-other"] == 403
+    # /docs can send the token: every non-public operation names the bearer scheme
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/v1/deployments"]["get"]["security"] == [{"bearer": []}]
+    assert "security" not in schema["paths"]["/healthz"]["get"]
 
 
 def _table(matrix: dict[tuple[str, str], dict[str, int]]) -> str:
@@ -145,7 +150,12 @@ def test_http_changes_are_audited_as_the_token_user(served):
     store = app.state.runtime.store
     assert client.delete(f"/v1/deployments/{OTHER}", headers=headers["developer"]).status_code == 200
     assert client.get("/v1/deployments", headers=headers["revoked"]).status_code == 401
+    bad = client.post("/v1/deployments", json={"model": "nope", "name": "x"}, headers=headers["developer"])
+    assert bad.status_code in (404, 422)
     events = list_events(store)
+    attempt = next(e for e in events if e.action == "http.change")
+    assert (attempt.actor, attempt.target, attempt.outcome) == ("dev", "POST /v1/deployments", "failed")
+    assert attempt.detail["status"] == bad.status_code
     removal = next(e for e in events if e.action == "deployment.delete")
     assert (removal.actor, removal.target, removal.outcome) == ("dev", OTHER, "ok")
     failed = [e for e in events if e.action == "auth.fail"][-1]
@@ -184,3 +194,8 @@ def test_insecure_mode_admits_everyone_and_says_so(ws, caplog):
         health = client.get("/healthz").json()
         assert "authentication is off" in health["warning"] and "version" in health
         assert client.get("/v1/deployments").status_code == 200
+        assert client.delete("/v1/deployments/x").status_code == 404
+        assert "securitySchemes" not in client.get("/openapi.json").json().get("components", {})
+    from llmos.store.audit import list_events
+
+    assert list_events(ws.store)[-1].actor == "anonymous"  # the failed removal, by nobody known

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 
 from llmos.core.errors import UsageError
 from llmos.serve.errors import Forbidden
+from llmos.store.audit import set_actor
 
 PUBLIC = "public"  # answered to anyone; a policy may still tell who asked
 OPEN_WARNING = "authentication is off: anyone who can reach this server may deploy, undeploy and call models"
@@ -57,6 +58,7 @@ class Policy:
     async def allow(self, request: Request, access: Access) -> None:
         """Return to admit; raise `Unauthenticated` (401), `Forbidden` (403),
         `RateLimited` (429) or `RequestBlocked` (400) to refuse."""
+        set_actor("anonymous")  # audit events of this request: nobody authenticated
         request.state.authenticated = True
         return None
 
@@ -90,6 +92,28 @@ def access_check(policy: Policy) -> Any:
         await policy.allow(request, access)
 
     return check
+
+
+def add_bearer_scheme(app: FastAPI) -> None:
+    """Tell the OpenAPI document (and so /docs's "Authorize" button) that every declared,
+    non-public route takes a bearer token."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "an llmos token (llmos_...)"}
+        }
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and operation.get("x-permission") not in (None, PUBLIC):
+                    operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def routes(app: FastAPI) -> list[tuple[str, set[str], Any]]:

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmos import __version__
 from llmos.core.errors import DataError, LlmosError, NotFoundError, SpecError, UsageError
-from llmos.serve.access import PUBLIC, Policy, access_check, check_declared, needs
+from llmos.serve.access import PUBLIC, Policy, access_check, add_bearer_scheme, check_declared, needs
 from llmos.serve.errors import (
     Forbidden,
     InputTooLarge,
@@ -41,6 +41,7 @@ from llmos.serve.errors import (
 from llmos.serve.metrics import ServeMetrics
 from llmos.serve.openai_api import build_router
 from llmos.serve.runtime import ServeRuntime, deployment_info
+from llmos.store.audit import record
 
 STATUS: list[tuple[type[LlmosError], int]] = [
     (Unauthenticated, 401),
@@ -102,8 +103,16 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
     app.add_middleware(MeasureAndLimit, metrics=metrics, max_body_bytes=runtime.config.max_body_bytes)
 
     @app.exception_handler(LlmosError)
-    async def llmos_error(_request: Request, exc: LlmosError) -> JSONResponse:
+    async def llmos_error(request: Request, exc: LlmosError) -> JSONResponse:
         code = status_of(exc)
+        access = getattr(request.state, "access", None)
+        if access is not None and access.permission.endswith(":write") and code not in (401, 403):
+            # a change that was allowed but failed: the audit log keeps the attempt
+            target, detail = (
+                f"{request.method} {request.url.path}",
+                {"status": code, "error": exc.message[:300]},
+            )
+            await asyncio.to_thread(record, runtime.store, "http.change", target, "failed", detail)
         headers = None
         if code == 429:
             headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))}
@@ -137,6 +146,8 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
         return Response(body, media_type=content_type)
 
     check_declared(app)
+    if policy.warning is None:
+        add_bearer_scheme(app)
     return app
 
 
