@@ -122,3 +122,17 @@ def test_tokens_of_removed_users_expired_and_revoked_tokens_do_not_authenticate(
     remove_user(store, "bob")
     assert "removed" in authenticate(store, good).reason  # type: ignore[union-attr]
     assert authenticate(store, "llmos_" + "y" * 43) == Rejection("unknown token", "llmos_yyyyyy")
+
+
+def test_serve_options_are_checked_and_insecure_mode_is_loud(run):
+    import socket
+
+    _one_line_error(run("serve", "--guard", "loud"), 2, "--guard 'loud': use one of block, flag, off")
+    _one_line_error(run("serve", "--rate-limit", "0"), 2, "--rate-limit must be above 0")
+    with socket.socket() as busy:  # serving stops at the bind, after the policy is chosen
+        busy.bind(("127.0.0.1", 0))
+        port = str(busy.getsockname()[1])
+        rc, _, err = run("serve", "--port", port)
+        assert rc == 2 and "no users yet: every request will get 401" in err
+        rc, _, err = run("serve", "--port", port, "--insecure-no-auth")
+        assert rc == 2 and "WARNING: --insecure-no-auth: authentication is off" in err

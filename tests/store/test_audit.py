@@ -50,6 +50,7 @@ def test_events_chain_and_carry_who_what_when(store):
         prevs = conn.execute(text("SELECT prev_hash FROM audit_events ORDER BY id")).scalars().all()
     assert prevs == [GENESIS, first.hash]
     assert verify(store).ok and verify(store).message == "verified 2 events"
+    assert verify(store).head == second.hash
 
 
 def test_an_edited_entry_is_named(store):

@@ -58,13 +58,22 @@ def list_(
 
 @app.command("verify")
 def verify(json_out: JsonOpt = False) -> None:
-    """Check the hash chain; exit non-zero naming the first edited, deleted or reordered entry."""
+    """Check the hash chain; exit non-zero naming the first edited, deleted or reordered entry.
+
+    `--json` also prints the head hash: recorded elsewhere, it shows later whether entries
+    were cut off the end (which a chain alone cannot tell)."""
     from llmos.store.audit import verify as check
 
     verdict = check(STATE.workspace.store)
     if json_out:
         print_json(
-            {"ok": verdict.ok, "events": verdict.count, "bad_id": verdict.bad_id, "problem": verdict.problem}
+            {
+                "ok": verdict.ok,
+                "events": verdict.count,
+                "bad_id": verdict.bad_id,
+                "problem": verdict.problem,
+                "head": verdict.head if verdict.ok else None,
+            }
         )
         if not verdict.ok:
             raise typer.Exit(AuditTampered.exit_code)

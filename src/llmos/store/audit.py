@@ -210,6 +210,7 @@ class Verdict:
     bad_id: int | None = None
     problem: str | None = None  # edited | deleted | reordered
     message: str = ""
+    head: str = GENESIS  # the last entry's hash: kept elsewhere, it also reveals a cut-off tail
 
 
 def verify(store: Store) -> Verdict:
@@ -241,4 +242,4 @@ def verify(store: Store) -> Verdict:
                 f"audit entry {r.id}: the entry before it was deleted (or rewritten with a new hash)",
             )  # fmt: skip
         prev = r.hash
-    return Verdict(True, len(rows), message=f"verified {len(rows)} events")
+    return Verdict(True, len(rows), message=f"verified {len(rows)} events", head=prev)
