@@ -67,6 +67,10 @@ def test_repoint_under_load_fails_no_request(lora_ws):
 def test_sigterm_lets_in_flight_requests_finish(lora_ws):
     ws = lora_ws
     fleet(ws, 1)
+    from llmos.security.identities import init_admin
+
+    token, _ = init_admin(ws.store)  # `llmos serve` asks for a token on every route by default
+    auth = {"Authorization": f"Bearer {token}"}
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # requests wait 1.5 s in the batch window, so they are in flight when SIGTERM arrives
@@ -102,12 +106,17 @@ def test_sigterm_lets_in_flight_requests_finish(lora_ws):
                     proc.stderr.read() if proc.stderr else ""
                 )
                 time.sleep(0.2)
-        Client(url).predict("a0", TEXTS)  # loaded
+        assert httpx.post(f"{url}/v1/deployments/a0/predict", json={"inputs": TEXTS}).status_code == 401
+        Client(url, token=token).predict("a0", TEXTS)  # loaded
         with ThreadPoolExecutor(4) as pool:
             sent = time.monotonic()
             futures = [
                 pool.submit(
-                    httpx.post, f"{url}/v1/deployments/a0/predict", json={"inputs": TEXTS}, timeout=30
+                    httpx.post,
+                    f"{url}/v1/deployments/a0/predict",
+                    json={"inputs": TEXTS},
+                    headers=auth,
+                    timeout=30,
                 )
                 for _ in range(4)
             ]

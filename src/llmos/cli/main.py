@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 
 from llmos import __version__
+from llmos.cli import audit as audit_cmd
+from llmos.cli import auth as auth_cmd
 from llmos.cli import data as data_cmd
 from llmos.cli import jobs as jobs_cmd
 from llmos.cli import keys as keys_cmd
@@ -41,6 +43,8 @@ app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(jobs_cmd.kernel_app, name="kernel")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(auth_cmd.app, name="auth")
+app.add_typer(audit_cmd.app, name="audit")
 train_cmd.register(app)
 llm_cmd.register(app)
 serve_cmd.register(app)

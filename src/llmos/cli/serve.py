@@ -51,6 +51,26 @@ def serve(
             "whole models run that many batches at once.",
         ),
     ] = 1,
+    insecure_no_auth: Annotated[
+        bool, typer.Option("--insecure-no-auth", help="No tokens at all: local demos only.")
+    ] = False,
+    guard: Annotated[
+        str, typer.Option("--guard", help="Prompt-injection guard: block, flag (log only) or off.")
+    ] = "flag",
+    rate_limit: Annotated[
+        float | None, typer.Option("--rate-limit", help="Requests per second per token (else 429).")
+    ] = None,
+    burst: Annotated[int | None, typer.Option("--burst", help="Requests a token may burst to.")] = None,
+    daily_quota: Annotated[
+        int | None, typer.Option("--daily-quota", help="Requests per token per UTC day (else 429).")
+    ] = None,
+    guard_classifier: Annotated[
+        str | None,
+        typer.Option("--guard-classifier", help="A classifier deployment that labels injection prompts."),
+    ] = None,
+    guard_labels: Annotated[
+        str, typer.Option("--guard-labels", help="Its labels that mean injection (comma-separated).")
+    ] = "injection,jailbreak",
 ) -> None:
     """Serve the workspace's deployments over HTTP (OpenAPI docs at /docs); Ctrl-C stops it gracefully."""
     from llmos.serve.runtime import ServeConfig
@@ -77,9 +97,39 @@ def serve(
     )
     ws = STATE.workspace
     ws.init()
+    policy = _policy(
+        ws.store, insecure_no_auth, guard, rate_limit, burst, daily_quota, guard_classifier, guard_labels
+    )
     out.print(f"serving {len(ws.deployments())} deployments at http://{host}:{port} (docs at /docs)")
-    run(ws.store, host, port, config, graceful_s=graceful)
+    run(ws.store, host, port, config, policy=policy, graceful_s=graceful)
     out.print("stopped")
+
+
+def _policy(store: Any, insecure: bool, mode: str, rate: float | None, burst: int | None,
+            quota: int | None, classifier: str | None, labels: str) -> Any:  # fmt: skip
+    """The security layer's token policy and guard, or (--insecure-no-auth) none, loudly."""
+    from llmos.cli.output import err
+    from llmos.serve.access import OPEN_WARNING, Policy
+
+    if insecure:
+        err.print(f"[bold red]WARNING:[/bold red] --insecure-no-auth: {OPEN_WARNING}")
+        return Policy()
+    from llmos.security.guard import Guard, GuardConfig
+    from llmos.security.identities import has_admin
+    from llmos.security.policy import TokenPolicy
+
+    config = GuardConfig(
+        mode=mode,  # type: ignore[arg-type]  # checked by GuardConfig.check
+        rate_per_s=rate,
+        burst=burst,
+        daily_requests=quota,
+        classifier=classifier,
+        classifier_labels=tuple(x.strip() for x in labels.split(",") if x.strip()),
+    )
+    policy = TokenPolicy(store, Guard(config, store))
+    if not has_admin(store):
+        err.print("no users yet: every request will get 401; create the first admin with `llmos auth init`")
+    return policy
 
 
 def deploy(

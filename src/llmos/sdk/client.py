@@ -4,11 +4,15 @@ Standard library only (urllib), so a client machine needs nothing but llmos. Err
 the server reports come back as the matching `LlmosError` with the server's one-line
 message; `status` holds the HTTP code. The OpenAI-compatible routes also work with the
 official `openai` package (point its `base_url` at `URL/v1`).
+
+`token` (default: the `LLMOS_TOKEN` environment variable) is sent as a bearer token; a
+server answers 401 without a usable one and 403 when its role does not allow the call.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,7 +32,7 @@ class ServerError(LlmosError):
 class Client:
     def __init__(self, url: str, token: str | None = None, timeout: float = 120.0) -> None:
         self.url = url.rstrip("/")
-        self.token = token
+        self.token = token if token is not None else os.environ.get("LLMOS_TOKEN")
         self.timeout = timeout
 
     # --- routes ----------------------------------------------------------------------

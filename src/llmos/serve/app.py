@@ -5,12 +5,15 @@ fault in a 422), calls one `ServeRuntime` or store function and returns JSON.
 Errors are `LlmosError`s mapped to status codes in one table: unknown deployment 404,
 bad input 422, too large 413, queue full 429 (with Retry-After), model failing to load
 503, timeout 504. Every route depends on `Policy.allow`, the one place where the
-security layer's token and role checks will plug in (it admits everything for now).
+security layer's policy decides (see `access.py`: each route declares its permission,
+and an app with an undeclared route is refused at creation). 401 answers carry
+`WWW-Authenticate: Bearer`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,12 +27,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmos import __version__
 from llmos.core.errors import DataError, LlmosError, NotFoundError, SpecError, UsageError
-from llmos.serve.errors import InputTooLarge, ModelUnavailable, RequestTimeout, ServerBusy
+from llmos.serve.access import PUBLIC, Policy, access_check, add_bearer_scheme, check_declared, needs
+from llmos.serve.errors import (
+    Forbidden,
+    InputTooLarge,
+    ModelUnavailable,
+    RateLimited,
+    RequestBlocked,
+    RequestTimeout,
+    ServerBusy,
+    Unauthenticated,
+)
 from llmos.serve.metrics import ServeMetrics
 from llmos.serve.openai_api import build_router
 from llmos.serve.runtime import ServeRuntime, deployment_info
+from llmos.store.audit import record
 
 STATUS: list[tuple[type[LlmosError], int]] = [
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (RateLimited, 429),
+    (RequestBlocked, 400),
     (NotFoundError, 404),
     (InputTooLarge, 413),
     (ServerBusy, 429),
@@ -50,13 +68,6 @@ def error_body(message: str, kind: str, code: int) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "code": code}}
 
 
-class Policy:
-    """Who may call what. Open for now; the security layer replaces `allow`."""
-
-    async def allow(self, request: Request) -> None:
-        return None
-
-
 class PredictRequest(BaseModel):
     inputs: str | list[str | dict[str, Any]] = Field(
         description="A text, a list of texts, or rows as dicts of column values (multi-input models)"
@@ -72,6 +83,8 @@ class DeployRequest(BaseModel):
 
 def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
     policy = policy or Policy()
+    if policy.warning:
+        logging.getLogger("llmos.serve").warning("WARNING: %s", policy.warning)
     metrics = ServeMetrics(runtime)
 
     @asynccontextmanager
@@ -90,27 +103,51 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
     app.add_middleware(MeasureAndLimit, metrics=metrics, max_body_bytes=runtime.config.max_body_bytes)
 
     @app.exception_handler(LlmosError)
-    async def llmos_error(_request: Request, exc: LlmosError) -> JSONResponse:
+    async def llmos_error(request: Request, exc: LlmosError) -> JSONResponse:
         code = status_of(exc)
-        headers = {"Retry-After": "1"} if code == 429 else None
+        access = getattr(request.state, "access", None)
+        if access is not None and access.permission.endswith(":write") and code not in (401, 403):
+            # a change that was allowed but failed: the audit log keeps the attempt
+            target, detail = (
+                f"{request.method} {request.url.path}",
+                {"status": code, "error": exc.message[:300]},
+            )
+            await asyncio.to_thread(record, runtime.store, "http.change", target, "failed", detail)
+        headers = None
+        if code == 429:
+            headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))}
+        elif code == 401:
+            headers = {"WWW-Authenticate": 'Bearer realm="llmos"'}
         return JSONResponse(error_body(exc.message, type(exc).__name__, code), code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body(validation_message(exc.errors()), "ValidationError", 422), 422)
 
-    app.include_router(build_router(policy.allow))
-    app.include_router(deployment_router(policy.allow))
+    allow = access_check(policy)
+    app.include_router(build_router(allow))
+    app.include_router(deployment_router(allow))
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, **runtime.stats()}
+    @app.get("/healthz", tags=["operations"], dependencies=[Depends(allow)], openapi_extra=needs(PUBLIC))
+    async def healthz(request: Request) -> dict[str, Any]:
+        """Liveness for anyone; version and memory figures only for an authenticated caller."""
+        answer: dict[str, Any] = {"status": "ok"}
+        if policy.warning:
+            answer["warning"] = policy.warning
+        if getattr(request.state, "authenticated", False):
+            answer.update(version=__version__, **runtime.stats())
+        return answer
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get(
+        "/metrics", tags=["operations"], dependencies=[Depends(allow)], openapi_extra=needs("metrics:read")
+    )
     async def prometheus() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    check_declared(app)
+    if policy.warning is None:
+        add_bearer_scheme(app)
     return app
 
 
@@ -167,21 +204,21 @@ def validation_message(errors: Any) -> str:
 def deployment_router(allow: Any) -> APIRouter:
     router = APIRouter(prefix="/v1/deployments", tags=["deployments"], dependencies=[Depends(allow)])
 
-    @router.get("")
+    @router.get("", openapi_extra=needs("deployments:read"))
     async def list_(request: Request) -> list[dict[str, Any]]:
         from llmos.store.deployments import list_deployments
 
         rows = await asyncio.to_thread(list_deployments, request.app.state.runtime.store)
         return [deployment_info(r) for r in rows]
 
-    @router.get("/{name}")
+    @router.get("/{name}", openapi_extra=needs("deployments:read"))
     async def show(name: str, request: Request) -> dict[str, Any]:
         from llmos.store.deployments import get_deployment
 
         runtime = request.app.state.runtime
         return runtime.describe(await asyncio.to_thread(get_deployment, runtime.store, name))
 
-    @router.post("")
+    @router.post("", openapi_extra=needs("deployments:write"))
     async def deploy(body: DeployRequest, request: Request) -> dict[str, Any]:
         from llmos.serve.targets import deploy
 
@@ -189,7 +226,7 @@ def deployment_router(allow: Any) -> APIRouter:
         row = await asyncio.to_thread(deploy, runtime.store, body.model, body.name, body.optimize, body.pin)
         return deployment_info(row)
 
-    @router.delete("/{name}")
+    @router.delete("/{name}", openapi_extra=needs("deployments:write"))
     async def undeploy(name: str, request: Request) -> dict[str, Any]:
         from llmos.serve.targets import undeploy
 
@@ -197,7 +234,7 @@ def deployment_router(allow: Any) -> APIRouter:
         row = await asyncio.to_thread(undeploy, runtime.store, name, runtime.pager)
         return deployment_info(row)
 
-    @router.post("/{name}/predict")
+    @router.post("/{name}/predict", openapi_extra=needs("predict", deployment="path:name"))
     async def predict(name: str, body: PredictRequest, request: Request) -> dict[str, Any]:
         texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
         target, rows = await request.app.state.runtime.predict(name, texts)

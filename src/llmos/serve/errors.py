@@ -25,3 +25,31 @@ class RequestTimeout(LlmosError):
     """A request waited longer than the per-request timeout (HTTP 504)."""
 
     exit_code = 9
+
+
+class Unauthenticated(LlmosError):
+    """No usable bearer token: missing, malformed, unknown, expired or revoked (HTTP 401)."""
+
+    exit_code = 10
+
+
+class Forbidden(LlmosError):
+    """A known caller whose role does not allow this route or deployment (HTTP 403)."""
+
+    exit_code = 10
+
+
+class RateLimited(LlmosError):
+    """Over a per-token rate limit or daily quota (HTTP 429, Retry-After `retry_after`)."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RequestBlocked(LlmosError):
+    """A request the guard refuses, such as a prompt-injection attempt in block mode (HTTP 400)."""
+
+    exit_code = 2

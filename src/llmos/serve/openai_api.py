@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from llmos.core.errors import UsageError
+from llmos.serve.access import needs
 
 
 class EmbeddingRequest(BaseModel):
@@ -92,7 +93,7 @@ def build_router(allow: Any) -> APIRouter:
     """The OpenAI routes; `allow` is the policy dependency every route goes through."""
     router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Depends(allow)])
 
-    @router.get("/models")
+    @router.get("/models", openapi_extra=needs("deployments:read"))
     async def models(request: Request) -> dict[str, Any]:
         from llmos.store.deployments import list_deployments
 
@@ -110,7 +111,7 @@ def build_router(allow: Any) -> APIRouter:
             ],
         }
 
-    @router.post("/embeddings")
+    @router.post("/embeddings", openapi_extra=needs("predict", deployment="body:model"))
     async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
         runtime = request.app.state.runtime
         texts = [body.input] if isinstance(body.input, str) else body.input
@@ -118,7 +119,11 @@ def build_router(allow: Any) -> APIRouter:
         tokens = sum(n for _, n in rows)
         return embedding_response(body.model, [v for v, _ in rows], tokens, body.encoding_format)
 
-    @router.post("/chat/completions", response_model=None)
+    @router.post(
+        "/chat/completions",
+        response_model=None,
+        openapi_extra=needs("predict", deployment="body:model", generative=True),
+    )
     async def chat(body: ChatRequest, request: Request) -> Any:
         from llmos.modalities.chat import parse_messages
 
@@ -131,7 +136,11 @@ def build_router(allow: Any) -> APIRouter:
         prompt = llm.format.prompt_ids(messages)
         return await _generate(runtime, llm, prompt, params, body, chat=True)
 
-    @router.post("/completions", response_model=None)
+    @router.post(
+        "/completions",
+        response_model=None,
+        openapi_extra=needs("predict", deployment="body:model", generative=True),
+    )
     async def completions(body: CompletionRequest, request: Request) -> Any:
         runtime = request.app.state.runtime
         _, llm = await runtime.llm(body.model)

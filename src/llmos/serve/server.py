@@ -77,9 +77,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerThread:
     """`with ServerThread(store) as url:` serves on a free local port until the block ends."""
 
-    def __init__(self, store: Store, config: ServeConfig | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: ServeConfig | None = None,
+        port: int | None = None,
+        policy: Policy | None = None,
+    ) -> None:
         self.port = port or free_port()
-        self.server = _server(store, "127.0.0.1", self.port, config, None, 30.0)
+        self.server = _server(store, "127.0.0.1", self.port, config, policy, 30.0)
         self.thread = threading.Thread(target=self.server.run, name="llmos-serve", daemon=True)
 
     @property

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from llmos.core.errors import DataError, NotFoundError
 from llmos.core.util import check_name, sha256_file
+from llmos.store.audit import record
 from llmos.store.conll import read_conll
 from llmos.store.db import Store
 from llmos.store.images import absolute_image_paths, read_image_folder
@@ -203,7 +204,8 @@ def import_dataset(
         )
         session.add(row)
         session.flush()
-        return ImportResult(row, created=True)
+    record(store, "dataset.import", row.ref, detail={"rows": row.num_rows, "sha256": content_hash[:16]})
+    return ImportResult(row, created=True)
 
 
 def get_dataset(store: Store, ref: str) -> DatasetVersion:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from llmos.core.errors import NotFoundError
 from llmos.core.util import check_name, utcnow
+from llmos.store.audit import record
 from llmos.store.db import Store
 from llmos.store.schema import Deployment
 
@@ -31,7 +32,9 @@ def save_deployment(store: Store, name: str, model: str, kind: str, options: dic
             row.revision += 1
             row.updated_at = utcnow()
         session.flush()
-        return row
+    action = "deployment.create" if row.revision == 1 else "deployment.repoint"
+    record(store, action, name, detail={"model": model, "revision": row.revision})
+    return row
 
 
 def find_deployment(store: Store, name: str) -> Deployment | None:
@@ -58,4 +61,5 @@ def delete_deployment(store: Store, name: str) -> Deployment:
     row = get_deployment(store, name)
     with store.transaction() as session:
         session.delete(session.get(Deployment, row.id))
+    record(store, "deployment.delete", name, detail={"model": row.model})
     return row

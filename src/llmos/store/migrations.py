@@ -65,11 +65,43 @@ def _add_data_keys(conn: Connection) -> None:
     DataKey.__table__.create(conn)  # type: ignore[attr-defined]
 
 
+def _add_users_tokens_audit(conn: Connection) -> None:
+    """F5 security: users, their hashed API tokens, and the hash-chained audit log."""
+    conn.execute(
+        text(
+            """CREATE TABLE users (
+            id INTEGER NOT NULL, name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL,
+            created_at DATETIME NOT NULL, removed_at DATETIME, PRIMARY KEY (id), UNIQUE (name))"""
+        )
+    )
+    conn.execute(
+        text(
+            """CREATE TABLE api_tokens (
+            id INTEGER NOT NULL, user_id INTEGER NOT NULL REFERENCES users (id),
+            role VARCHAR(16) NOT NULL, prefix VARCHAR(32) NOT NULL, token_hash VARCHAR(64) NOT NULL,
+            deployments JSON NOT NULL, created_at DATETIME NOT NULL, expires_at DATETIME,
+            revoked_at DATETIME, last_used_at DATETIME, PRIMARY KEY (id), UNIQUE (token_hash))"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_api_tokens_user_id ON api_tokens (user_id)"))
+    conn.execute(
+        text(
+            """CREATE TABLE audit_events (
+            id INTEGER NOT NULL, at VARCHAR(32) NOT NULL, actor VARCHAR(256) NOT NULL,
+            action VARCHAR(64) NOT NULL, target VARCHAR(1024) NOT NULL, outcome VARCHAR(16) NOT NULL,
+            detail TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL,
+            PRIMARY KEY (id), UNIQUE (prev_hash))"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_audit_events_at ON audit_events (at)"))
+
+
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     add_deployments,
     _add_jobs_and_prediction_sets,
     _add_data_keys,
+    _add_users_tokens_audit,
 ]
 LATEST = 1 + len(MIGRATIONS)
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from llmos.core.errors import NotFoundError
 from llmos.core.util import check_name
+from llmos.store.audit import record
 from llmos.store.db import Store
 from llmos.store.schema import ModelVersion
 from llmos.store.versions import find_version, known_names, list_versions, next_version
@@ -63,7 +64,8 @@ def register_model(
         session.flush()
         if finalize is not None:
             finalize(session, row)
-        return row
+    record(store, "model.register", row.ref, detail={"task": task, "method": method, "job": job_id})
+    return row
 
 
 def model_made_by_job(store: Store, job_id: int) -> ModelVersion | None:

@@ -1,0 +1,145 @@
+"""`llmos auth init`, `llmos auth user add|list|remove`, `llmos auth token create|list|revoke`.
+
+The CLI is the local admin of its own workspace: these commands need no token (whoever
+can open the workspace's files already holds everything in it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from llmos.cli.output import err, out, print_json, table
+from llmos.cli.state import STATE
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+app = typer.Typer(help="Users, roles and API tokens of `llmos serve`.", no_args_is_help=True)
+users = typer.Typer(help="Add, list and remove users.", no_args_is_help=True)
+tokens = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+app.add_typer(users, name="user")
+app.add_typer(tokens, name="token")
+
+ROLE_HELP = "admin, developer (data, train, deploy), viewer (read only) or app (named deployments only)."
+
+
+def _show_token(secret: str, info: dict[str, object], json_out: bool) -> None:
+    if json_out:
+        print_json({**info, "token": secret})
+        return
+    out.print(secret)
+    expires = info["expires_at"] or "never"
+    err.print(
+        f"token {info['prefix']}… for {info['user']} (role {info['role']}, expires {expires}): "
+        "shown only now, store it safely"
+    )
+
+
+@app.command("init")
+def init(
+    name: Annotated[str, typer.Option("--name", help="The first admin's user name.")] = "admin",
+    json_out: JsonOpt = False,
+) -> None:
+    """Create the first admin and print its token once (refused when an admin exists)."""
+    from llmos.security.identities import init_admin
+
+    ws = STATE.workspace
+    ws.init()
+    secret, info = init_admin(ws.store, name)
+    _show_token(secret, info, json_out)
+
+
+@users.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option("--role", help=ROLE_HELP)] = "developer",
+    json_out: JsonOpt = False,
+) -> None:
+    """Add a user (then give it a token with `llmos auth token create --user NAME`)."""
+    from llmos.security.identities import add_user, user_info
+
+    info = user_info(add_user(STATE.workspace.store, name, role))
+    if json_out:
+        print_json(info)
+    else:
+        out.print(f"added user {name} (role {role})")
+
+
+@users.command("list")
+def user_list(json_out: JsonOpt = False) -> None:
+    """Users and how many usable tokens each holds."""
+    from llmos.security.identities import list_users
+
+    rows = list_users(STATE.workspace.store)
+    if json_out:
+        print_json(rows)
+        return
+    table(None, ["user", "role", "tokens", "created"], [
+        (r["name"], r["role"], r["active_tokens"], r["created_at"]) for r in rows
+    ])  # fmt: skip
+
+
+@users.command("remove")
+def user_remove(name: Annotated[str, typer.Argument(help="User name.")], json_out: JsonOpt = False) -> None:
+    """Remove a user; its tokens stop working at once (the last admin cannot be removed)."""
+    from llmos.security.identities import remove_user, user_info
+
+    info = user_info(remove_user(STATE.workspace.store, name))
+    if json_out:
+        print_json({**info, "removed": True})
+    else:
+        out.print(f"removed user {name}; its tokens are revoked")
+
+
+@tokens.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="The user the token speaks for.")],
+    role: Annotated[str | None, typer.Option("--role", help=ROLE_HELP + " Default: the user's role.")] = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Lifetime such as 30d, 12h, 90m (default: none).")
+    ] = None,
+    deployment: Annotated[
+        list[str] | None,
+        typer.Option("--deployment", help="A deployment an app token may call (repeatable)."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from llmos.security.identities import create_token
+
+    secret, info = create_token(STATE.workspace.store, user, role, expires, deployment)
+    _show_token(secret, info, json_out)
+
+
+@tokens.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's tokens.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Tokens (prefix, user, role, state, expiry, last use); never the tokens themselves."""
+    from llmos.security.identities import list_tokens
+
+    rows = list_tokens(STATE.workspace.store, user)
+    if json_out:
+        print_json(rows)
+        return
+    table(None, ["id", "prefix", "user", "role", "deployments", "state", "expires", "last used"], [
+        (r["id"], r["prefix"], r["user"], r["role"], ",".join(r["deployments"]) or "-", r["state"],
+         r["expires_at"] or "never", r["last_used_at"] or "never")
+        for r in rows
+    ])  # fmt: skip
+
+
+@tokens.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="The token's id, its prefix, or the token itself.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a token; a server refuses it from the next request."""
+    from llmos.security.identities import revoke_token
+
+    info = revoke_token(STATE.workspace.store, token)
+    if json_out:
+        print_json(info)
+    else:
+        out.print(f"revoked token {info['id']} ({info['prefix']}…) of {info['user']}")

@@ -1,0 +1,145 @@
+"""Who may call what: every route declares the permission it needs, and one check runs
+before every handler.
+
+A route declares its permission with `openapi_extra=needs("predict", deployment="path:name")`
+(the OpenAPI document shows it as `x-permission`). `create_app` refuses to build an app
+with a route that declares none, so a route added later cannot slip through unprotected;
+a request that somehow reaches an undeclared route is refused (403) as well.
+
+The decision itself belongs to a `Policy`. Serving does not know about users or tokens
+(the security layer sits below it): the `llmos serve` command builds the security
+layer's policy and passes it to `create_app`. The `Policy` here admits everyone and says
+so loudly; it is what tests, benchmarks and notebooks get when they pass none.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+
+from llmos.core.errors import UsageError
+from llmos.serve.errors import Forbidden
+from llmos.store.audit import set_actor
+
+PUBLIC = "public"  # answered to anyone; a policy may still tell who asked
+OPEN_WARNING = "authentication is off: anyone who can reach this server may deploy, undeploy and call models"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a request asks for: a permission, and the deployment it calls (if any)."""
+
+    permission: str
+    deployment: str | None = None
+    generative: bool = False  # a prompt that a guard screens for injection
+
+
+def needs(permission: str, deployment: str | None = None, generative: bool = False) -> dict[str, Any]:
+    """A route's declaration (`openapi_extra`): `deployment` says where the called
+    deployment's name is, `path:NAME` (a path parameter) or `body:FIELD` (a JSON field)."""
+    declared: dict[str, Any] = {"x-permission": permission}
+    if deployment:
+        declared["x-deployment"] = deployment
+    if generative:
+        declared["x-generative"] = True
+    return declared
+
+
+class Policy:
+    """Admits every request (no authentication). `warning` is shown at start-up and in
+    /healthz; a real policy sets it to None."""
+
+    warning: str | None = OPEN_WARNING
+
+    async def allow(self, request: Request, access: Access) -> None:
+        """Return to admit; raise `Unauthenticated` (401), `Forbidden` (403),
+        `RateLimited` (429) or `RequestBlocked` (400) to refuse."""
+        set_actor("anonymous")  # audit events of this request: nobody authenticated
+        request.state.authenticated = True
+        return None
+
+
+async def _deployment_of(request: Request, where: str | None) -> str | None:
+    if not where:
+        return None
+    kind, _, key = where.partition(":")
+    if kind == "path":
+        value = request.path_params.get(key)
+        return str(value) if value is not None else None
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        return None
+    value = body.get(key) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def access_check(policy: Policy) -> Any:
+    """The dependency every route goes through."""
+
+    async def check(request: Request) -> None:
+        declared = getattr(request.scope.get("route"), "openapi_extra", None) or {}
+        permission = declared.get("x-permission")
+        if not permission:
+            raise Forbidden(f"route {request.url.path} declares no permission, so nobody may call it")
+        deployment = await _deployment_of(request, declared.get("x-deployment"))
+        access = Access(permission, deployment, bool(declared.get("x-generative")))
+        request.state.access = access
+        await policy.allow(request, access)
+
+    return check
+
+
+def add_bearer_scheme(app: FastAPI) -> None:
+    """Tell the OpenAPI document (and so /docs's "Authorize" button) that every declared,
+    non-public route takes a bearer token."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "an llmos token (llmos_...)"}
+        }
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and operation.get("x-permission") not in (None, PUBLIC):
+                    operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def routes(app: FastAPI) -> list[tuple[str, set[str], Any]]:
+    """Every route of `app` as (full path, methods, route), included routers flattened
+    (FastAPI keeps an included router as one lazy entry of `app.routes`)."""
+    from fastapi.routing import iter_route_contexts
+
+    found = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        path = str(context.path or getattr(route, "path", repr(route)))
+        found.append((path, set(context.methods or ()), route))
+    return found
+
+
+def check_declared(app: FastAPI) -> None:
+    """Refuse to build an app with a route that does not declare its permission (only
+    FastAPI's own docs pages, which describe the API and hold no workspace data, are
+    public without declaring)."""
+    own = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    for path, methods, route in routes(app):
+        if isinstance(route, APIRoute):
+            if not (route.openapi_extra or {}).get("x-permission"):
+                raise UsageError(
+                    f"route {','.join(sorted(methods))} {path} declares no permission: "
+                    "add openapi_extra=needs(...)"
+                )
+        elif path not in own:
+            raise UsageError(f"route {path} is not an API route, so no permission check can run on it")

@@ -1,0 +1,3 @@
+"""Fixtures shared with the serving tests."""
+
+from tests.serve.conftest import lora_ws  # noqa: F401
