@@ -39,9 +39,9 @@ DOMAINS = [
 
 
 def email(r: random.Random) -> str:
-    f, l = r.choice(FIRST), r.choice(LAST)
+    f, s = r.choice(FIRST), r.choice(LAST)
     local = r.choice(
-        [f"{f}.{l}", f"{f}{l}{r.randint(1, 99)}", f"{f[0]}{l}", f"{f}_{l}", f"{f}+bank@", f"{l}.{f}"]
+        [f"{f}.{s}", f"{f}{s}{r.randint(1, 99)}", f"{f[0]}{s}", f"{f}_{s}", f"{f}+bank@", f"{s}.{f}"]
     )
     local = local.rstrip("@")
     value = f"{local}@{r.choice(DOMAINS)}"

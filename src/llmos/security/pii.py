@@ -215,10 +215,10 @@ def _phones(text: str) -> Iterable[Span]:
             if re.fullmatch(r"\d+(?:\.\d+){3}", raw):
                 continue  # dotted like an IPv4 address (an invalid one: valid ones are IPs)
             formatted = raw.startswith("+") or bool(re.search(r"\d[\s().-]+\d|^\(", raw))
-            if not formatted:
-                # a bare run of digits is an order or account number unless the text says phone
-                if not _PHONE_CONTEXT.search(text[max(0, match.start - 30) : match.start]):
-                    continue
+            # a bare run of digits is an order or account number unless the text says phone
+            context = _PHONE_CONTEXT.search(text[max(0, match.start - 30) : match.start])
+            if not formatted and not context:
+                continue
             if re.fullmatch(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}", raw.strip()):
                 continue  # a date
             yield Span(match.start, match.end, PHONE, 0.9)
