@@ -326,13 +326,19 @@ def redact_for_log(value: Any) -> str:
 
 # --- datasets --------------------------------------------------------------------------
 
+PII_MODES = ("off", "report", "redact", "reject")
+
 
 @dataclass
 class ColumnReport:
+    """PII found in one text column: spans per type and rows holding any."""
+
     column: str
     counts: dict[str, int]
-    rows: int  # rows of this column holding at least one span
-    first_row: int | None  # 0-based index of the first such row
+    rows: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"column": self.column, "rows": self.rows, "counts": self.counts}
 
 
 def text_columns(frame: Any) -> list[str]:
@@ -340,34 +346,73 @@ def text_columns(frame: Any) -> list[str]:
     import pandas as pd
 
     return [
-        c
+        str(c)
         for c in frame.columns
         if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])
     ]
 
 
-def scan_frame(frame: Any, ner: str | NerModel | None = None) -> list[ColumnReport]:
-    """Per text column: how many spans of each type, how many rows hold any."""
-    reports = []
+def scan_frame(
+    frame: Any, *, redact_cells: bool = False, ner: str | NerModel | None = None
+) -> tuple[list[ColumnReport], Any]:
+    """Count the PII of every text column; with `redact_cells`, also return a copy of the
+    frame whose text cells are redacted (otherwise the frame itself)."""
+    reports, out = [], frame.copy() if redact_cells else frame
     for column in text_columns(frame):
         counts: dict[str, int] = {}
-        rows, first = 0, None
-        for i, value in enumerate(frame[column].tolist()):
-            if not isinstance(value, str):
-                continue
-            spans = detect(value, ner=ner)
+        rows = 0
+        cells = frame[column].tolist()
+        for i, value in enumerate(cells):
+            spans = detect(value, ner=ner) if isinstance(value, str) else []
             if spans:
                 rows += 1
-                first = i if first is None else first
                 for s in spans:
                     counts[s.type] = counts.get(s.type, 0) + 1
-        reports.append(ColumnReport(str(column), dict(sorted(counts.items())), rows, first))
-    return reports
+                if redact_cells:
+                    cells[i] = redact(value, spans=spans)
+        if redact_cells:
+            out[column] = cells
+        reports.append(ColumnReport(column, dict(sorted(counts.items())), rows))
+    return reports, out
 
 
-def redact_frame(frame: Any, ner: str | NerModel | None = None) -> Any:
-    """A copy of the frame with every text cell redacted."""
-    copy = frame.copy()
-    for column in text_columns(frame):
-        copy[column] = [redact(v, ner=ner) if isinstance(v, str) else v for v in frame[column].tolist()]
-    return copy
+def first_pii(frame: Any, ner: str | NerModel | None = None) -> tuple[int, str, str] | None:
+    """(row index, column, type) of the first cell, row by row, holding PII."""
+    columns = text_columns(frame)
+    for i, row in enumerate(frame[columns].itertuples(index=False, name=None)):
+        for column, value in zip(columns, row):
+            spans = detect(value, ner=ner) if isinstance(value, str) else []
+            if spans:
+                return i, column, spans[0].type
+    return None
+
+
+def import_screen(mode: str, ner: str | NerModel | None = None) -> Any:
+    """The screen `store.datasets.import_dataset` runs on an import's rows for
+    `--pii MODE`: report counts, redact the text cells, or reject the file at its first
+    PII cell. Returns None for `off`. Its report lands in `ImportResult.screen_report`."""
+    from llmos.core.errors import DataError, UsageError
+    from llmos.store.datasets import ImportScreen
+
+    if mode not in PII_MODES:
+        raise UsageError(f"--pii {mode!r} is not a mode; use one of {', '.join(PII_MODES)}")
+    if mode == "off":
+        return None
+
+    def apply(frame: Any, path: Any) -> Any:
+        if mode == "reject":
+            hit = first_pii(frame, ner)
+            if hit is not None:
+                row, column, kind = hit
+                raise DataError(
+                    f"{path}: row {row + 1}, column {column!r} holds PII ({kind}); "
+                    "remove it or import with --pii redact"
+                )
+            screen.report = []
+            return frame
+        reports, out = scan_frame(frame, redact_cells=mode == "redact", ner=ner)
+        screen.report = reports
+        return out
+
+    screen = ImportScreen(f"pii-{mode}", apply)
+    return screen
