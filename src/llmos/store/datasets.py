@@ -10,8 +10,8 @@ anything is written, and the row is inserted in one transaction.
 
 from __future__ import annotations
 
-import io
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

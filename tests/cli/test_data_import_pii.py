@@ -8,8 +8,6 @@ import json
 import pandas as pd
 import pytest
 
-from tests.cli.conftest import run  # noqa: F401  (the CLI fixture)
-
 ROWS = [
     ("my card has not arrived yet", "card_arrival"),
     ("please refund to GB82 WEST 1234 5698 7654 32 today", "refund"),
