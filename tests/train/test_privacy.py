@@ -41,7 +41,8 @@ def test_lora_trains_privately_within_the_budget(tiny_model_dir):
     privacy = result.privacy
     assert privacy is not None
     print(
-        f"\nepsilon {privacy['epsilon']} (target 8), noise {privacy['noise_multiplier']}, history {result.history}"
+        f"\nepsilon {privacy['epsilon']} (target 8), noise {privacy['noise_multiplier']}, "
+        f"history {result.history}"
     )
     assert 0 < privacy["epsilon"] <= 8.0
     assert privacy["noise_multiplier"] > 0 and privacy["steps"] == result.steps

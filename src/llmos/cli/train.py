@@ -42,7 +42,8 @@ def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) ->
     if metrics.get("privacy"):
         dp = metrics["privacy"]
         out.print(
-            f"differential privacy: epsilon {dp['epsilon']} of {dp['target_epsilon']} (delta {dp['delta']:.2g})"
+            f"differential privacy: epsilon {dp['epsilon']} of {dp['target_epsilon']} "
+            f"(delta {dp['delta']:.2g})"
         )
     per_class = list(metrics.get("per_class", {}).items())[:max_classes]
     if per_class:
