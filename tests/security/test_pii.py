@@ -104,3 +104,32 @@ def test_a_ner_callable_adds_person_spans_and_loses_to_patterns_on_overlap():
 
     text = "mail anna@x.org from Anna Smith"
     assert redact(text, ner=ner) == "mail [EMAIL] from [PERSON]"
+
+
+def test_a_hugging_face_token_classifier_adds_ner_spans(tiny_model_dir, tmp_path):
+    """The NER adapter on a real (tiny) token-classification model whose head is biased to
+    tag every word B-PER: words become PERSON spans, the email stays an EMAIL."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    config = BertConfig.from_pretrained(
+        tiny_model_dir,
+        num_labels=5,
+        id2label=dict(enumerate(labels)),
+        label2id={k: i for i, k in enumerate(labels)},
+    )
+    model = BertForTokenClassification.from_pretrained(tiny_model_dir, config=config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 9.0, 0.0, 0.0, 0.0]))
+    model.save_pretrained(tmp_path / "ner")
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(tmp_path / "ner")
+
+    text = "card arrived jo@x.org"
+    spans = detect(text, ner=str(tmp_path / "ner"))
+    assert [(text[s.start : s.end], s.type) for s in spans] == [
+        ("card", "PERSON"),
+        ("arrived", "PERSON"),
+        ("jo@x.org", "EMAIL"),
+    ]
