@@ -97,7 +97,8 @@ def main() -> None:
     for name, r in results.items():
         eps = f"{r['privacy']['epsilon']:.2f}" if r["privacy"] else "inf"
         print(
-            f"{name:10} {eps:>8} {r['accuracy']:9.4f} {r['macro_f1']:9.4f} {r['epochs']:7d} {r['train_seconds']:8.1f}"
+            f"{name:10} {eps:>8} {r['accuracy']:9.4f} {r['macro_f1']:9.4f} "
+            f"{r['epochs']:7d} {r['train_seconds']:8.1f}"
         )
     path = write_result(
         "dp_banking",
