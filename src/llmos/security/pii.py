@@ -100,7 +100,6 @@ _PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU")
 _PHONE_CONTEXT = re.compile(
     r"(?:phone|call|tel|mobile|cell|whatsapp|text me|sms|ring|reach me)\W{0,3}[^.\n]{0,15}$", re.I
 )
-_DIGIT = re.compile(r"\d")
 
 
 def _luhn(digits: str) -> bool:
