@@ -26,14 +26,30 @@ def import_(
         str | None,
         typer.Option("--format", help="csv, tsv, jsonl or parquet (default: extension)."),
     ] = None,
+    pii: Annotated[
+        str,
+        typer.Option(
+            "--pii",
+            help="Scan text columns for PII: off, report (counts), redact (store [EMAIL]-style "
+            "tags) or reject (refuse a file holding any).",
+        ),
+    ] = "off",
     json_out: JsonOpt = False,
 ) -> None:
     """Import a file as a new immutable dataset version (identical content: same version)."""
-    result = STATE.workspace.import_dataset(path, name, label=label, format=fmt)
+    result = STATE.workspace.import_dataset(path, name, label=label, format=fmt, pii=pii)
     ds = result.dataset
+    found = result.screen_report or []
     if json_out:
-        print_json({**dataset_summary(ds), "created": result.created})
+        extra = {"pii": [c.to_json() for c in found]} if pii in ("report", "redact") else {}
+        print_json({**dataset_summary(ds), "created": result.created, **extra})
         return
+    if pii in ("report", "redact"):
+        table(
+            f"PII found ({'redacted' if pii == 'redact' else 'stored as is'})",
+            ["column", "rows", "found"],
+            [(c.column, c.rows, ", ".join(f"{k} {v}" for k, v in c.counts.items()) or "-") for c in found],
+        )
     verb = "imported" if result.created else "unchanged, already"
     out.print(
         f"{verb} {ds.ref}: {ds.num_rows} rows, {len(ds.columns)} columns"

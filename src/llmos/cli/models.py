@@ -98,4 +98,11 @@ def show(
         out.print(
             f"{headline(m)}  train {model.train_seconds:.1f}s ({m.get('train_samples_per_second')} samples/s)"
         )
+    if m.get("privacy"):
+        dp = m["privacy"]
+        out.print(
+            f"differential privacy: epsilon {dp['epsilon']} spent of {dp['target_epsilon']} "
+            f"(delta {dp['delta']:.2g}, noise {dp['noise_multiplier']}, clip {dp['max_grad_norm']}, "
+            f"{dp['accountant'].upper()} accountant, {dp['steps']} steps)"
+        )
     table("artifacts", ["file", "sha256"], [(k, v[:12]) for k, v in model.artifacts.items()])

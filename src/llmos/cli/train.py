@@ -39,6 +39,12 @@ def print_report(metrics: dict[str, Any], title: str, max_classes: int = 100) ->
         print_generation_report(metrics, title)
         return
     out.print(f"[bold]{title}[/bold]: {headline(metrics)}  ({metrics['num_examples']} examples)")
+    if metrics.get("privacy"):
+        dp = metrics["privacy"]
+        out.print(
+            f"differential privacy: epsilon {dp['epsilon']} of {dp['target_epsilon']} "
+            f"(delta {dp['delta']:.2g})"
+        )
     per_class = list(metrics.get("per_class", {}).items())[:max_classes]
     if per_class:
         table(

@@ -90,10 +90,16 @@ class Workspace(JobsMixin):
         *,
         label: str | None = None,
         format: str | None = None,
+        pii: str = "off",
     ) -> ImportResult:
+        """Import a file as a dataset version. `pii`: `off` (no scan), `report` (counts
+        per column and type in `result.screen_report`), `redact` (store `[EMAIL]`-style
+        tags instead of the values) or `reject` (refuse a file holding any PII)."""
+        from llmos.security.pii import import_screen
         from llmos.store.datasets import import_dataset
 
-        return import_dataset(self.store, Path(path), name, label=label, fmt=format)
+        screen = import_screen(pii)
+        return import_dataset(self.store, Path(path), name, label=label, fmt=format, screen=screen)
 
     def datasets(self, name: str | None = None) -> list[DatasetVersion]:
         from llmos.store.datasets import list_datasets

@@ -10,7 +10,9 @@ anything is written, and the row is inserted in one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,18 @@ TEXT_MIN_MEAN_CHARS = 25
 class ImportResult:
     dataset: DatasetVersion
     created: bool
+    screen_report: Any = None  # what the import's screen found (the PII counts)
+
+
+# A check run on the parsed rows before anything is stored (the PII screen of
+# `security.pii`, passed down by the CLI/SDK): it returns the frame to store, possibly
+# transformed (redacted), or raises an `LlmosError` to refuse the import. Its `name`
+# (e.g. "pii-redact") tells a transformed import from a plain one of the same file.
+@dataclass
+class ImportScreen:
+    name: str
+    apply: Callable[[pd.DataFrame, Path], pd.DataFrame]
+    report: Any = None  # what the screen found, set by `apply`
 
 
 def detect_format(path: Path, fmt: str | None) -> str:
@@ -160,7 +174,10 @@ def import_dataset(
     *,
     label: str | None = None,
     fmt: str | None = None,
+    screen: ImportScreen | None = None,
 ) -> ImportResult:
+    """Import `path` as dataset `name`; with `screen`, the rows pass through it first
+    (nothing is stored when it raises; a transforming screen stores its output)."""
     check_name(name, "dataset name")
     path = Path(path)
     if path.is_dir():  # a folder of class subfolders of images
@@ -176,6 +193,11 @@ def import_dataset(
     if label_col is not None and frame[label_col].isna().any():
         missing = int(frame[label_col].isna().sum())
         raise DataError(f"{path}: label column {label_col!r} has {missing} empty values")
+    if screen is not None:
+        screened = screen.apply(frame, path)
+        if not screened.equals(frame):  # a transformed file is other content than the raw one
+            content_hash = hashlib.sha256(f"{content_hash}:{screen.name}".encode()).hexdigest()
+        frame = screened
 
     with store.transaction() as session:
         existing = session.scalars(
@@ -184,7 +206,7 @@ def import_dataset(
             )
         ).first()
         if existing is not None:
-            return ImportResult(existing, created=False)
+            return ImportResult(existing, created=False, screen_report=screen.report if screen else None)
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         payload = buf.getvalue()
@@ -205,7 +227,7 @@ def import_dataset(
         session.add(row)
         session.flush()
     record(store, "dataset.import", row.ref, detail={"rows": row.num_rows, "sha256": content_hash[:16]})
-    return ImportResult(row, created=True)
+    return ImportResult(row, created=True, screen_report=screen.report if screen else None)
 
 
 def get_dataset(store: Store, ref: str) -> DatasetVersion:

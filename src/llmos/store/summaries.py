@@ -40,6 +40,7 @@ def model_summary(m: ModelVersion, full: bool = False) -> dict[str, Any]:
         "accuracy": m.metrics.get("accuracy"),
         "macro_f1": m.metrics.get("macro_f1"),
         "perplexity": m.metrics.get("perplexity"),
+        "epsilon": (m.metrics.get("privacy") or {}).get("epsilon"),  # DP runs: the accountant's
         "train_seconds": round(m.train_seconds, 1),
         "created_at": m.created_at.isoformat(timespec="seconds"),
     }

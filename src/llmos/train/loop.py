@@ -76,6 +76,7 @@ class LoopSettings:
     seed: int
     early_stopping: Any = None  # spec.schema.EarlyStopping
     checkpoint_every: int | None = None  # optimiser steps between mid-epoch checkpoints
+    privacy: Any = None  # train.privacy.PrivacySettings: DP-SGD through Opacus
 
 
 @dataclass
@@ -86,6 +87,7 @@ class LoopResult:
     train_seconds: float = 0.0
     samples_per_second: float = 0.0
     steps: int = 0
+    privacy: dict[str, Any] | None = None  # the accountant's epsilon and the DP settings
 
 
 def seed_everything(seed: int) -> None:
@@ -197,6 +199,14 @@ def fit(
     model.to(placement.device)
     optimizer = torch.optim.AdamW(_param_groups(model, settings.lr, settings.head_lr, settings.weight_decay))
     per_epoch = steps_per_epoch(len(train), settings.batch_size, settings.gradient_accumulation)
+    private = None
+    if settings.privacy is not None:  # DP-SGD: per-example clipping, noise, Poisson batches
+        from llmos.train.privacy import PrivateTraining
+
+        private = PrivateTraining.attach(
+            model, optimizer, len(train), settings.batch_size, settings.epochs, settings.privacy
+        )
+        optimizer, per_epoch = private.optimizer, private.steps_per_epoch
     total_steps = per_epoch * settings.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(settings.schedule, int(total_steps * settings.warmup), total_steps)
@@ -219,6 +229,8 @@ def fit(
         best_score, bad_epochs, result.best_epoch = early["score"], early["bad"], early["best_epoch"]
         best_state = state.get("best_state")
         position = state.get("position")
+        if private is not None and state.get("privacy") is not None:
+            private.load_state_dict(state["privacy"])  # the budget already spent
         if position is not None:
             first_epoch = position["epoch"]
         progress.log(f"resumed from {resume_from.name} (epoch {state['epoch']}, step {result.steps})")
@@ -226,9 +238,13 @@ def fit(
 
     for epoch in range(first_epoch, settings.epochs + 1):
         model.train()
-        batches = training_batches(
-            train.lengths, settings.batch_size, settings.seed + epoch, settings.group_by_length
-        )
+        if private is not None:
+            private.check_budget(epoch)
+            batches = private.epoch_batches()
+        else:
+            batches = training_batches(
+                train.lengths, settings.batch_size, settings.seed + epoch, settings.group_by_length
+            )
         progress.start(f"epoch {epoch}/{settings.epochs}", len(train))
         running, count, skip = 0.0, 0, 0
         if position is not None and position["epoch"] == epoch:
@@ -259,7 +275,8 @@ def fit(
             stepped = (b + 1) % settings.gradient_accumulation == 0 or last
             if stepped:
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
+                if private is None:  # DP-SGD clips each example's gradient instead
+                    torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
                 scaler.step(optimizer)
                 scaler.update()
                 result.steps += 1
@@ -287,6 +304,7 @@ def fit(
                     early,
                     best_state,
                     position=here,
+                    privacy=private.state_dict() if private else None,
                 )
         progress.finish()
         record: dict[str, float] = {"epoch": epoch, "train_loss": round(running / max(count, 1), 5)}
@@ -316,12 +334,17 @@ def fit(
                 result.history,
                 early,
                 best_state,
+                privacy=private.state_dict() if private else None,
             )
         if result.stopped_early:
             progress.log(f"early stopping after epoch {epoch}; best epoch {result.best_epoch}")
             break
     result.train_seconds = time.perf_counter() - started
     result.samples_per_second = seen / max(result.train_seconds, 1e-9)
+    if private is not None:
+        result.privacy = private.summary()
+        progress.log(f"privacy: epsilon {result.privacy['epsilon']} spent (delta {private.settings.delta:g})")
+        private.detach()
     if best_state is not None:
         load_trainable(model, best_state)
     model.eval()
@@ -391,10 +414,12 @@ def save_checkpoint(
     early: dict[str, Any],
     best_state: dict[str, torch.Tensor] | None = None,
     position: dict[str, Any] | None = None,
+    privacy: dict[str, Any] | None = None,
 ) -> Path:
     """Save a resumable checkpoint: trainable weights, optimiser, schedule, RNG states,
-    history, early-stopping state and, mid-epoch, the position in the epoch's batches
-    (`epoch` is then the last completed one). Only the latest checkpoint is kept."""
+    history, early-stopping state, the privacy accountant's history (DP runs) and,
+    mid-epoch, the position in the epoch's batches (`epoch` is then the last completed
+    one). Only the latest checkpoint is kept."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {
         "epoch": epoch,
@@ -403,6 +428,7 @@ def save_checkpoint(
         "early": early,
         "best_state": best_state,
         "position": position,
+        "privacy": privacy,
         "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),

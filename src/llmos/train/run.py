@@ -121,8 +121,11 @@ def _rows(driver: InputDriver | InputSet, output: OutputDriver, frame: pd.DataFr
     return Rows(features, [driver.length(f) for f in features], targets)
 
 
-def loop_settings(cfg: TrainConfig, method: str, task: str = "text-classification") -> LoopSettings:
-    """The loop's settings from the spec, unset learning rates taking the method's defaults."""
+def loop_settings(
+    cfg: TrainConfig, method: str, task: str = "text-classification", privacy: Any = None
+) -> LoopSettings:
+    """The loop's settings from the spec, unset learning rates taking the method's defaults;
+    `privacy` (train.privacy.PrivacySettings) makes the run DP-SGD."""
     from llmos.models.peft_methods import default_lrs
 
     lr, head_lr = default_lrs(method, task)
@@ -141,6 +144,7 @@ def loop_settings(cfg: TrainConfig, method: str, task: str = "text-classificatio
         seed=cfg.seed,
         early_stopping=cfg.early_stopping,
         checkpoint_every=cfg.checkpoint_every,
+        privacy=privacy,
     )
 
 
@@ -308,6 +312,7 @@ def training_summary(result: Any, trainable: int, total: int) -> dict[str, Any]:
         "best_epoch": result.best_epoch,
         "trainable_parameters": trainable,
         "total_parameters": total,
+        **({"privacy": result.privacy} if getattr(result, "privacy", None) else {}),
     }
 
 
@@ -332,7 +337,12 @@ def run_classifier(
     if splits.validation is not None:
         val_rows = _rows(driver, output, splits.validation, prepared.val_source)
 
-    settings = loop_settings(cfg, spec.method.type)
+    privacy = None
+    if spec.privacy is not None:
+        from llmos.train.privacy import resolve_privacy
+
+        privacy = resolve_privacy(spec.privacy, len(train_rows))
+    settings = loop_settings(cfg, spec.method.type, privacy=privacy)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     progress.log(
