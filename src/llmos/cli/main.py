@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from llmos import __version__
+from llmos.cli import adapt as adapt_cmd
 from llmos.cli import data as data_cmd
 from llmos.cli import jobs as jobs_cmd
 from llmos.cli import llm as llm_cmd
@@ -42,6 +43,7 @@ app.add_typer(jobs_cmd.kernel_app, name="kernel")
 train_cmd.register(app)
 llm_cmd.register(app)
 serve_cmd.register(app)
+adapt_cmd.register(app)
 
 
 def _version(value: bool) -> None:

@@ -58,8 +58,34 @@ def _add_jobs_and_prediction_sets(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_model_versions_job_id ON model_versions (job_id)"))
 
 
+def _add_deployment_events_and_adapt_decisions(conn: Connection) -> None:
+    """F6 adapt: the history of deployment re-pointings and the gate's decisions."""
+    conn.execute(
+        text(
+            """CREATE TABLE deployment_events (id INTEGER NOT NULL, deployment VARCHAR(128) NOT NULL,
+            action VARCHAR(16) NOT NULL, from_model VARCHAR(1024), to_model VARCHAR(1024) NOT NULL,
+            actor VARCHAR(128) NOT NULL, reason TEXT NOT NULL, created_at DATETIME NOT NULL,
+            PRIMARY KEY (id))"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_deployment_events_deployment ON deployment_events (deployment)"))
+    conn.execute(
+        text(
+            """CREATE TABLE adapt_decisions (id INTEGER NOT NULL, deployment VARCHAR(128) NOT NULL,
+            decision VARCHAR(16) NOT NULL, candidate VARCHAR(1024) NOT NULL, parent VARCHAR(1024),
+            reasons JSON NOT NULL, metrics JSON NOT NULL, last_feedback_id INTEGER, job_id INTEGER,
+            actor VARCHAR(128) NOT NULL, created_at DATETIME NOT NULL, PRIMARY KEY (id))"""
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_adapt_decisions_deployment ON adapt_decisions (deployment)"))
+
+
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[Connection], None]] = [add_deployments, _add_jobs_and_prediction_sets]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    add_deployments,
+    _add_jobs_and_prediction_sets,
+    _add_deployment_events_and_adapt_decisions,
+]
 LATEST = 1 + len(MIGRATIONS)
 
 

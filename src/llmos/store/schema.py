@@ -160,3 +160,38 @@ class Deployment(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentEvent(Base):
+    """One re-pointing of a deployment (deploy, promote, rollback): from which model to
+    which, who did it and why. `llmos rollback` walks this history back."""
+
+    __tablename__ = "deployment_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # deploy | promote | rollback
+    from_model: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    to_model: Mapped[str] = mapped_column(String(1024))
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdaptDecision(Base):
+    """One decision about a deployment's model: a candidate promoted or rejected by the
+    gate, or a rollback; with its reasons, the metrics it rests on and the feedback used."""
+
+    __tablename__ = "adapt_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # promote | reject | rollback
+    candidate: Mapped[str] = mapped_column(String(1024))  # the model the decision is about
+    parent: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # what was deployed
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_feedback_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

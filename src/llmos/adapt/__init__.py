@@ -1,0 +1,1 @@
+"""Adaptation: feedback, drift, continual training without forgetting, the gate, rollback, active learning."""
