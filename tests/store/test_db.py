@@ -74,7 +74,7 @@ def test_version_1_database_is_migrated_to_the_shape_of_a_fresh_one(home, tmp_pa
     migrated = Store(Settings.resolve(home))
     fresh = Store(Settings.resolve(tmp_path / "fresh"))
     with migrated.engine.connect() as conn:
-        assert migrations.current_version(conn) == migrations.LATEST == 3
+        assert migrations.current_version(conn) == migrations.LATEST == 4
     assert _shape(migrated.engine) == _shape(fresh.engine)
     old = get_model(migrated, "old@1")
     assert old.job_id is None and old.train_seconds == 1.5

@@ -58,8 +58,20 @@ def _add_jobs_and_prediction_sets(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_model_versions_job_id ON model_versions (job_id)"))
 
 
+def add_served_requests_and_feedback(conn: Connection) -> None:
+    """F6 feedback: the log of served requests and the feedback on them."""
+    from llmos.store.schema import Feedback, ServedRequest
+
+    ServedRequest.__table__.create(conn)  # type: ignore[attr-defined]
+    Feedback.__table__.create(conn)  # type: ignore[attr-defined]
+
+
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[Connection], None]] = [add_deployments, _add_jobs_and_prediction_sets]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    add_deployments,
+    _add_jobs_and_prediction_sets,
+    add_served_requests_and_feedback,
+]
 LATEST = 1 + len(MIGRATIONS)
 
 
