@@ -59,11 +59,13 @@ def _add_jobs_and_prediction_sets(conn: Connection) -> None:
 
 
 def add_served_requests_and_feedback(conn: Connection) -> None:
-    """F6 feedback: the log of served requests and the feedback on them."""
-    from llmos.store.schema import Feedback, ServedRequest
+    """F6 feedback and monitoring: the log of served requests, the feedback on them and
+    the alerts of `llmos monitor`."""
+    from llmos.store.schema import Feedback, MonitorAlert, ServedRequest
 
     ServedRequest.__table__.create(conn)  # type: ignore[attr-defined]
     Feedback.__table__.create(conn)  # type: ignore[attr-defined]
+    MonitorAlert.__table__.create(conn)  # type: ignore[attr-defined]
 
 
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.

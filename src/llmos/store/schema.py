@@ -203,3 +203,21 @@ class Feedback(Base):
     predicted: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     source: Mapped[str] = mapped_column(String(16), default="api")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MonitorAlert(Base):
+    """One threshold crossed by one window of a deployment's traffic (`llmos monitor`).
+    A window is named by the last served request in it, so an alert fires once."""
+
+    __tablename__ = "monitor_alerts"
+    __table_args__ = (UniqueConstraint("deployment", "check", "window_end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    model: Mapped[str] = mapped_column(String(1024))
+    check: Mapped[str] = mapped_column(String(32))  # drift | labels | confidence | accuracy
+    window_end: Mapped[int] = mapped_column(Integer)  # served_requests.id of the window's last row
+    value: Mapped[float] = mapped_column()
+    threshold: Mapped[float] = mapped_column()
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Adaptation: feedback, monitoring and drift, continual training, the evaluation gate."""
