@@ -84,6 +84,8 @@ def test_acknowledged_feedback_survives_sigkill(lora_ws, tmp_path):
         for t in threads:
             t.join(30)
         assert EVENTS // 2 <= len(acked) < EVENTS, len(acked)
+        port = free_port()  # the killed server's port may linger in TIME_WAIT
+        url = f"http://127.0.0.1:{port}"
         server = _start(ws.home, port, log)  # the workspace opens cleanly after the crash
         r = httpx.post(
             f"{url}/v1/deployments/bank/feedback", json={"request_id": targets[0][0], "index": 0, "rating": 5}
