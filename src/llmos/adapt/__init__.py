@@ -1,1 +1,1 @@
-"""Adaptation: feedback, drift, continual training without forgetting, the gate, rollback, active learning."""
+"""Adaptation: feedback, monitoring and drift, continual training, the evaluation gate, rollback, active learning."""

@@ -16,6 +16,7 @@ import typer
 from llmos import __version__
 from llmos.cli import adapt as adapt_cmd
 from llmos.cli import data as data_cmd
+from llmos.cli import feedback as feedback_cmd
 from llmos.cli import jobs as jobs_cmd
 from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
@@ -40,6 +41,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(jobs_cmd.kernel_app, name="kernel")
+app.add_typer(feedback_cmd.app, name="feedback")
 train_cmd.register(app)
 llm_cmd.register(app)
 serve_cmd.register(app)

@@ -309,6 +309,30 @@ class Workspace(JobsMixin):
 
         return get_deployment(self.store, name)
 
+    # --- feedback ------------------------------------------------------------------------
+
+    def import_feedback(
+        self, path: str | os.PathLike[str], deployment: str, *, new_labels: bool = False
+    ) -> dict[str, Any]:
+        """Import a CSV/JSONL file of feedback (request_id + label/rating/answer, or the
+        model's input columns + label for new data), all rows or none."""
+        from llmos.serve.feedback import import_feedback
+
+        return import_feedback(self.store, Path(path), deployment, new_labels)
+
+    def feedback(self, deployment: str, limit: int | None = None) -> pd.DataFrame:
+        """Feedback events of a deployment, newest first."""
+        from llmos.store.feedback import list_feedback
+
+        self.deployment(deployment)
+        return list_feedback(self.store, deployment, limit)
+
+    def labelled_feedback(self, deployment: str, after_id: int = 0) -> pd.DataFrame:
+        """Corrected labels (or answers) with the inputs they refer to, oldest first."""
+        from llmos.store.feedback import labelled_feedback
+
+        return labelled_feedback(self.store, deployment, after_id)
+
     def _evaluate_optimized(
         self, model: str, data: str, optimize: str, progress: Progress | None
     ) -> dict[str, Any]:

@@ -58,33 +58,30 @@ def _add_jobs_and_prediction_sets(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_model_versions_job_id ON model_versions (job_id)"))
 
 
-def _add_deployment_events_and_adapt_decisions(conn: Connection) -> None:
+def add_served_requests_and_feedback(conn: Connection) -> None:
+    """F6 feedback and monitoring: the log of served requests, the feedback on them and
+    the alerts of `llmos monitor`."""
+    from llmos.store.schema import Feedback, MonitorAlert, ServedRequest
+
+    ServedRequest.__table__.create(conn)  # type: ignore[attr-defined]
+    Feedback.__table__.create(conn)  # type: ignore[attr-defined]
+    MonitorAlert.__table__.create(conn)  # type: ignore[attr-defined]
+
+
+def add_deployment_events_and_adapt_decisions(conn: Connection) -> None:
     """F6 adapt: the history of deployment re-pointings and the gate's decisions."""
-    conn.execute(
-        text(
-            """CREATE TABLE deployment_events (id INTEGER NOT NULL, deployment VARCHAR(128) NOT NULL,
-            action VARCHAR(16) NOT NULL, from_model VARCHAR(1024), to_model VARCHAR(1024) NOT NULL,
-            actor VARCHAR(128) NOT NULL, reason TEXT NOT NULL, created_at DATETIME NOT NULL,
-            PRIMARY KEY (id))"""
-        )
-    )
-    conn.execute(text("CREATE INDEX ix_deployment_events_deployment ON deployment_events (deployment)"))
-    conn.execute(
-        text(
-            """CREATE TABLE adapt_decisions (id INTEGER NOT NULL, deployment VARCHAR(128) NOT NULL,
-            decision VARCHAR(16) NOT NULL, candidate VARCHAR(1024) NOT NULL, parent VARCHAR(1024),
-            reasons JSON NOT NULL, metrics JSON NOT NULL, last_feedback_id INTEGER, job_id INTEGER,
-            actor VARCHAR(128) NOT NULL, created_at DATETIME NOT NULL, PRIMARY KEY (id))"""
-        )
-    )
-    conn.execute(text("CREATE INDEX ix_adapt_decisions_deployment ON adapt_decisions (deployment)"))
+    from llmos.store.schema import AdaptDecision, DeploymentEvent
+
+    DeploymentEvent.__table__.create(conn)  # type: ignore[attr-defined]
+    AdaptDecision.__table__.create(conn)  # type: ignore[attr-defined]
 
 
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     add_deployments,
     _add_jobs_and_prediction_sets,
-    _add_deployment_events_and_adapt_decisions,
+    add_served_requests_and_feedback,
+    add_deployment_events_and_adapt_decisions,
 ]
 LATEST = 1 + len(MIGRATIONS)
 
