@@ -76,7 +76,9 @@ def test_labels_outside_the_label_set_need_new_labels(deployed):
     ws = deployed
     rows = feedback(extra={"mortgage please help": "mortgage"})
     before = snapshot(ws.home)
-    with pytest.raises(DataError, match="labels outside model tiny@1's label set: 'mortgage'; .* --new-labels"):
+    with pytest.raises(
+        DataError, match=r"labels outside model tiny@1's label set: 'mortgage'; .* --new-labels"
+    ):
         adapt_model(ws.store, "d", rows, AdaptSettings(epochs=1))
     assert snapshot(ws.home)["tables"] == before["tables"]
     outcome = adapt_model(ws.store, "d", rows, AdaptSettings(epochs=1, new_labels=True, tolerance=100.0))
@@ -99,6 +101,12 @@ def test_cli_adapt_as_a_job_history_and_rollback(deployed, run, tmp_path):
     ws = deployed
     feedback().drop(columns=["feedback_id"]).to_csv(tmp_path / "fb.csv", index=False)
     ws.import_dataset(tmp_path / "fb.csv", "fb")
+    code, out, err = run("adapt", "d", "--data", "fb", "--dry-run", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert (
+        plan["model"] == "tiny@1" and plan["train"] + plan["held_out"] == 40 and not ws.jobs(state="queued")
+    )
     code, out, err = run("adapt", "d", "--data", "fb", "--epochs", "1", "--tolerance", "100", "--json")
     assert code == 0, err
     result = json.loads(out)
@@ -122,11 +130,30 @@ def test_cli_adapt_as_a_job_history_and_rollback(deployed, run, tmp_path):
     assert code != 0 and "deployment 'nope' not found" in one_line_error(err)
 
 
-def test_cli_adapt_without_new_feedback_starts_no_job(deployed, run):
+def test_adapt_reads_only_feedback_newer_than_the_last_adapt(deployed, run):
+    from llmos.adapt.jobs import new_feedback
+    from llmos.store.feedback import FeedbackEntry, add_feedback
+
     ws = deployed
     jobs_before = len(ws.jobs())
     code, _, err = run("adapt", "d")
-    assert code != 0 and "feedback" in one_line_error(err)
+    assert code != 0 and "no new feedback for deployment 'd'" in one_line_error(err)
+    assert len(ws.jobs()) == jobs_before  # no job started
+
+    rows = make_rows(30, seed=11)
+    ids = add_feedback(
+        ws.store,
+        [
+            FeedbackEntry(deployment="d", inputs={"text": t}, label=lab, source="import")
+            for t, lab in zip(rows.text, rows.label)
+        ],
+    )
+    fresh = new_feedback(ws.store, "d")
+    assert fresh["feedback_id"].tolist() == ids and fresh["label"].tolist() == rows["label"].tolist()
+    adapt_model(ws.store, "d", fresh, AdaptSettings(epochs=1, tolerance=100.0))
+    assert new_feedback(ws.store, "d").empty
+    code, _, err = run("adapt", "d", "--json")
+    assert code != 0 and "no new feedback for deployment 'd'" in one_line_error(err)
     assert len(ws.jobs()) == jobs_before
     code, _, err = run("adapt", "nope", "--data", "intents")
     assert code != 0 and "deployment 'nope' not found" in one_line_error(err)
@@ -138,7 +165,9 @@ def test_label_suggest_exports_uncertain_rows_for_labelling(deployed, run, tmp_p
     pool.to_csv(tmp_path / "pool.csv", index=False)
     ws.import_dataset(tmp_path / "pool.csv", "pool")
     out_file = tmp_path / "to-label.csv"
-    code, out, err = run("label", "suggest", "pool", "--model", "tiny", "--k", "5", "--out", str(out_file), "--json")
+    code, out, err = run(
+        "label", "suggest", "pool", "--model", "tiny", "--k", "5", "--out", str(out_file), "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["candidates"] == 60 and len(result["rows"]) == 5
@@ -147,5 +176,7 @@ def test_label_suggest_exports_uncertain_rows_for_labelling(deployed, run, tmp_p
     written = pd.read_csv(out_file)
     assert len(written) == 5 and written["label"].isna().all()
     assert set(written["text"]) == {r["text"] for r in result["rows"]}
-    code, _, err = run("label", "suggest", "pool", "--model", "tiny", "--k", "5", "--out", str(tmp_path / "x.txt"))
+    code, _, err = run(
+        "label", "suggest", "pool", "--model", "tiny", "--k", "5", "--out", str(tmp_path / "x.txt")
+    )
     assert code != 0 and "use a .csv or .jsonl file" in one_line_error(err)

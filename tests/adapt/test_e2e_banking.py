@@ -91,7 +91,9 @@ def test_adapt_learns_withheld_intents_without_forgetting(ws, tmp_path, threads)
         )
 
         def new_intent_accuracy(ref: str) -> float:
-            predictor = Predictor.from_folder(model_folder(ws.store, ws.model(ref)), ws.store.settings.artifacts_dir)
+            predictor = Predictor.from_folder(
+                model_folder(ws.store, ws.model(ref)), ws.store.settings.artifacts_dir
+            )
             return accuracy(predictor, test[test.category.isin(NEW)], "category")
 
         before_new, after_new = new_intent_accuracy("intents@1"), new_intent_accuracy(outcome.candidate)
@@ -102,7 +104,7 @@ def test_adapt_learns_withheld_intents_without_forgetting(ws, tmp_path, threads)
             f"\nBanking77, 9 intents trained, 3 withheld; feedback {len(feedback)} rows\n"
             f"  new intents (test):      {100 * before_new:.1f} -> {100 * after_new:.1f}\n"
             f"  original intents (test): {100 * before_old:.1f} -> {100 * after_old:.1f} (replay)\n"
-            f"  original intents (test): {100 * before_old:.1f} -> {100 * naive_old:.1f} (naive, feedback only)\n"
+            f"  original intents (test): {100 * before_old:.1f} -> {100 * naive_old:.1f} (naive)\n"
             f"  held-out feedback:       {100 * outcome.metrics['parent']['feedback_accuracy']:.1f} -> "
             f"{100 * outcome.metrics['candidate']['feedback_accuracy']:.1f}; decision {outcome.decision}"
         )

@@ -22,7 +22,9 @@ def test_gate_needs_better_feedback_and_original_within_tolerance():
 
 
 def test_feedback_split_is_deterministic_stratified_and_disjoint():
-    frame = pd.DataFrame({"text": [f"t{i}" for i in range(43)], "label": ["a"] * 20 + ["b"] * 20 + ["c"] * 2 + ["d"]})
+    frame = pd.DataFrame(
+        {"text": [f"t{i}" for i in range(43)], "label": ["a"] * 20 + ["b"] * 20 + ["c"] * 2 + ["d"]}
+    )
     train, held = split_feedback(frame, "label", 0.25, 42)
     again_train, again_held = split_feedback(frame, "label", 0.25, 42)
     assert held["text"].tolist() == again_held["text"].tolist()
@@ -44,7 +46,9 @@ def test_selection_prefers_uncertain_rows_and_spreads_them():
     probs = np.full((100, 3), [0.98, 0.01, 0.01])
     probs[:20] = [0.4, 0.35, 0.25]  # the uncertain ones
     # uncertain rows form two tight clusters of 10: a diverse pick of 2 takes one of each
-    emb = np.vstack([rng.normal(0, 0.01, (10, 4)) + [1, 0, 0, 0], rng.normal(0, 0.01, (10, 4)) + [0, 1, 0, 0]])
+    emb = np.vstack(
+        [rng.normal(0, 0.01, (10, 4)) + np.eye(4)[0], rng.normal(0, 0.01, (10, 4)) + np.eye(4)[1]]
+    )
     emb = np.vstack([emb, rng.normal(0, 1, (80, 4))])
     picked = select_informative(probs, emb, 2, pool_factor=10)
     assert set(picked) < set(range(20))

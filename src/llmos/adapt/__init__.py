@@ -1,1 +1,1 @@
-"""Adaptation: feedback, monitoring and drift, continual training, the evaluation gate, rollback, active learning."""
+"""Adaptation: feedback, monitoring, continual training, the gate, rollback, active learning."""

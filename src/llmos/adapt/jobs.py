@@ -97,3 +97,29 @@ def adapt_job(ctx: JobContext) -> dict[str, Any]:
     result = outcome.as_dict()
     result["metrics"] = {k: v for k, v in outcome.metrics.items() if k != "history"}
     return result
+
+
+def plan_adapt(store: Store, deployment: str, settings: Any, data: str | None = None) -> dict[str, Any]:
+    """What an adapt would use now (`--dry-run`): rows to train on and to hold out, per label."""
+    from llmos.adapt.continual import split_feedback
+    from llmos.models.build import read_model_config
+    from llmos.store.deployments import get_deployment
+    from llmos.store.models import get_model, model_folder
+
+    rows = new_feedback(store, deployment, data)
+    if rows.empty:
+        raise UsageError(f"no new feedback for deployment {deployment!r}: nothing to adapt on")
+    model = get_model(store, get_deployment(store, deployment).model)
+    column = read_model_config(model_folder(store, model))["output"]["column"]
+    label = column if column in rows.columns else "label"
+    if label not in rows.columns:
+        raise UsageError(f"the new rows have no {column!r} or 'label' column")
+    train, held = split_feedback(rows, label, settings.holdout, settings.seed)
+    return {
+        "deployment": deployment,
+        "model": model.ref,
+        "rows": len(rows),
+        "train": len(train),
+        "held_out": len(held),
+        "labels": {str(k): int(v) for k, v in rows[label].astype(str).value_counts().items()},
+    }

@@ -71,6 +71,11 @@ def adapt(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be used; start nothing.")
     ] = False,
+    on_drift: Annotated[
+        bool,
+        typer.Option("--on-drift", help="Start only if `llmos monitor` finds drift in the latest window."),
+    ] = False,
+    window: Annotated[int, typer.Option("--window", help="Requests per drift window (--on-drift).")] = 200,
     history: Annotated[
         bool, typer.Option("--history", help="Show the deployment's recorded decisions instead.")
     ] = False,
@@ -80,11 +85,11 @@ def adapt(
 ) -> None:
     """Fine-tune the deployed model on new feedback with replay (and optional EWC/LwF) as a
     kernel job; the gate promotes the candidate (re-pointing the deployment) only if it is
-    better on held-out feedback and within --tolerance on the original test set."""
-    from llmos.adapt.continual import AdaptSettings, split_feedback
-    from llmos.adapt.jobs import new_feedback, submit_adapt
+    better on held-out feedback and within --tolerance on the original test set. With
+    --on-drift it starts only when the monitor finds drift (run it from cron for a schedule)."""
+    from llmos.adapt.continual import AdaptSettings
+    from llmos.adapt.jobs import plan_adapt, submit_adapt
     from llmos.cli.jobs import attend
-    from llmos.core.errors import UsageError
     from llmos.kernel.scheduler import ensure_kernel
 
     if history:
@@ -101,16 +106,27 @@ def adapt(
     )
     ws = STATE.workspace
     if dry_run:
-        rows = new_feedback(ws.store, deployment, data)
-        if rows.empty:
-            raise UsageError(f"no new feedback for deployment {deployment!r}: nothing to adapt on")
-        label = "label" if "label" in rows.columns else rows.columns[-1]
-        train, held = split_feedback(rows, label, holdout, settings.seed)
-        plan = {"deployment": deployment, "rows": len(rows), "train": len(train), "held_out": len(held)}
-        print_json(plan) if json_out else out.print(
-            f"would adapt {deployment} on {len(train)} rows, holding out {len(held)} for the gate"
-        )
+        plan = plan_adapt(ws.store, deployment, settings, data)
+        if json_out:
+            print_json(plan)
+        else:
+            out.print(
+                f"would adapt {deployment} ({plan['model']}) on {plan['train']} rows, "
+                f"holding out {plan['held_out']} for the gate"
+            )
         return
+    if on_drift:
+        from llmos.adapt.monitor import drift_report
+
+        report = drift_report(ws.store, deployment, window=window, fire=True)
+        if not report.drifted:
+            latest = report.latest
+            why = "no full window yet" if latest is None else "the latest window shows no drift"
+            if json_out:
+                print_json({"deployment": deployment, "drifted": False, "started": None, "reason": why})
+            else:
+                out.print(f"{deployment}: {why}; adapt not started")
+            return
     job = submit_adapt(ws.store, deployment, settings, data, cpus=cpus)
     ensure_kernel(ws.settings)
     done = attend(job, detach, json_out)
