@@ -35,9 +35,9 @@ class AdaptSettings:
     """How `llmos adapt` trains and judges a candidate."""
 
     epochs: int = 3
-    replay_ratio: float = 1.0  # replayed original rows per new training row (0: naive fine-tuning)
+    replay_ratio: float = 2.0  # replayed original rows per new training row (0: naive fine-tuning)
     ewc: float = 0.0  # EWC strength (0: off)
-    lwf: float = 0.0  # LwF distillation weight (0: off)
+    lwf: float = 1.0  # LwF distillation weight on the replayed rows (0: off)
     holdout: float = 0.25  # fraction of each label's feedback kept out of training for the gate
     tolerance: float = 1.0  # points of original-task accuracy the candidate may lose
     new_labels: bool = False  # grow the head for feedback labels the model does not know

@@ -52,9 +52,11 @@ def adapt(
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs over feedback plus replay.")] = 3,
     replay_ratio: Annotated[
         float, typer.Option("--replay-ratio", help="Original training rows replayed per new row (0: none).")
-    ] = 1.0,
+    ] = 2.0,
     ewc: Annotated[float, typer.Option("--ewc", help="EWC strength (0: off).")] = 0.0,
-    lwf: Annotated[float, typer.Option("--lwf", help="LwF distillation weight (0: off).")] = 0.0,
+    lwf: Annotated[
+        float, typer.Option("--lwf", help="LwF distillation weight on replayed rows (0: off).")
+    ] = 1.0,
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="Points of original-task accuracy the candidate may lose.")
     ] = 1.0,
