@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from llmos.adapt.active import select_informative, uncertainty
 from llmos.adapt.continual import replay_sample, split_feedback
@@ -54,3 +55,46 @@ def test_selection_prefers_uncertain_rows_and_spreads_them():
     assert set(picked) < set(range(20))
     assert {int(i) // 10 for i in picked} == {0, 1}
     assert uncertainty(np.array([[0.5, 0.5], [1.0, 0.0]]), "entropy").round(3).tolist() == [1.0, 0.0]
+
+
+def test_the_loop_adds_the_regularizer_to_every_batch_loss(tiny_model_dir):
+    """The hook sees every training batch, and its term is part of the loss that is checked
+    and back-propagated (a NaN term stops training like a NaN loss would)."""
+    import torch
+
+    from llmos.core.errors import TrainingError
+    from llmos.models.build import build_classifier
+    from llmos.spec.schema import FullMethod
+    from llmos.train.device import resolve_placement
+    from llmos.train.loop import fit
+    from tests.conftest import loop_settings, tiny_task
+
+    task = tiny_task(tiny_model_dir, 48)
+    model = build_classifier(task.resolved, FullMethod(), 3, "mean", 0.0, 10)
+    seen: list[int] = []
+
+    def counting(logits, batch):
+        seen.extend(batch)
+        return logits.sum() * 0.0
+
+    placement = resolve_placement("cpu", "fp32")
+    fit(
+        model,
+        task.driver.collate,
+        task.output,
+        task.rows,
+        loop_settings(epochs=1),
+        placement,
+        regularizer=counting,
+    )
+    assert sorted(seen) == list(range(48))
+    with pytest.raises(TrainingError, match="loss became nan at epoch 1, batch 1"):
+        fit(
+            model,
+            task.driver.collate,
+            task.output,
+            task.rows,
+            loop_settings(epochs=1),
+            placement,
+            regularizer=lambda logits, batch: torch.tensor(float("nan")),
+        )
