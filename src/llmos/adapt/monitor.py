@@ -10,7 +10,8 @@ taken from its lineage in the store:
   kernel, median bandwidth) with a permutation-test p-value; a cross-validated logistic
   domain classifier's AUC (scikit-learn) is reported beside it (0.5: indistinguishable);
 - stability: the predicted-label distribution against the model's predictions on its
-  held-out rows (population stability index, and a chi-square p-value), and the
+  held-out rows (population stability index for the size of the shift, and a
+  chi-square p-value so that a small window's noise alone does not alarm), and the
   confidences against the held-out confidences (two-sample Kolmogorov-Smirnov, scipy);
   held-out rather than training rows because a model is over-confident on what it saw;
 - accuracy on the window's feedback labels.
@@ -48,7 +49,8 @@ class Thresholds:
     """When an alert fires (per full window)."""
 
     drift_p: float = 0.01  # MMD permutation p-value below this: the inputs drifted
-    psi: float = 0.25  # predicted-label PSI above this: the label mix shifted
+    psi: float = 0.25  # predicted-label PSI above this (and chi-square p below labels_p): the mix shifted
+    labels_p: float = 0.01  # so that a small window's sampling noise alone never fires
     confidence_p: float = 0.01  # KS p-value of the confidences below this
     min_accuracy: float = 0.7  # feedback accuracy below this (with at least min_feedback labels)
     min_feedback: int = 20
@@ -311,7 +313,7 @@ def _crossed(w: WindowReport, t: Thresholds) -> list[str]:
     crossed = []
     if w.drift_p < t.drift_p:
         crossed.append("drift")
-    if w.psi > t.psi:
+    if w.psi > t.psi and w.labels_p < t.labels_p:
         crossed.append("labels")
     if w.confidence_p < t.confidence_p:
         crossed.append("confidence")
@@ -327,7 +329,8 @@ def _alert_line(report: DriftReport, w: WindowReport, check: str) -> tuple[float
         text = f"input drift: MMD p-value {w.drift_p:.4g} < {t.drift_p:g} (domain AUC {w.auc:.3f})"
         return w.drift_p, t.drift_p, f"{where}: {text}"
     if check == "labels":
-        return w.psi, t.psi, f"{where}: predicted-label shift: PSI {w.psi:.3f} > {t.psi:g}"
+        text = f"predicted-label shift: PSI {w.psi:.3f} > {t.psi:g} (chi-square p-value {w.labels_p:.3g})"
+        return w.psi, t.psi, f"{where}: {text}"
     if check == "confidence":
         text = f"confidence shift: KS p-value {w.confidence_p:.4g} < {t.confidence_p:g}"
         text += f" (mean {w.confidence:.3f})"
@@ -397,6 +400,7 @@ def plot_report(report: DriftReport, path: Any) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     t = report.thresholds
     xs = list(range(1, len(report.windows) + 1))
@@ -420,8 +424,9 @@ def plot_report(report: DriftReport, path: Any) -> None:
             ax.set_yscale("log")
         ax.set_ylabel(title, fontsize=9)
         ax.grid(alpha=0.3)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel(f"window ({report.window} requests each)")
     axes[0].set_title(f"llmos monitor: {report.deployment} ({report.model})")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
