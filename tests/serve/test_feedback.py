@@ -127,3 +127,21 @@ def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path):
     assert frame["text"].tolist() == [*TEXTS, "how do I buy bitcoin"]
     assert frame["label"].tolist() == ["card", "transfer", "crypto"]
     assert frame["model"].tolist() == ["lora0@1", "lora0@1", None]
+
+
+def test_chat_answers_are_logged_under_their_id_and_take_corrected_answers(ws, tiny_lm_dir):
+    ws.deploy(str(tiny_lm_dir), "chat")
+    messages = [{"role": "user", "content": "what is my balance"}]
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+        body = {"model": "chat", "messages": messages, "max_tokens": 4}
+        answer = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60).json()
+        ident = answer["id"]
+        assert ident.startswith("chatcmpl-")
+        r = _post(url, "/v1/deployments/chat/feedback", {"request_id": ident, "label": "balance"})
+        assert r.status_code == 422 and "generates text; send an answer" in r.json()["error"]["message"]
+        ack = Client(url).feedback("chat", ident, answer="your balance is in the app")
+        assert ack["model"] == str(tiny_lm_dir)
+    frame = labelled_feedback(ws.store, "chat")
+    assert frame["answer"].tolist() == ["your balance is in the app"]
+    assert frame["predicted"].tolist() == [answer["choices"][0]["message"]["content"]]
+    assert '"what is my balance"' in frame["messages"].iloc[0]
