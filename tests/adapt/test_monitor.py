@@ -104,6 +104,8 @@ def test_monitor_windows_alerts_webhook_chart_and_cli(lora_ws, tiny_model_dir, t
         a["window_end"] == 120 for a in report.alerts
     )
     assert again.alerts == []  # each alert fires once
+    recent = drift_report(ws.store, "bank", window=40, last=2, **options)  # reads only those rows
+    assert [(w.index, w.first_id, w.size) for w in recent.windows] == [(2, 81, 40), (3, 121, 15)]
     assert len(_Hook.received) == 1 and _Hook.received[0]["alerts"][0]["deployment"] == "bank"
     assert [a.check for a in list_alerts(ws.store, "bank")] == [a["check"] for a in report.alerts]
 

@@ -227,7 +227,7 @@ def drift_report(
     from llmos.models.zoo import resolve_model
     from llmos.serve.feedback import output_spec
     from llmos.store.deployments import get_deployment
-    from llmos.store.feedback import served_requests
+    from llmos.store.feedback import count_served, served_requests
     from llmos.store.models import get_model, model_folder
     from llmos.train.predict import Predictor
 
@@ -241,13 +241,14 @@ def drift_report(
             f"deployment {deployment!r} serves a {row.kind} model; monitoring covers classifiers"
         )
     model = get_model(store, row.model)
-    served = served_requests(store, deployment)
-    served = served[served["model"] == model.ref].reset_index(drop=True)
+    total = count_served(store, deployment, model.ref)
+    skip = max(0, total // window + 1 - last) * window  # read only the windows reported
+    served = served_requests(store, deployment, model=model.ref, skip=skip)
     report = DriftReport(deployment, model.ref, None, 0, 0, window, thresholds, [])
     chunks = [served.iloc[i : i + window] for i in range(0, len(served), window)]
     chunks = [c for c in chunks if len(c) >= max(10, window // 4)][-last:]
     if not chunks:
-        report.note = f"{len(served)} requests served by {model.ref} so far; a window needs {window}"
+        report.note = f"{total} requests served by {model.ref} so far; a window needs {window}"
         return report
     columns = output_spec(store, model.ref).inputs
     report.reference, train, heldout = _reference(store, model, reference_size, seed)
@@ -273,7 +274,7 @@ def drift_report(
             float((labelled["predicted"] == labelled["feedback_label"]).mean()) if len(labelled) else None
         )
         w = WindowReport(
-            index=len(report.windows),
+            index=skip // window + len(report.windows),
             first_id=int(chunk["served_id"].iloc[0]),
             last_id=int(chunk["served_id"].iloc[-1]),
             size=len(chunk),
@@ -403,7 +404,7 @@ def plot_report(report: DriftReport, path: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
     t = report.thresholds
-    xs = list(range(1, len(report.windows) + 1))
+    xs = [w.index + 1 for w in report.windows]
     fig, axes = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
     panels = [
         ("MMD p-value (log)", [max(w.drift_p, 1e-4) for w in report.windows], t.drift_p, "drift"),
