@@ -3,10 +3,13 @@ the model that answered, and every kind of bad feedback with its status and mess
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from llmos import Client
+from llmos.cli.main import main
 from llmos.core.errors import DataError, NotFoundError, UsageError
 from llmos.sdk.client import ServerError
 from llmos.serve.runtime import ServeConfig
@@ -95,7 +98,7 @@ def test_bad_feedback_gets_its_status_and_names_the_problem(lora_ws):
     assert labelled_feedback(ws.store, "bank")["label"].tolist() == ["crypto", "crypto"]
 
 
-def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path):
+def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path, capsys):
     ws = lora_ws
     ws.deploy("lora0@1", "bank")
     with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
@@ -120,9 +123,17 @@ def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path):
     missing.write_text('{"request_id": "req-x", "label": "card"}\n')
     with pytest.raises(NotFoundError, match=r"missing.jsonl row 1: request id 'req-x' not found"):
         ws.import_feedback(missing, "bank")
+    home = ["--home", str(ws.home)]
+    assert main([*home, "feedback", "import", str(bad), "--deployment", "bank"]) == 2
+    assert "bad.csv row 3: label 'tranfser'" in capsys.readouterr().err
     assert snapshot(ws.home) == before
-    result = ws.import_feedback(good, "bank", new_labels=True)
+    assert main([*home, "feedback", "import", str(good), "-d", "bank", "--new-labels", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
     assert (result["imported"], result["on_requests"], result["new_rows"]) == (3, 2, 1)
+    assert main([*home, "feedback", "list", "bank", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in listed] == ["crypto", "transfer", "card"]
+    assert [r["source"] for r in listed] == ["import"] * 3
     frame = labelled_feedback(ws.store, "bank")
     assert frame["text"].tolist() == [*TEXTS, "how do I buy bitcoin"]
     assert frame["label"].tolist() == ["card", "transfer", "crypto"]
