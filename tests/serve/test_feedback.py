@@ -3,10 +3,13 @@ the model that answered, and every kind of bad feedback with its status and mess
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from llmos import Client
+from llmos.cli.main import main
 from llmos.core.errors import DataError, NotFoundError, UsageError
 from llmos.sdk.client import ServerError
 from llmos.serve.runtime import ServeConfig
@@ -95,7 +98,7 @@ def test_bad_feedback_gets_its_status_and_names_the_problem(lora_ws):
     assert labelled_feedback(ws.store, "bank")["label"].tolist() == ["crypto", "crypto"]
 
 
-def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path):
+def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path, capsys):
     ws = lora_ws
     ws.deploy("lora0@1", "bank")
     with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
@@ -120,10 +123,36 @@ def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path):
     missing.write_text('{"request_id": "req-x", "label": "card"}\n')
     with pytest.raises(NotFoundError, match=r"missing.jsonl row 1: request id 'req-x' not found"):
         ws.import_feedback(missing, "bank")
+    home = ["--home", str(ws.home)]
+    assert main([*home, "feedback", "import", str(bad), "--deployment", "bank"]) == 2
+    assert "bad.csv row 3: label 'tranfser'" in capsys.readouterr().err
     assert snapshot(ws.home) == before
-    result = ws.import_feedback(good, "bank", new_labels=True)
+    assert main([*home, "feedback", "import", str(good), "-d", "bank", "--new-labels", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
     assert (result["imported"], result["on_requests"], result["new_rows"]) == (3, 2, 1)
+    assert main([*home, "feedback", "list", "bank", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in listed] == ["crypto", "transfer", "card"]
+    assert [r["source"] for r in listed] == ["import"] * 3
     frame = labelled_feedback(ws.store, "bank")
     assert frame["text"].tolist() == [*TEXTS, "how do I buy bitcoin"]
     assert frame["label"].tolist() == ["card", "transfer", "crypto"]
     assert frame["model"].tolist() == ["lora0@1", "lora0@1", None]
+
+
+def test_chat_answers_are_logged_under_their_id_and_take_corrected_answers(ws, tiny_lm_dir):
+    ws.deploy(str(tiny_lm_dir), "chat")
+    messages = [{"role": "user", "content": "what is my balance"}]
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+        body = {"model": "chat", "messages": messages, "max_tokens": 4}
+        answer = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60).json()
+        ident = answer["id"]
+        assert ident.startswith("chatcmpl-")
+        r = _post(url, "/v1/deployments/chat/feedback", {"request_id": ident, "label": "balance"})
+        assert r.status_code == 422 and "generates text; send an answer" in r.json()["error"]["message"]
+        ack = Client(url).feedback("chat", ident, answer="your balance is in the app")
+        assert ack["model"] == str(tiny_lm_dir)
+    frame = labelled_feedback(ws.store, "chat")
+    assert frame["answer"].tolist() == ["your balance is in the app"]
+    assert frame["predicted"].tolist() == [answer["choices"][0]["message"]["content"]]
+    assert '"what is my balance"' in frame["messages"].iloc[0]

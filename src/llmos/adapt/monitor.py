@@ -10,7 +10,8 @@ taken from its lineage in the store:
   kernel, median bandwidth) with a permutation-test p-value; a cross-validated logistic
   domain classifier's AUC (scikit-learn) is reported beside it (0.5: indistinguishable);
 - stability: the predicted-label distribution against the model's predictions on its
-  held-out rows (population stability index, and a chi-square p-value), and the
+  held-out rows (population stability index for the size of the shift, and a
+  chi-square p-value so that a small window's noise alone does not alarm), and the
   confidences against the held-out confidences (two-sample Kolmogorov-Smirnov, scipy);
   held-out rather than training rows because a model is over-confident on what it saw;
 - accuracy on the window's feedback labels.
@@ -48,7 +49,8 @@ class Thresholds:
     """When an alert fires (per full window)."""
 
     drift_p: float = 0.01  # MMD permutation p-value below this: the inputs drifted
-    psi: float = 0.25  # predicted-label PSI above this: the label mix shifted
+    psi: float = 0.25  # predicted-label PSI above this (and chi-square p below labels_p): the mix shifted
+    labels_p: float = 0.01  # so that a small window's sampling noise alone never fires
     confidence_p: float = 0.01  # KS p-value of the confidences below this
     min_accuracy: float = 0.7  # feedback accuracy below this (with at least min_feedback labels)
     min_feedback: int = 20
@@ -225,7 +227,7 @@ def drift_report(
     from llmos.models.zoo import resolve_model
     from llmos.serve.feedback import output_spec
     from llmos.store.deployments import get_deployment
-    from llmos.store.feedback import served_requests
+    from llmos.store.feedback import count_served, served_requests
     from llmos.store.models import get_model, model_folder
     from llmos.train.predict import Predictor
 
@@ -239,13 +241,14 @@ def drift_report(
             f"deployment {deployment!r} serves a {row.kind} model; monitoring covers classifiers"
         )
     model = get_model(store, row.model)
-    served = served_requests(store, deployment)
-    served = served[served["model"] == model.ref].reset_index(drop=True)
+    total = count_served(store, deployment, model.ref)
+    skip = max(0, total // window + 1 - last) * window  # read only the windows reported
+    served = served_requests(store, deployment, model=model.ref, skip=skip)
     report = DriftReport(deployment, model.ref, None, 0, 0, window, thresholds, [])
     chunks = [served.iloc[i : i + window] for i in range(0, len(served), window)]
     chunks = [c for c in chunks if len(c) >= max(10, window // 4)][-last:]
     if not chunks:
-        report.note = f"{len(served)} requests served by {model.ref} so far; a window needs {window}"
+        report.note = f"{total} requests served by {model.ref} so far; a window needs {window}"
         return report
     columns = output_spec(store, model.ref).inputs
     report.reference, train, heldout = _reference(store, model, reference_size, seed)
@@ -271,7 +274,7 @@ def drift_report(
             float((labelled["predicted"] == labelled["feedback_label"]).mean()) if len(labelled) else None
         )
         w = WindowReport(
-            index=len(report.windows),
+            index=skip // window + len(report.windows),
             first_id=int(chunk["served_id"].iloc[0]),
             last_id=int(chunk["served_id"].iloc[-1]),
             size=len(chunk),
@@ -311,7 +314,7 @@ def _crossed(w: WindowReport, t: Thresholds) -> list[str]:
     crossed = []
     if w.drift_p < t.drift_p:
         crossed.append("drift")
-    if w.psi > t.psi:
+    if w.psi > t.psi and w.labels_p < t.labels_p:
         crossed.append("labels")
     if w.confidence_p < t.confidence_p:
         crossed.append("confidence")
@@ -327,7 +330,8 @@ def _alert_line(report: DriftReport, w: WindowReport, check: str) -> tuple[float
         text = f"input drift: MMD p-value {w.drift_p:.4g} < {t.drift_p:g} (domain AUC {w.auc:.3f})"
         return w.drift_p, t.drift_p, f"{where}: {text}"
     if check == "labels":
-        return w.psi, t.psi, f"{where}: predicted-label shift: PSI {w.psi:.3f} > {t.psi:g}"
+        text = f"predicted-label shift: PSI {w.psi:.3f} > {t.psi:g} (chi-square p-value {w.labels_p:.3g})"
+        return w.psi, t.psi, f"{where}: {text}"
     if check == "confidence":
         text = f"confidence shift: KS p-value {w.confidence_p:.4g} < {t.confidence_p:g}"
         text += f" (mean {w.confidence:.3f})"
@@ -397,9 +401,10 @@ def plot_report(report: DriftReport, path: Any) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     t = report.thresholds
-    xs = list(range(1, len(report.windows) + 1))
+    xs = [w.index + 1 for w in report.windows]
     fig, axes = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
     panels = [
         ("MMD p-value (log)", [max(w.drift_p, 1e-4) for w in report.windows], t.drift_p, "drift"),
@@ -420,8 +425,9 @@ def plot_report(report: DriftReport, path: Any) -> None:
             ax.set_yscale("log")
         ax.set_ylabel(title, fontsize=9)
         ax.grid(alpha=0.3)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel(f"window ({report.window} requests each)")
     axes[0].set_title(f"llmos monitor: {report.deployment} ({report.model})")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

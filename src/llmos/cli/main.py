@@ -20,6 +20,7 @@ from llmos.cli import feedback as feedback_cmd
 from llmos.cli import jobs as jobs_cmd
 from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
+from llmos.cli import monitor as monitor_cmd
 from llmos.cli import serve as serve_cmd
 from llmos.cli import spec as spec_cmd
 from llmos.cli import train as train_cmd
@@ -46,6 +47,7 @@ train_cmd.register(app)
 llm_cmd.register(app)
 serve_cmd.register(app)
 adapt_cmd.register(app)
+monitor_cmd.register(app)
 
 
 def _version(value: bool) -> None:

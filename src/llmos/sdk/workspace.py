@@ -27,6 +27,7 @@ from llmos.store.db import Store
 from llmos.store.schema import DatasetVersion, Deployment, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
+    from llmos.adapt.monitor import DriftReport
     from llmos.models.generation import Completion, SamplingParams
     from llmos.models.llm import LLM
     from llmos.train.predict import Predictor
@@ -332,6 +333,19 @@ class Workspace(JobsMixin):
         from llmos.store.feedback import labelled_feedback
 
         return labelled_feedback(self.store, deployment, after_id)
+
+    def monitor(
+        self, deployment: str, *, png: str | os.PathLike[str] | None = None, **options: Any
+    ) -> DriftReport:
+        """Drift, stability and feedback accuracy of a deployment's recent traffic
+        (`llmos.adapt.monitor.drift_report` options), with an optional PNG chart."""
+        from llmos.adapt.monitor import drift_report, plot_report
+
+        report = drift_report(self.store, deployment, **options)
+        if png is not None and report.windows:
+            with atomic_path(Path(png)) as tmp:
+                plot_report(report, tmp)
+        return report
 
     def _evaluate_optimized(
         self, model: str, data: str, optimize: str, progress: Progress | None

@@ -220,7 +220,7 @@ def _items(frame: pd.DataFrame, path: Path, spec: OutputSpec) -> list[tuple[str,
             request_id=None if values.get("request_id") is None else str(values["request_id"]),
             label=None if values.get("label") is None else str(values["label"]),
             answer=None if values.get("answer") is None else str(values["answer"]),
-            new_label=bool(values.get("new_label") or False),
+            new_label=str(values.get("new_label")).strip().lower() in ("true", "1", "yes"),
         )
         for name in ("index", "rating"):
             raw = values.get(name)

@@ -285,18 +285,37 @@ def labelled_feedback(store: Store, deployment: str, after_id: int = 0) -> pd.Da
     return frame
 
 
+def count_served(store: Store, deployment: str, model: str | None = None) -> int:
+    with store.read() as session:
+        query = select(func.count(ServedRequest.id)).where(ServedRequest.deployment == deployment)
+        if model is not None:
+            query = query.where(ServedRequest.model == model)
+        return int(session.scalar(query) or 0)
+
+
 def served_requests(
-    store: Store, deployment: str, after_id: int = 0, limit: int | None = None
+    store: Store,
+    deployment: str,
+    after_id: int = 0,
+    limit: int | None = None,
+    *,
+    model: str | None = None,
+    skip: int = 0,
 ) -> pd.DataFrame:
-    """Logged inputs of `deployment`, oldest first, with the latest feedback label on each
-    (None without one): what monitoring reads. Columns: served_id, request_id, index,
-    model, the input columns, predicted, confidence, feedback_label, created_at."""
+    """Logged inputs of `deployment` (answered by `model`, if given), oldest first, after
+    skipping `skip` of them, with the latest feedback label on each (None without one):
+    what monitoring reads. Columns: served_id, request_id, index, model, the input
+    columns, predicted, confidence, feedback_label, created_at."""
     with store.read() as session:
         query = (
             select(ServedRequest)
             .where(ServedRequest.deployment == deployment, ServedRequest.id > after_id)
             .order_by(ServedRequest.id)
         )
+        if model is not None:
+            query = query.where(ServedRequest.model == model)
+        if skip:
+            query = query.offset(skip)
         if limit is not None:
             query = query.limit(limit)
         rows = list(session.scalars(query))
