@@ -155,9 +155,15 @@ def test_adapt_reads_only_feedback_newer_than_the_last_adapt(deployed, run):
     code, _, err = run("adapt", "d", "--json")
     assert code != 0 and "no new feedback for deployment 'd'" in one_line_error(err)
     assert len(ws.jobs()) == jobs_before
-    code, out, err = run("adapt", "d", "--data", "intents", "--on-drift", "--json")  # nothing served yet
+    # nothing served yet: no drift, no job
+    code, out, err = run("adapt", "d", "--data", "intents", "--on-drift", "--json")
     assert code == 0, err
-    assert json.loads(out) == {"deployment": "d", "drifted": False, "started": None, "reason": "no full window yet"}
+    assert json.loads(out) == {
+        "deployment": "d",
+        "drifted": False,
+        "started": None,
+        "reason": "no full window yet",
+    }
     assert len(ws.jobs()) == jobs_before
     code, _, err = run("adapt", "nope", "--data", "intents")
     assert code != 0 and "deployment 'nope' not found" in one_line_error(err)
