@@ -56,7 +56,7 @@ def test_adapt_registers_a_candidate_with_lineage_and_records_the_decision(deplo
     assert outcome.parent == "tiny@1" and outcome.candidate == "tiny@2"
     lineage = ws.model("tiny@2").split["adapt"]
     assert lineage["parent"] == "tiny@1" and lineage["feedback_ids"] == list(range(1, 41))
-    assert lineage["replay_rows"] == pytest.approx(len(rows) - lineage["held_out_rows"], abs=3)
+    assert lineage["replay_rows"] == pytest.approx(2 * (len(rows) - lineage["held_out_rows"]), abs=3)
     assert set(lineage["held_out_feedback_ids"]) < set(lineage["feedback_ids"])
     assert ws.model("tiny@2").split["index_digest"] == ws.model("tiny@1").split["index_digest"]
     [decision] = list_decisions(ws.store, "d")
