@@ -112,3 +112,15 @@ def test_input_set_prefixes_batch_keys_by_column():
     batch = inputs.collate(inputs.encode_frame(frame, "test"))
     assert set(batch) == {"amount/values", "segment/ids"}
     assert split_batch(batch)["segment"]["ids"].tolist() == [2, 0]
+
+
+def test_declared_labels_are_the_label_set_even_without_training_rows():
+    import pandas as pd
+
+    from llmos.core.errors import DataError
+    from llmos.modalities.category import CategoryDriver
+
+    driver = CategoryDriver.fit("label", pd.Series(["b", "a", "b"]), labels=["c", "a", "b"])
+    assert driver.labels == ["c", "a", "b"] and driver.encode(pd.Series(["c"]), "feedback").tolist() == [0]
+    with pytest.raises(DataError, match=r"labels missing from the spec's `labels`: 'z'"):
+        CategoryDriver.fit("label", pd.Series(["a", "z"]), labels=["a", "b"])

@@ -14,13 +14,16 @@ from typing import Annotated
 import typer
 
 from llmos import __version__
+from llmos.cli import adapt as adapt_cmd
 from llmos.cli import audit as audit_cmd
 from llmos.cli import auth as auth_cmd
 from llmos.cli import data as data_cmd
+from llmos.cli import feedback as feedback_cmd
 from llmos.cli import jobs as jobs_cmd
 from llmos.cli import keys as keys_cmd
 from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
+from llmos.cli import monitor as monitor_cmd
 from llmos.cli import serve as serve_cmd
 from llmos.cli import spec as spec_cmd
 from llmos.cli import train as train_cmd
@@ -45,9 +48,12 @@ app.add_typer(jobs_cmd.kernel_app, name="kernel")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(feedback_cmd.app, name="feedback")
 train_cmd.register(app)
 llm_cmd.register(app)
 serve_cmd.register(app)
+adapt_cmd.register(app)
+monitor_cmd.register(app)
 
 
 def _version(value: bool) -> None:

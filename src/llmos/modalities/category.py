@@ -23,7 +23,18 @@ class CategoryDriver(OutputDriver):
 
     @classmethod
     def fit(cls, column: str, values: pd.Series, **options: Any) -> CategoryDriver:
-        labels = _label_order(values.astype(str).unique().tolist())
+        seen = values.astype(str).unique().tolist()
+        declared = options.get("labels")
+        if declared:  # the spec declares the full label set; training rows may cover part of it
+            unknown = sorted(set(seen) - set(declared))
+            if unknown:
+                raise DataError(
+                    f"label column {column!r} has labels missing from the spec's `labels`: "
+                    + ", ".join(repr(u) for u in unknown[:5])
+                    + "; add them to the output's labels"
+                )
+            return cls(column, list(dict.fromkeys(declared)))
+        labels = _label_order(seen)
         if len(labels) < 2:
             raise DataError(
                 f"label column {column!r} has a single value ({labels[0]!r}); "

@@ -117,8 +117,10 @@ def read_model_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-def load_classifier(folder: Path, artifacts_dir: Path | None = None) -> LoadedModel:
-    """Load a saved classifier (and its base model, for adapters) ready for inference."""
+def load_classifier(folder: Path, artifacts_dir: Path | None = None, trainable: bool = False) -> LoadedModel:
+    """Load a saved classifier (and its base model, for adapters) ready for inference; with
+    `trainable`, the parameters its method trained require gradients again (continual
+    fine-tuning starts from a registered version)."""
     from safetensors.torch import load_file
 
     config = read_model_config(folder)
@@ -126,11 +128,14 @@ def load_classifier(folder: Path, artifacts_dir: Path | None = None) -> LoadedMo
         encoder = load_encoder(str(folder / "encoder"))
     elif config["method"] == "frozen":
         encoder = load_encoder(resolve_model(config["base_model"], artifacts_dir).path)
+        encoder.requires_grad_(False)
     else:
         from peft import PeftModel
 
         base = resolve_model(config["base_model"], artifacts_dir)
-        encoder = PeftModel.from_pretrained(load_encoder(base.path), str(folder / "adapter"))
+        encoder = PeftModel.from_pretrained(
+            load_encoder(base.path), str(folder / "adapter"), is_trainable=trainable
+        )
     model = SequenceClassifier(
         encoder,
         int(config["hidden_size"]),

@@ -62,6 +62,24 @@ class Client:
         answer = self._call("POST", f"/v1/deployments/{deployment}/predict", {"inputs": texts})
         return answer["predictions"]
 
+    def feedback(
+        self,
+        deployment: str,
+        request_id: str,
+        *,
+        label: str | None = None,
+        rating: int | None = None,
+        answer: str | None = None,
+        index: int | None = None,
+        new_label: bool = False,
+    ) -> dict[str, Any]:
+        """Tell the server the correct label, a rating (1-5) or a corrected answer for a
+        served prediction (`request_id` and, for multi-input requests, `index`). Returns
+        once the feedback is durably stored: its `feedback_id` and the `model` that answered."""
+        body = {"request_id": request_id, "index": index, "label": label, "rating": rating}
+        body |= {"answer": answer, "new_label": new_label}
+        return self._call("POST", f"/v1/deployments/{deployment}/feedback", body)
+
     def embed(self, deployment: str, inputs: str | list[str]) -> list[list[float]]:
         body = {"model": deployment, "input": inputs, "encoding_format": "float"}
         answer = self._call("POST", "/v1/embeddings", body)

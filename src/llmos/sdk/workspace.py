@@ -27,6 +27,7 @@ from llmos.store.db import Store
 from llmos.store.schema import DatasetVersion, Deployment, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
+    from llmos.adapt.monitor import DriftReport
     from llmos.models.generation import Completion, SamplingParams
     from llmos.models.llm import LLM
     from llmos.train.predict import Predictor
@@ -334,6 +335,43 @@ class Workspace(JobsMixin):
         from llmos.store.deployments import get_deployment
 
         return get_deployment(self.store, name)
+
+    # --- feedback ------------------------------------------------------------------------
+
+    def import_feedback(
+        self, path: str | os.PathLike[str], deployment: str, *, new_labels: bool = False
+    ) -> dict[str, Any]:
+        """Import a CSV/JSONL file of feedback (request_id + label/rating/answer, or the
+        model's input columns + label for new data), all rows or none."""
+        from llmos.serve.feedback import import_feedback
+
+        return import_feedback(self.store, Path(path), deployment, new_labels)
+
+    def feedback(self, deployment: str, limit: int | None = None) -> pd.DataFrame:
+        """Feedback events of a deployment, newest first."""
+        from llmos.store.feedback import list_feedback
+
+        self.deployment(deployment)
+        return list_feedback(self.store, deployment, limit)
+
+    def labelled_feedback(self, deployment: str, after_id: int = 0) -> pd.DataFrame:
+        """Corrected labels (or answers) with the inputs they refer to, oldest first."""
+        from llmos.store.feedback import labelled_feedback
+
+        return labelled_feedback(self.store, deployment, after_id)
+
+    def monitor(
+        self, deployment: str, *, png: str | os.PathLike[str] | None = None, **options: Any
+    ) -> DriftReport:
+        """Drift, stability and feedback accuracy of a deployment's recent traffic
+        (`llmos.adapt.monitor.drift_report` options), with an optional PNG chart."""
+        from llmos.adapt.monitor import drift_report, plot_report
+
+        report = drift_report(self.store, deployment, **options)
+        if png is not None and report.windows:
+            with atomic_path(Path(png)) as tmp:
+                plot_report(report, tmp)
+        return report
 
     def _evaluate_optimized(
         self, model: str, data: str, optimize: str, progress: Progress | None

@@ -74,6 +74,15 @@ class PredictRequest(BaseModel):
     )
 
 
+class FeedbackRequest(BaseModel):
+    request_id: str = Field(description="The request_id a prediction returned (OpenAI routes: their id)")
+    index: int | None = Field(None, ge=0, description="Which input of a multi-input request")
+    label: str | int | None = Field(None, description="The correct label")
+    rating: int | None = Field(None, ge=1, le=5, description="A rating of the answer, 1 (bad) to 5 (good)")
+    answer: str | None = Field(None, description="The corrected answer (generation deployments)")
+    new_label: bool = Field(False, description="Accept a label the model does not know yet (a new intent)")
+
+
 class DeployRequest(BaseModel):
     model: str = Field(description="NAME[@V] of a registered model, or a zoo alias")
     name: str = Field(description="The deployment name")
@@ -235,9 +244,25 @@ def deployment_router(allow: Any) -> APIRouter:
         return deployment_info(row)
 
     @router.post("/{name}/predict", openapi_extra=needs("predict", deployment="path:name"))
-    async def predict(name: str, body: PredictRequest, request: Request) -> dict[str, Any]:
+    async def predict(
+        name: str, body: PredictRequest, request: Request, response: Response
+    ) -> dict[str, Any]:
         texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
         target, rows = await request.app.state.runtime.predict(name, texts)
-        return {"deployment": name, "model": target.ref, "predictions": rows}
+        request_id = rows[0]["request_id"]
+        response.headers["X-Request-Id"] = request_id
+        return {"deployment": name, "model": target.ref, "request_id": request_id, "predictions": rows}
+
+    # whoever may call a deployment may say what its answer should have been
+    @router.post("/{name}/feedback", status_code=201, openapi_extra=needs("predict", deployment="path:name"))
+    async def feedback(name: str, body: FeedbackRequest, request: Request) -> dict[str, Any]:
+        """Acknowledged (201, with the feedback id) only once the feedback is on disk."""
+        from llmos.serve.feedback import FeedbackItem, submit_feedback
+
+        runtime = request.app.state.runtime
+        values = body.model_dump()
+        values["label"] = None if body.label is None else str(body.label)
+        item = FeedbackItem(**values)
+        return await asyncio.to_thread(submit_feedback, runtime.store, name, item, runtime.request_log.flush)
 
     return router

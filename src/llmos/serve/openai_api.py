@@ -128,13 +128,14 @@ def build_router(allow: Any) -> APIRouter:
         from llmos.modalities.chat import parse_messages
 
         runtime = request.app.state.runtime
-        _, llm = await runtime.llm(body.model)
+        target, llm = await runtime.llm(body.model)
         params = body.params()
         messages = parse_messages(body.messages, "messages", need_answer=False)
         if messages[-1]["role"] == "assistant":
             raise UsageError("messages: the last message must be from the user (or system)")
         prompt = llm.format.prompt_ids(messages)
-        return await _generate(runtime, llm, prompt, params, body, chat=True)
+        logged = {"messages": json.dumps(body.messages, ensure_ascii=False)}
+        return await _generate(runtime, llm, prompt, params, body, True, (target, logged))
 
     @router.post(
         "/completions",
@@ -143,19 +144,21 @@ def build_router(allow: Any) -> APIRouter:
     )
     async def completions(body: CompletionRequest, request: Request) -> Any:
         runtime = request.app.state.runtime
-        _, llm = await runtime.llm(body.model)
+        target, llm = await runtime.llm(body.model)
         params = body.params()
         prompt = list(llm.tokenizer(body.prompt, add_special_tokens=False)["input_ids"])
         if not prompt:
             raise UsageError("prompt: give some text to continue")
-        return await _generate(runtime, llm, prompt, params, body, chat=False)
+        return await _generate(runtime, llm, prompt, params, body, False, (target, {"prompt": body.prompt}))
 
     return router
 
 
 async def _generate(
-    runtime: Any, llm: Any, prompt: list[int], params: Any, body: _Sampling, chat: bool
+    runtime: Any, llm: Any, prompt: list[int], params: Any, body: _Sampling, chat: bool, log: tuple[Any, Any]
 ) -> Any:
+    """Generate (streamed or not); the answer is logged under the response `id`, the
+    request id that feedback names (`log`: the target and the inputs to record)."""
     runtime.start_generation()
     try:
         handle = runtime.engine(llm).submit(prompt, params)
@@ -170,6 +173,7 @@ async def _generate(
             done = await runtime.wait(handle.future)
         finally:
             runtime.end_generation()
+        runtime.record_answer(ident, body.model, log[0], log[1], done.text)
         choice: dict[str, Any] = {"index": 0, "finish_reason": done.finish_reason, "logprobs": None}
         if chat:
             choice["message"] = {"role": "assistant", "content": done.text}
@@ -211,6 +215,7 @@ async def _generate(
             async for text in iterate_in_threadpool(handle.stream()):
                 yield chunk(text)
             done = handle.result(runtime.config.timeout_s)
+            runtime.record_answer(ident, body.model, log[0], log[1], done.text)
             yield chunk(None, done.finish_reason)
             if (body.stream_options or {}).get("include_usage"):
                 usage = {"id": ident, "object": kind + (".chunk" if chat else ""), "created": created,

@@ -22,6 +22,7 @@ from llmos.core.errors import NotFoundError, UsageError
 from llmos.serve.batcher import Batcher
 from llmos.serve.errors import InputTooLarge, ModelUnavailable, RequestTimeout, ServerBusy
 from llmos.serve.pager import ModelPager
+from llmos.serve.requestlog import RequestLog, new_request_id
 from llmos.serve.targets import Target, resolve_target
 from llmos.store.db import Store
 from llmos.store.deployments import find_deployment
@@ -75,6 +76,7 @@ class ServeRuntime:
         self.generations = 0  # in flight
         self.batch_sizes: list[int] = []
         self.observers: list[Any] = []  # metrics hooks: observer(batch_inputs, groups)
+        self.request_log = RequestLog(store)  # every served prediction, for feedback and monitoring
 
     # --- deployments ---------------------------------------------------------------------
 
@@ -136,9 +138,22 @@ class ServeRuntime:
     # --- classifiers and embedders: through the batcher ----------------------------------
 
     async def predict(self, name: str, texts: list[Any]) -> tuple[Target, list[dict[str, Any]]]:
+        """Predict and log the request: the target and one row per input, each carrying the
+        request id and its index (what feedback names)."""
         _, target = await self.target(name, "classifier")
         self.check_inputs(texts, "inputs")
-        return target, await self.wait(self.batcher.submit(target, texts))
+        rows = await self.wait(self.batcher.submit(target, texts))
+        request_id = new_request_id()
+        self.request_log.add_predictions(request_id, name, target, texts, rows)
+        return target, [{**row, "request_id": request_id, "index": i} for i, row in enumerate(rows)]
+
+    def record_answer(
+        self, request_id: str, name: str, target: Target, inputs: dict[str, Any], text: str
+    ) -> None:
+        """Log a generated answer (chat and completions) under its OpenAI id."""
+        from llmos.store.feedback import RequestRecord
+
+        self.request_log.add([RequestRecord(request_id, 0, name, target.ref, inputs, {"answer": text})])
 
     async def embed(self, name: str, texts: list[str]) -> tuple[Target, list[Any]]:
         _, target = await self.target(name, "embedding")
@@ -206,6 +221,7 @@ class ServeRuntime:
     def close(self) -> None:
         """Finish queued requests, then stop the workers and the generation engines."""
         self.batcher.close()
+        self.request_log.close()
         for slot in list(self.pager.slots.values()):
             for model in list(slot.whole.values()):
                 engine = getattr(model, "_engine", None)

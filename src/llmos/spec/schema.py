@@ -48,6 +48,12 @@ class CategoryOutput(SpecModel):
 
     type: Literal["category"] = Field("category", description="Output type.")
     name: str = Field(description="Column of the dataset that holds the label.")
+    labels: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="The full label set, when it holds labels without training rows yet "
+        "(feedback and `llmos adapt` may bring them later); default: the training labels.",
+    )
 
 
 class SetOutput(SpecModel):

@@ -16,14 +16,24 @@ from llmos.core.errors import NotFoundError
 from llmos.core.util import check_name, utcnow
 from llmos.store.audit import record
 from llmos.store.db import Store
-from llmos.store.schema import Deployment
+from llmos.store.schema import Deployment, DeploymentEvent
 
 
-def save_deployment(store: Store, name: str, model: str, kind: str, options: dict[str, Any]) -> Deployment:
-    """Create the deployment `name`, or re-point it when it exists."""
+def save_deployment(
+    store: Store,
+    name: str,
+    model: str,
+    kind: str,
+    options: dict[str, Any],
+    actor: str = "",
+    reason: str = "deploy",
+) -> Deployment:
+    """Create the deployment `name`, or re-point it when it exists; the change joins the
+    deployment's history (`deployment_events`) in the same transaction."""
     check_name(name, "deployment name")
     with store.transaction() as session:
         row = session.scalars(select(Deployment).where(Deployment.name == name)).first()
+        before = None if row is None else row.model
         if row is None:
             row = Deployment(name=name, model=model, kind=kind, options=options, revision=1)
             session.add(row)
@@ -31,6 +41,16 @@ def save_deployment(store: Store, name: str, model: str, kind: str, options: dic
             row.model, row.kind, row.options = model, kind, options
             row.revision += 1
             row.updated_at = utcnow()
+        session.add(
+            DeploymentEvent(
+                deployment=name,
+                action="deploy",
+                from_model=before,
+                to_model=model,
+                actor=actor,
+                reason=reason,
+            )
+        )
         session.flush()
     action = "deployment.create" if row.revision == 1 else "deployment.repoint"
     record(store, action, name, detail={"model": model, "revision": row.revision})

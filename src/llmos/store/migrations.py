@@ -96,12 +96,32 @@ def _add_users_tokens_audit(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_audit_events_at ON audit_events (at)"))
 
 
+def add_served_requests_and_feedback(conn: Connection) -> None:
+    """F6 feedback and monitoring: the log of served requests, the feedback on them and
+    the alerts of `llmos monitor`."""
+    from llmos.store.schema import Feedback, MonitorAlert, ServedRequest
+
+    ServedRequest.__table__.create(conn)  # type: ignore[attr-defined]
+    Feedback.__table__.create(conn)  # type: ignore[attr-defined]
+    MonitorAlert.__table__.create(conn)  # type: ignore[attr-defined]
+
+
+def add_deployment_events_and_adapt_decisions(conn: Connection) -> None:
+    """F6 adapt: the history of deployment re-pointings and the gate's decisions."""
+    from llmos.store.schema import AdaptDecision, DeploymentEvent
+
+    DeploymentEvent.__table__.create(conn)  # type: ignore[attr-defined]
+    AdaptDecision.__table__.create(conn)  # type: ignore[attr-defined]
+
+
 # MIGRATIONS[i] brings a database from version i + 1 to version i + 2.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     add_deployments,
     _add_jobs_and_prediction_sets,
     _add_data_keys,
     _add_users_tokens_audit,
+    add_served_requests_and_feedback,
+    add_deployment_events_and_adapt_decisions,
 ]
 LATEST = 1 + len(MIGRATIONS)
 

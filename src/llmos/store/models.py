@@ -93,3 +93,14 @@ def model_folder(store: Store, model: ModelVersion) -> Path:
     encrypted workspace, decrypted into a private folder outside the workspace instead."""
     dest = store.plain_dir(store.settings.cache_dir / "models" / model.name / str(model.version))
     return store.artifacts.materialize(model.artifacts, dest)
+
+
+def model_labels(store: Store, model: ModelVersion) -> list[str] | None:
+    """The label set of a classifier version (None for models without labels): every label
+    its head has a row for, which is the spec's declared `labels` when it has them, so a
+    label without training rows yet is valid feedback and a label outside it is not."""
+    import json
+
+    config = json.loads((model_folder(store, model) / "llmos_model.json").read_text())
+    labels = (config.get("output") or {}).get("labels")
+    return list(labels) if labels is not None else None

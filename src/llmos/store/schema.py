@@ -222,3 +222,99 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ServedRequest(Base):
+    """One input of a served request: what a deployment was asked and answered, so that
+    feedback can name it (`request_id`, `idx`). Written in batches off the request path
+    (`serve.requestlog`); `inputs` is a JSON object of the model's input columns and
+    `output` the JSON answer (label and confidence, or generated text)."""
+
+    __tablename__ = "served_requests"
+    __table_args__ = (UniqueConstraint("request_id", "idx"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    idx: Mapped[int] = mapped_column(Integer, default=0)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    model: Mapped[str] = mapped_column(String(1024))
+    inputs: Mapped[str] = mapped_column(Text)
+    output: Mapped[str] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    confidence: Mapped[float | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Feedback(Base):
+    """One feedback event on a deployment: a correct label, a rating (1-5) or a corrected
+    answer for a served request (`served_id`), or a labelled new row (`inputs`) imported
+    without a request id. `model` is the version that answered."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    served_id: Mapped[int | None] = mapped_column(ForeignKey("served_requests.id"), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    idx: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    model: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    inputs: Mapped[str | None] = mapped_column(Text, nullable=True)
+    label: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    predicted: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MonitorAlert(Base):
+    """One threshold crossed by one window of a deployment's traffic (`llmos monitor`).
+    A window is named by the last served request in it, so an alert fires once."""
+
+    __tablename__ = "monitor_alerts"
+    __table_args__ = (UniqueConstraint("deployment", "check", "window_end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    model: Mapped[str] = mapped_column(String(1024))
+    check: Mapped[str] = mapped_column(String(32))  # drift | labels | confidence | accuracy
+    window_end: Mapped[int] = mapped_column(Integer)  # served_requests.id of the window's last row
+    value: Mapped[float] = mapped_column()
+    threshold: Mapped[float] = mapped_column()
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentEvent(Base):
+    """One re-pointing of a deployment (deploy, promote, rollback): from which model to
+    which, who did it and why. `llmos rollback` walks this history back."""
+
+    __tablename__ = "deployment_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # deploy | promote | rollback
+    from_model: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    to_model: Mapped[str] = mapped_column(String(1024))
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdaptDecision(Base):
+    """One decision about a deployment's model: a candidate promoted or rejected by the
+    gate, or a rollback; with its reasons, the metrics it rests on and the feedback used."""
+
+    __tablename__ = "adapt_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment: Mapped[str] = mapped_column(String(128), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # promote | reject | rollback
+    candidate: Mapped[str] = mapped_column(String(1024))  # the model the decision is about
+    parent: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # what was deployed
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_feedback_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -32,6 +32,9 @@ from llmos.train.batching import inference_batches, training_batches
 from llmos.train.device import Placement
 
 Collate = Callable[[Sequence[Any]], dict[str, torch.Tensor]]
+# an extra loss term from a batch's logits and its row indices: how continual learning
+# (adapt: EWC's parameter anchor, LwF's distillation) joins the one loop
+Regularizer = Callable[[torch.Tensor, Sequence[int]], torch.Tensor]
 
 
 class Objective(Protocol):
@@ -187,13 +190,15 @@ def fit(
     progress: Progress | None = None,
     after_step: Callable[[int], None] | None = None,
     resume_from: Path | None = None,
+    regularizer: Regularizer | None = None,
 ) -> LoopResult:
     """Train `model` in place; return per-epoch history. Restores the best epoch's weights
     when early stopping watches a validation set. With `resume_from` (a checkpoint of this
     run's settings), training continues where the checkpoint was taken (after an epoch, or
     mid-epoch with `settings.checkpoint_every`) and ends exactly as an uninterrupted run
     would: the batch order of an epoch is a function of the seed and the epoch, and the
-    RNG states come back with the weights, so the skipped batches are the ones done."""
+    RNG states come back with the weights, so the skipped batches are the ones done.
+    A `regularizer` adds its term to every training batch's loss."""
     progress = progress or SilentProgress()
     seed_everything(settings.seed)
     model.to(placement.device)
@@ -266,6 +271,8 @@ def fit(
             with placement.autocast():
                 logits = model(**inputs)
             loss = output.loss(logits, targets)
+            if regularizer is not None:
+                loss = loss + regularizer(logits, batch)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"loss became {loss.item()} at epoch {epoch}, batch {b + 1}: lower train.lr"

@@ -1,0 +1,1 @@
+"""Adaptation: feedback, monitoring, continual training, the gate, rollback, active learning."""

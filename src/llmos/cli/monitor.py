@@ -1,0 +1,86 @@
+"""`llmos monitor DEPLOYMENT`: drift, prediction stability and feedback accuracy per window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmos.cli.output import RichProgress, err, out, print_json, table
+from llmos.cli.state import STATE
+
+
+def monitor(
+    deployment: Annotated[str, typer.Argument(help="The deployment to watch.")],
+    window: Annotated[int, typer.Option("--window", help="Served requests per window.")] = 200,
+    last: Annotated[int, typer.Option("--last", help="Report the last N windows.")] = 10,
+    png: Annotated[Path | None, typer.Option("--png", help="Write the chart to this PNG file.")] = None,
+    webhook: Annotated[
+        str | None, typer.Option("--webhook", help="POST new alerts as JSON to this URL.")
+    ] = None,
+    drift_p: Annotated[float, typer.Option("--drift-p", help="Alert when the MMD p-value is below.")] = 0.01,
+    psi: Annotated[float, typer.Option("--psi", help="Alert when the predicted-label PSI is above.")] = 0.25,
+    confidence_p: Annotated[
+        float, typer.Option("--confidence-p", help="Alert when the confidence KS p-value is below.")
+    ] = 0.01,
+    min_accuracy: Annotated[
+        float, typer.Option("--min-accuracy", help="Alert when feedback accuracy is below (20+ labels).")
+    ] = 0.7,
+    embedder: Annotated[
+        str, typer.Option("--embedder", help="Sentence encoder for input drift (zoo alias or folder).")
+    ] = "minilm",
+    no_alerts: Annotated[bool, typer.Option("--no-alerts", help="Report only; fire no alerts.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Compare a deployment's recent traffic with its model's training data; alert on drift."""
+    from llmos.adapt.monitor import Thresholds
+
+    thresholds = Thresholds(drift_p=drift_p, psi=psi, confidence_p=confidence_p, min_accuracy=min_accuracy)
+    with RichProgress(quiet=json_out) as progress:
+        report = STATE.workspace.monitor(
+            deployment,
+            window=window,
+            last=last,
+            thresholds=thresholds,
+            embedder=embedder,
+            fire=not no_alerts,
+            webhook=webhook,
+            png=png,
+            progress=progress,
+        )
+    if json_out:
+        print_json({**report.to_dict(), "png": None if png is None else str(png)})
+        return
+    if not report.windows:
+        out.print(f"{deployment}: {report.note}")
+        return
+    out.print(
+        f"{deployment} serves {report.model}; reference: {report.reference_rows} training rows of "
+        f"{report.reference}, {report.heldout_rows} held-out rows"
+    )
+    rows = [
+        [
+            w.index + 1,
+            f"{w.first_id}-{w.last_id}" + ("" if w.full else " (partial)"),
+            f"{w.mmd:.4f}",
+            f"{w.drift_p:.3g}",
+            f"{w.auc:.3f}",
+            f"{w.psi:.3f}",
+            f"{w.confidence:.3f}",
+            f"{w.confidence_p:.3g}",
+            "-" if w.accuracy is None else f"{w.accuracy:.1%} of {w.feedback}",
+            ", ".join(w.alerts) or "ok",
+        ]
+        for w in report.windows
+    ]
+    columns = ["#", "requests", "MMD²", "drift p", "domain AUC", "label PSI", "confidence", "KS p",
+               "feedback acc.", "alerts"]  # fmt: skip
+    table(f"monitor {deployment} ({report.window} requests a window)", columns, rows)
+    for alert in report.alerts:
+        err.print(f"[yellow]alert:[/yellow] {alert['message']}", soft_wrap=True)
+    out.print("drifted: " + ("yes" if report.drifted else "no") + (f"; chart: {png}" if png else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("monitor")(monitor)

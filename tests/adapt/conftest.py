@@ -1,0 +1,3 @@
+"""The CLI runner of tests/cli, for the adapt verbs."""
+
+from tests.cli.conftest import run  # noqa: F401  (a fixture)
