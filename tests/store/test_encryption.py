@@ -52,7 +52,8 @@ def plaintext_hits(home: Path, strings: list[str]) -> list[tuple[str, str]]:
 
 
 def serve_predict(home: Path, deployment: str, texts: list[str]) -> list[dict[str, object]]:
-    """One predict call through the HTTP app of a fresh workspace object (a new process's view)."""
+    """One predict call through the HTTP app of a fresh workspace object (a new process's
+    view), and feedback on its first answer: the served texts land in the request log."""
     from fastapi.testclient import TestClient
 
     from llmos.serve.app import create_app
@@ -61,7 +62,11 @@ def serve_predict(home: Path, deployment: str, texts: list[str]) -> list[dict[st
     runtime = ServeRuntime(Workspace(home).store, ServeConfig(max_wait_ms=1))
     with TestClient(create_app(runtime)) as client:
         reply = client.post(f"/v1/deployments/{deployment}/predict", json={"inputs": texts})
-    assert reply.status_code == 200, reply.text
+        assert reply.status_code == 200, reply.text
+        first = reply.json()["predictions"][0]
+        feedback = {"request_id": first["request_id"], "index": 0, "label": first["label"]}
+        answer = client.post(f"/v1/deployments/{deployment}/feedback", json=feedback)
+        assert answer.status_code == 201, answer.text
     return reply.json()["predictions"]
 
 
@@ -124,6 +129,8 @@ def test_nothing_of_the_dataset_is_stored_in_the_clear(tmp_path, big_csv, tiny_m
     )
 
     assert ws2.encryption_status()["blobs_plaintext"] == 0
+    served = ws2.store.engine.connect().exec_driver_sql("SELECT inputs FROM served_requests").all()
+    assert len(served) == 8 and all(row[0].startswith("llmos-sealed:") for row in served)
     assert plaintext_hits(home, strings + synthetic) == []
 
 

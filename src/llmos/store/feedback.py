@@ -34,7 +34,9 @@ from llmos.store.schema import Deployment, Feedback, ServedRequest
 
 
 def _seal(text: str) -> str:
-    """Text as stored (the encryption-at-rest hook: identity until keys are configured)."""
+    """Text as handed to the database. Request inputs and outputs and feedback inputs and
+    answers are `SealedText` columns: with encryption at rest on, the column type
+    encrypts them (see `store.crypto`), so nothing is done here."""
     return text
 
 

@@ -28,7 +28,7 @@ from llmos.core.util import utcnow
 from llmos.store import crypto
 from llmos.store.artifacts import blob_object
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, Job
+from llmos.store.schema import DatasetVersion, Feedback, Job, ServedRequest
 
 
 def _master_for_enable(store: Store) -> tuple[crypto.MasterKey, bool]:
@@ -104,6 +104,15 @@ def _reseal(store: Store) -> int:
                 count += 1
         for job in session.scalars(select(Job).where(Job.error.is_not(None))):
             flag_modified(job, "error")
+            count += 1
+        for served in session.scalars(select(ServedRequest)):
+            flag_modified(served, "inputs")
+            flag_modified(served, "output")
+            count += 1
+        for fb in session.scalars(select(Feedback)):
+            for name in ("inputs", "answer"):
+                if getattr(fb, name) is not None:
+                    flag_modified(fb, name)
             count += 1
     return count
 
