@@ -34,9 +34,19 @@ if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.train.run import TrainOutcome
 
 
+def install_redactor() -> None:
+    """Audit entries go through the security layer's PII redactor (the store, below the
+    security layer, cannot import it; see `store.audit.set_redactor`)."""
+    from llmos.security.pii import redact_for_log
+    from llmos.store.audit import set_redactor
+
+    set_redactor(redact_for_log)
+
+
 class Workspace(JobsMixin):
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         self.settings = Settings.resolve(home)
+        install_redactor()
         self._store: Store | None = None
         self._predictors: dict[str, Predictor] = {}
         self._llms: dict[str, LLM] = {}

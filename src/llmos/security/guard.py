@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any, Literal
 from fastapi import Request
 
 from llmos.core.errors import UsageError
+from llmos.security import pii
 from llmos.security.identities import Principal
 from llmos.security.injection import THRESHOLD, Screening, screen
 from llmos.serve.access import Access
@@ -35,16 +35,12 @@ from llmos.store.audit import record
 log = logging.getLogger("llmos.security.guard")
 GuardMode = Literal["block", "flag", "off"]
 MODES = ("block", "flag", "off")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_DIGITS = re.compile(r"\d[\d ()+./-]{3,}\d")
 
 
 def redact_for_log(text: str, limit: int = 160) -> str:
-    """The one place a request's text is prepared for a log line: e-mail addresses and
-    runs of digits (cards, phones, accounts) masked, then cut to `limit` characters.
-    (The lead wires `llmos.security.pii`'s redactor in here when it lands.)"""
-    masked = _DIGITS.sub("[NUMBER]", _EMAIL.sub("[EMAIL]", text))
-    masked = " ".join(masked.split())
+    """The one place a request's text is prepared for a log line: PII redacted
+    (`security.pii`), whitespace collapsed, cut to `limit` characters."""
+    masked = " ".join(pii.redact_for_log(text).split())
     return masked if len(masked) <= limit else masked[: limit - 1] + "…"
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from llmos.core.errors import DataError, NotFoundError, UsageError
+from llmos.store.audit import record as audit
 from llmos.store.db import Store
 from llmos.store.deployments import get_deployment
 from llmos.store.feedback import FeedbackEntry, add_feedback, find_requests
@@ -292,6 +293,7 @@ def import_feedback(store: Store, path: Path, deployment: str, new_labels: bool 
             extra.add(item.label)
     ids = add_feedback(store, entries)
     linked = sum(1 for e in entries if e.served is not None)
+    audit(store, "feedback.import", deployment, detail={"file": path.name, "rows": len(ids)})
     return {
         "deployment": deployment,
         "imported": len(ids),

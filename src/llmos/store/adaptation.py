@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from llmos.core.errors import NotFoundError, UsageError
 from llmos.core.util import utcnow
+from llmos.store.audit import record
 from llmos.store.db import Store
 from llmos.store.schema import AdaptDecision, Deployment, DeploymentEvent
 
@@ -75,7 +76,9 @@ def record_decision(
         )
         session.add(entry)
         session.flush()
-        return entry
+    detail = {"candidate": candidate, "parent": parent, "reasons": reasons, "job": job_id}
+    record(store, f"adapt.{decision}", deployment, detail=detail)
+    return entry
 
 
 def rollback_deployment(store: Store, deployment: str, actor: str = "", reason: str = "") -> AdaptDecision:
@@ -107,7 +110,8 @@ def rollback_deployment(store: Store, deployment: str, actor: str = "", reason: 
         )
         session.add(entry)
         session.flush()
-        return entry
+    record(store, "deployment.rollback", deployment, detail={"from": before, "to": target, "reason": why})
+    return entry
 
 
 def list_decisions(store: Store, deployment: str) -> list[AdaptDecision]:

@@ -15,7 +15,10 @@ for the duration of the append.
 
 `record(action, target, ...)` is the one hook every package calls after it changed
 state; the actor comes from `acting_as` (the HTTP policy sets the authenticated user),
-else `local:<os user>` for the CLI and the SDK.
+else `local:<os user>` for the CLI and the SDK. `record` passes the target and every text
+in `detail` through a redactor first, so entries never hold raw PII: by default a mask of
+e-mail addresses and long digit runs; the SDK installs the security layer's PII redactor
+(`set_redactor(llmos.security.pii.redact_for_log)`), which the store cannot import.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import getpass
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -43,6 +47,32 @@ FIELDS = ("at", "actor", "action", "target", "outcome", "detail", "prev_hash")
 log = logging.getLogger("llmos.audit")
 
 _actor: ContextVar[str | None] = ContextVar("llmos_audit_actor", default=None)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_DIGITS = re.compile(r"\d[\d ()+./-]{4,}\d")
+
+
+def mask(text: str) -> str:
+    """The fallback redactor: e-mail addresses and runs of six or more digits masked."""
+    return _DIGITS.sub("[NUMBER]", _EMAIL.sub("[EMAIL]", text))
+
+
+_redactor: Callable[[str], str] = mask
+
+
+def set_redactor(redactor: Callable[[str], str]) -> None:
+    """Install the function `record` passes targets and detail texts through."""
+    global _redactor
+    _redactor = redactor
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return _redactor(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def local_actor() -> str:
@@ -181,7 +211,7 @@ def record(
     key rotation, user and token changes). The operation already happened, so a failure to
     audit it is logged loudly rather than raised over the operation's own result."""
     try:
-        append_event(store, action, target, outcome, detail)
+        append_event(store, action, _redactor(target), outcome, _redacted(detail))
     except Exception as exc:  # the store is unreachable or locked beyond busy_timeout
         log.error("could not append audit event %s %s: %s", action, target, exc)
 

@@ -27,6 +27,7 @@ from llmos.core.errors import UsageError
 from llmos.core.util import utcnow
 from llmos.store import crypto
 from llmos.store.artifacts import blob_object
+from llmos.store.audit import record
 from llmos.store.db import Store
 from llmos.store.schema import DatasetVersion, Feedback, Job, ServedRequest
 
@@ -70,6 +71,7 @@ def enable_encryption(store: Store) -> dict[str, Any]:
         shutil.rmtree(leftover, ignore_errors=True)  # plaintext copies and hard links
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     _compact(store)
+    record(store, "keys.enable", "workspace", detail={"blobs": encrypted, "values": resealed})
     return {
         **encryption_status(store),
         "created_key_file": created,
@@ -162,6 +164,8 @@ def rotate_master_key(store: Store, new_key_file: Path | None = None) -> dict[st
         new = crypto.MasterKey(new.key, str(path))
     keyring.master = new
     keyring.forget()
+    detail = {"from": old.key_id, "to": new.key_id, "rewrapped": count}
+    record(store, "keys.rotate", "workspace", detail=detail)
     return {**encryption_status(store), "old_key_id": old.key_id, "rewrapped": count}
 
 
