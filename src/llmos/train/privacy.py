@@ -134,8 +134,8 @@ class PrivateTraining:
         if spent > self.settings.epsilon * 1.001:
             raise TrainingError(
                 f"privacy budget: epoch {epoch} would spend epsilon {spent:.2f} > privacy.epsilon "
-                f"{self.settings.epsilon:g} (already spent {self.epsilon():.2f}); stopped, register "
-                "nothing; start a fresh run or raise privacy.epsilon"
+                f"{self.settings.epsilon:g} (already spent {self.epsilon():.2f}); stopped, nothing "
+                "registered: start a fresh run or raise privacy.epsilon"
             )
 
     def state_dict(self) -> dict[str, Any]:
