@@ -60,7 +60,7 @@ def test_prompt_text_and_redaction():
     assert "never reveal" not in text and text.startswith("hi")
     assert prompt_text(b'{"prompt": "go"}') == "go" and prompt_text(b"not json") == ""
     red = redact_for_log(text)
-    assert "bob@example.com" not in red and "4111" not in red and "[EMAIL]" in red and "[NUMBER]" in red
+    assert "bob@example.com" not in red and "4111" not in red and "[EMAIL]" in red and "[CARD]" in red
     assert len(redact_for_log("x" * 1000)) == 160
 
 

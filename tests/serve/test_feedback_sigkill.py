@@ -41,8 +41,12 @@ def _start(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_acknowledged_feedback_survives_sigkill(lora_ws, tmp_path):
+    from llmos.security.identities import add_user, create_token
+
     ws = lora_ws
     ws.deploy("lora0@1", "bank")
+    add_user(ws.store, "shop", "app")  # the server is secure by default: an app token of "bank"
+    auth = {"Authorization": f"Bearer {create_token(ws.store, 'shop', deployments=['bank'])[0]}"}
     port, log = free_port(), tmp_path / "serve.log"
     url = f"http://127.0.0.1:{port}"
     server = _start(ws.home, port, log)
@@ -52,14 +56,17 @@ def test_acknowledged_feedback_survives_sigkill(lora_ws, tmp_path):
         targets = []
         for _ in range(EVENTS // 50):
             r = httpx.post(
-                f"{url}/v1/deployments/bank/predict", json={"inputs": ["card arrived"] * 50}, timeout=60
+                f"{url}/v1/deployments/bank/predict",
+                json={"inputs": ["card arrived"] * 50},
+                headers=auth,
+                timeout=60,
             )
             assert r.status_code == 200, r.text
             targets += [(p["request_id"], p["index"]) for p in r.json()["predictions"]]
         lock = threading.Lock()
 
         def post(part: list[tuple[str, int]], seed: int) -> None:
-            with httpx.Client(base_url=url, timeout=10) as client:
+            with httpx.Client(base_url=url, timeout=10, headers=auth) as client:
                 for i, (rid, idx) in enumerate(part):
                     label = LABELS[(seed + i) % 3]
                     try:
@@ -88,7 +95,9 @@ def test_acknowledged_feedback_survives_sigkill(lora_ws, tmp_path):
         url = f"http://127.0.0.1:{port}"
         server = _start(ws.home, port, log)  # the workspace opens cleanly after the crash
         r = httpx.post(
-            f"{url}/v1/deployments/bank/feedback", json={"request_id": targets[0][0], "index": 0, "rating": 5}
+            f"{url}/v1/deployments/bank/feedback",
+            json={"request_id": targets[0][0], "index": 0, "rating": 5},
+            headers=auth,
         )
         assert r.status_code == 201
     finally:
