@@ -339,7 +339,8 @@ class Workspace(JobsMixin):
     ) -> DriftReport:
         """Drift, stability and feedback accuracy of a deployment's recent traffic
         (`llmos.adapt.monitor.drift_report` options), with an optional PNG chart."""
-        from llmos.adapt.monitor import drift_report, plot_report
+        from llmos.adapt.monitor import drift_report
+        from llmos.adapt.monitor_chart import plot_report
 
         report = drift_report(self.store, deployment, **options)
         if png is not None and report.windows:
