@@ -156,3 +156,37 @@ def test_chat_answers_are_logged_under_their_id_and_take_corrected_answers(ws, t
     assert frame["answer"].tolist() == ["your balance is in the app"]
     assert frame["predicted"].tolist() == [answer["choices"][0]["message"]["content"]]
     assert '"what is my balance"' in frame["messages"].iloc[0]
+
+
+def test_feedback_on_a_request_still_in_the_log_queue_flushes_it_first(lora_ws, monkeypatch):
+    """The writer is held back (as under a burst of traffic): feedback without a flush
+    cannot see the request yet; with the server's flush it waits for the write and succeeds."""
+    import threading
+
+    from llmos.serve import requestlog
+    from llmos.serve.feedback import FeedbackItem, submit_feedback
+    from llmos.serve.targets import Target
+
+    ws = lora_ws
+    ws.deploy("lora0@1", "bank")
+    gate = threading.Event()
+    write = requestlog.record_requests
+
+    def held_back(store, batch):
+        gate.wait(30)
+        write(store, batch)
+
+    monkeypatch.setattr(requestlog, "record_requests", held_back)
+    log = requestlog.RequestLog(ws.store)
+    target = Target("lora0@1", "classifier", "model:lora0@1:", None, {"input": {"column": "text"}})
+    log.add_predictions("req-queued", "bank", target, ["card arrived"], [{"label": "card", "score": 0.9}])
+    item = FeedbackItem("req-queued", label="refund")
+    with pytest.raises(NotFoundError, match="'req-queued' not found"):
+        submit_feedback(ws.store, "bank", item)
+    threading.Timer(0.2, gate.set).start()
+    ack = submit_feedback(ws.store, "bank", item, flush=log.flush)
+    assert (ack["request_id"], ack["model"]) == ("req-queued", "lora0@1")
+    log.close()
+    assert labelled_feedback(ws.store, "bank")[["text", "label", "predicted"]].values.tolist() == [
+        ["card arrived", "refund", "card"]
+    ]
