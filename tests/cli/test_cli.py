@@ -166,7 +166,7 @@ def test_ctrl_c_cancels_the_training_job_and_registers_nothing(home, tmp_path, i
     env = {**os.environ, "LLMOS_HOME": str(home), "LLMOS_KERNEL_IDLE_EXIT": "1"}
     cli = [sys.executable, "-m", "llmos.cli.main"]
     subprocess.run([*cli, "data", "import", str(intents_csv), "--name", "intents"], env=env, check=True)
-    spec = write_spec(tmp_path, tiny_spec(tiny_model_dir, train={"epochs": 500, "seed": 1}))
+    spec = write_spec(tmp_path, tiny_spec(tiny_model_dir, train={"epochs": 1000, "seed": 1}))
     before = snapshot(home)
     proc = subprocess.Popen(
         [*cli, "train", str(spec), "--cpus", "1"],

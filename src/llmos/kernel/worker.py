@@ -104,9 +104,11 @@ def run_job(store: Store, job_id: int, heartbeat_s: float = HEARTBEAT_SECONDS) -
         limit_threads(threads)  # the handler's module may have loaded torch
         ctx.progress.log(f"{job.kind} job {job_id} ({job.name}), attempt {job.attempts}, {threads} thread(s)")
         result = handler(ctx)
+        # the last line before the state changes: whoever sees the job finished (`jobs logs
+        # -f`) then finds every line in the log
+        ctx.progress.log(f"succeeded: {result}")
         if not ctx.finished:
             jobs.finish(store, job_id, result, ctx.progress.snapshot())
-        ctx.progress.log(f"succeeded: {result}")
         return "succeeded"
     except Cancelled:
         if not jobs.mark_cancelled(store, job_id, "cancelled while running"):
