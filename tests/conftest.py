@@ -22,6 +22,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(1)
 
 
+@pytest.fixture
+def threads():
+    """Two torch threads for a test on a real model (MiniLM, SmolLM2)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 TOPICS = {
     "card": ["card", "arrived", "delivery", "post", "mail", "plastic"],
     "transfer": ["transfer", "send", "account", "iban", "recipient", "wire"],

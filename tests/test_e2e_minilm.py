@@ -4,21 +4,12 @@ with LoRA through the CLI, evaluate, predict. Marked slow; part of `make test`."
 import json
 
 import pytest
-import torch
 
 from llmos.cli.main import main
 from llmos.sdk.demo import demo_files
 
 # `make test` installs the model packages; a missing one fails here rather than hiding.
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_minilm_lora_end_to_end(tmp_path, capsys, monkeypatch, threads):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import torch
 
 from llmos import Client
 from llmos.adapt.monitor import drift_report
@@ -16,14 +15,6 @@ from llmos.serve.runtime import ServeConfig
 from llmos.serve.server import ServerThread
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_withheld_intents_raise_a_drift_alarm_and_held_out_texts_do_not(ws, tmp_path, threads):
