@@ -190,3 +190,27 @@ def test_label_suggest_exports_uncertain_rows_for_labelling(deployed, run, tmp_p
         "label", "suggest", "pool", "--model", "tiny", "--k", "5", "--out", str(tmp_path / "x.txt")
     )
     assert code != 0 and "use a .csv or .jsonl file" in one_line_error(err)
+
+
+def test_sdk_adapt_history_rollback_and_label_suggestions(deployed, tmp_path):
+    ws = deployed
+    with pytest.raises(UsageError, match="no new feedback for deployment 'd'"):
+        ws.submit_adapt("d", start_kernel=False)
+    with pytest.raises(UsageError, match=r"adapt settings: .*'epoch'"):
+        ws.submit_adapt("d", epoch=1)
+    assert not ws.jobs()
+    feedback().drop(columns=["feedback_id"]).to_csv(tmp_path / "fb.csv", index=False)
+    ws.import_dataset(tmp_path / "fb.csv", "fb")
+    result = ws.adapt("d", data="fb", epochs=1, tolerance=100)
+    assert result["candidate"] == "tiny@2" and result["decision"] in ("promote", "reject")
+    ws.deploy("tiny@2", "d")
+    rolled = ws.rollback("d", reason="complaints")
+    assert rolled == {"deployment": "d", "decision": "rollback", "model": "tiny@1", "was": "tiny@2"}
+    assert ws.deployment("d").model == "tiny@1"
+    history = ws.adapt_history("d")
+    assert [h["decision"] for h in history] == [result["decision"], "rollback"]
+    assert history[0]["job"] == result["job"] and history[1]["reasons"] == ["complaints"]
+    make_rows(20, seed=5)[["text"]].to_csv(tmp_path / "pool.csv", index=False)
+    ws.import_dataset(tmp_path / "pool.csv", "pool")
+    suggested = ws.suggest_labels("pool", "tiny@1", 5, out=tmp_path / "to-label.csv")
+    assert len(pd.read_csv(tmp_path / "to-label.csv")) == 5, suggested

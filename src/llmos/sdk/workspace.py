@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from llmos.core.errors import DataError, NotFoundError, UsageError
+from llmos.core.errors import DataError, JobError, NotFoundError, UsageError
 from llmos.core.progress import Progress
 from llmos.core.settings import Settings
 from llmos.core.util import atomic_path
@@ -24,7 +24,7 @@ from llmos.sdk.jobs import JobsMixin, to_spec
 from llmos.spec.schema import TaskSpec
 from llmos.store.datasets import ImportResult
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, Deployment, ModelVersion
+from llmos.store.schema import DatasetVersion, Deployment, Job, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.adapt.monitor import DriftReport
@@ -383,6 +383,79 @@ class Workspace(JobsMixin):
             with atomic_path(Path(png)) as tmp:
                 plot_report(report, tmp)
         return report
+
+    def submit_adapt(
+        self,
+        deployment: str,
+        *,
+        data: str | None = None,
+        cpus: int = 1,
+        start_kernel: bool = True,
+        **settings: Any,
+    ) -> Job:
+        """Queue `llmos adapt`: continual fine-tuning of the deployed model on its new
+        feedback (or the labelled rows of dataset `data`) with replay; the job's gate
+        promotes or rejects the candidate. `settings` are `AdaptSettings` fields (epochs,
+        replay_ratio, ewc, lwf, holdout, tolerance, new_labels, lr, seed). No new feedback
+        raises `UsageError` and queues nothing."""
+        from llmos.adapt.continual import AdaptSettings
+        from llmos.adapt.jobs import submit_adapt
+
+        try:
+            config = AdaptSettings(**settings)
+        except TypeError as exc:
+            raise UsageError(f"adapt settings: {exc}") from None
+        job = submit_adapt(self.store, deployment, config, data, cpus=cpus)
+        if start_kernel:
+            from llmos.kernel.scheduler import ensure_kernel
+
+            ensure_kernel(self.settings)
+        return job
+
+    def adapt(self, deployment: str, *, data: str | None = None, **settings: Any) -> dict[str, Any]:
+        """`submit_adapt`, then wait: the gate's decision, candidate, parent, reasons and metrics."""
+        job = self.wait_job(self.submit_adapt(deployment, data=data, **settings).id)
+        if job.state != "succeeded":
+            raise JobError(f"adapt job {job.id} {job.state}: {job.error}")
+        return {"job": job.id, **(job.result or {})}
+
+    def rollback(self, deployment: str, reason: str = "") -> dict[str, Any]:
+        """Re-point `deployment` to the model it served before its latest re-point (recorded)."""
+        import getpass
+
+        from llmos.store.adaptation import rollback_deployment
+
+        d = rollback_deployment(self.store, deployment, getpass.getuser(), reason)
+        return {"deployment": deployment, "decision": d.decision, "model": d.candidate, "was": d.parent}
+
+    def adapt_history(self, deployment: str) -> list[dict[str, Any]]:
+        """Every promote / reject / rollback decision of `deployment`, oldest first."""
+        from llmos.store.adaptation import list_decisions
+
+        return [
+            {
+                "decision": d.decision,
+                "candidate": d.candidate,
+                "parent": d.parent,
+                "reasons": d.reasons,
+                "metrics": d.metrics,
+                "job": d.job_id,
+            }
+            for d in list_decisions(self.store, deployment)
+        ]
+
+    def suggest_labels(
+        self,
+        dataset: str,
+        model: str,
+        k: int,
+        strategy: str = "margin",
+        out: str | os.PathLike[str] | None = None,
+    ) -> dict[str, Any]:
+        """`llmos label suggest`: the k rows of `dataset` most worth labelling for `model`."""
+        from llmos.adapt.active import suggest_rows
+
+        return suggest_rows(self.store, dataset, model, k, strategy, None if out is None else Path(out))
 
     def _evaluate_optimized(
         self, model: str, data: str, optimize: str, progress: Progress | None
