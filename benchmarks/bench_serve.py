@@ -83,6 +83,12 @@ def start(cmd: list[str], url: str) -> subprocess.Popen[bytes]:
             time.sleep(0.3)
 
 
+def llmos_serve(home: Path, port: int, *options: str) -> list[str]:
+    """The command line of `llmos serve` over `home` (tokens off: the load is anonymous)."""
+    cmd = [sys.executable, "-m", "llmos.cli.main", "--home", str(home), "serve", "--insecure-no-auth"]
+    return [*cmd, "--port", str(port), *options]
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -160,50 +166,11 @@ def throughput(
     plain = f"import sys, uvicorn; sys.argv[1:] = {plain_argv!r}; sys.path.insert(0, {str(home)!r}); "
     plain += "import plain_server; uvicorn.run(plain_server.app, port=8932, log_level='warning')"
     rows = []
+    batching = ["--max-batch", "64", "--max-wait-ms", "2", "--max-queue", "1024", "--workers", str(workers)]
     servers = {
-        "llmos": (
-            [
-                sys.executable,
-                "-m",
-                "llmos.cli.main",
-                "--home",
-                str(home),
-                "serve",
-                "--insecure-no-auth",
-                "--port",
-                "8931",
-                "--max-batch",
-                "64",
-                "--max-wait-ms",
-                "2",
-                "--max-queue",
-                "1024",
-                "--workers",
-                str(workers),
-            ],
-            "http://127.0.0.1:8931",
-            "/v1/deployments/clf/predict",
-        ),
+        "llmos": (llmos_serve(home, 8931, *batching), "http://127.0.0.1:8931", "/v1/deployments/clf/predict"),
         "llmos-int8": (
-            [
-                sys.executable,
-                "-m",
-                "llmos.cli.main",
-                "--home",
-                str(home),
-                "serve",
-                "--insecure-no-auth",
-                "--port",
-                "8934",
-                "--max-batch",
-                "64",
-                "--max-wait-ms",
-                "2",
-                "--max-queue",
-                "1024",
-                "--workers",
-                str(workers),
-            ],
+            llmos_serve(home, 8934, *batching),
             "http://127.0.0.1:8934",
             "/v1/deployments/clf-int8/predict",
         ),
@@ -271,21 +238,7 @@ def memory(ws: Any, home: Path, adapters: int) -> dict[str, Any]:
     for i, ref in enumerate(refs):
         ws.deploy(ref, f"m{i}")
     url = "http://127.0.0.1:8933"
-    cmd = [
-        sys.executable,
-        "-m",
-        "llmos.cli.main",
-        "--home",
-        str(home),
-        "serve",
-        "--insecure-no-auth",
-        "--port",
-        "8933",
-        "--max-adapters",
-        str(adapters + 10),
-        "--adapter-budget-mb",
-        "2048",
-    ]
+    cmd = llmos_serve(home, 8933, "--max-adapters", str(adapters + 10), "--adapter-budget-mb", "2048")
     proc = start(cmd, url)
     text = {"inputs": ["my card has not arrived yet"]}
     try:
