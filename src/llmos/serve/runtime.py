@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,9 +180,9 @@ class ServeRuntime:
                     "input_ids"
                 ]
                 return list(zip(embedder(inputs).tolist(), (len(t) for t in tokens)))
-        if not target.adapter:  # a whole model: batch workers may share it (Predictor is thread-safe)
-            return list(self.pager.predictor(target).predict(inputs))
-        with slot.lock:  # the adapter switch and the forward pass must not interleave
+        # a whole model may run in several batch workers at once (Predictor is thread-safe);
+        # an adapter's switch and its forward pass must not interleave with another adapter's
+        with slot.lock if target.adapter else nullcontext():
             return list(self.pager.predictor(target).predict(inputs))
 
     def _on_batch(self, inputs: int, groups: int) -> None:
