@@ -205,7 +205,7 @@ def test_sdk_adapt_history_rollback_and_label_suggestions(deployed, tmp_path):
     assert result["candidate"] == "tiny@2" and result["decision"] in ("promote", "reject")
     ws.deploy("tiny@2", "d")
     rolled = ws.rollback("d", reason="complaints")
-    assert rolled == {"deployment": "d", "decision": "rollback", "model": "tiny@1", "was": "tiny@2"}
+    assert (rolled["decision"], rolled["model"], rolled["parent"]) == ("rollback", "tiny@1", "tiny@2")
     assert ws.deployment("d").model == "tiny@1"
     history = ws.adapt_history("d")
     assert [h["decision"] for h in history] == [result["decision"], "rollback"]

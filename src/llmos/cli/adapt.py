@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -15,28 +15,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 label_app = typer.Typer(help="Choose rows worth labelling (active learning).", no_args_is_help=True)
 
 
-def _decision_row(d: Any) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "decision": d.decision,
-        "model": d.candidate,
-        "parent": d.parent,
-        "reasons": d.reasons,
-        "metrics": d.metrics,
-        "last_feedback_id": d.last_feedback_id,
-        "job": d.job_id,
-        "actor": d.actor,
-        "at": d.created_at.isoformat(timespec="seconds"),
-    }
-
-
 def _history(deployment: str, json_out: bool) -> None:
-    from llmos.store.adaptation import list_decisions
-    from llmos.store.deployments import get_deployment
-
-    store = STATE.workspace.store
-    get_deployment(store, deployment)
-    rows = [_decision_row(d) for d in list_decisions(store, deployment)]
+    rows = STATE.workspace.adapt_history(deployment)
     if json_out:
         print_json(rows)
         return
@@ -150,15 +130,11 @@ def rollback(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-point a deployment to the model it served before its latest re-pointing."""
-    import getpass
-
-    from llmos.store.adaptation import rollback_deployment
-
-    decision = rollback_deployment(STATE.workspace.store, deployment, getpass.getuser(), reason)
+    decision = STATE.workspace.rollback(deployment, reason)
     if json_out:
-        print_json(_decision_row(decision))
+        print_json(decision)
         return
-    out.print(f"rolled back {deployment}: {decision.parent} -> [bold]{decision.candidate}[/bold]")
+    out.print(f"rolled back {deployment}: {decision['parent']} -> [bold]{decision['model']}[/bold]")
 
 
 @label_app.command("suggest")

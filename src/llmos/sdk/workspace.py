@@ -423,26 +423,17 @@ class Workspace(JobsMixin):
         """Re-point `deployment` to the model it served before its latest re-point (recorded)."""
         import getpass
 
-        from llmos.store.adaptation import rollback_deployment
+        from llmos.store.adaptation import decision_info, rollback_deployment
 
-        d = rollback_deployment(self.store, deployment, getpass.getuser(), reason)
-        return {"deployment": deployment, "decision": d.decision, "model": d.candidate, "was": d.parent}
+        return decision_info(rollback_deployment(self.store, deployment, getpass.getuser(), reason))
 
     def adapt_history(self, deployment: str) -> list[dict[str, Any]]:
         """Every promote / reject / rollback decision of `deployment`, oldest first."""
-        from llmos.store.adaptation import list_decisions
+        from llmos.store.adaptation import decision_info, list_decisions
+        from llmos.store.deployments import get_deployment
 
-        return [
-            {
-                "decision": d.decision,
-                "candidate": d.candidate,
-                "parent": d.parent,
-                "reasons": d.reasons,
-                "metrics": d.metrics,
-                "job": d.job_id,
-            }
-            for d in list_decisions(self.store, deployment)
-        ]
+        get_deployment(self.store, deployment)  # an unknown name is an error, not an empty history
+        return [decision_info(d) for d in list_decisions(self.store, deployment)]
 
     def suggest_labels(
         self,

@@ -114,6 +114,22 @@ def rollback_deployment(store: Store, deployment: str, actor: str = "", reason: 
     return entry
 
 
+def decision_info(d: AdaptDecision) -> dict[str, Any]:
+    """A decision as the CLI's --json and the SDK show it."""
+    return {
+        "id": d.id,
+        "decision": d.decision,
+        "model": d.candidate,
+        "parent": d.parent,
+        "reasons": d.reasons,
+        "metrics": d.metrics,
+        "last_feedback_id": d.last_feedback_id,
+        "job": d.job_id,
+        "actor": d.actor,
+        "at": d.created_at.isoformat(timespec="seconds"),
+    }
+
+
 def list_decisions(store: Store, deployment: str) -> list[AdaptDecision]:
     with store.read() as session:
         query = select(AdaptDecision).where(AdaptDecision.deployment == deployment)
