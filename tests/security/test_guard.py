@@ -43,8 +43,9 @@ def test_detection_rate_on_labelled_prompts():
 @pytest.mark.parametrize("folder", [DEMO, FULL], ids=["demo", "banking77"])
 def test_few_false_alarms_on_real_customer_queries(folder):
     files = sorted(folder.glob("*.csv"))
-    if not files:
+    if not files and folder == FULL:  # the full data set lives beside the project, not in it
         pytest.skip(f"{folder} is absent")
+    assert files, f"no CSV files in {folder}"
     texts = pd.concat([pd.read_csv(f) for f in files])["text"].astype(str).tolist()
     alarms = [t for t in texts if screen(t).flagged]
     print(f"\nfalse alarms on {len(texts)} real banking queries ({folder.name}): {len(alarms)}")
