@@ -120,7 +120,10 @@ def eval_(
     json_out: JsonOpt = False,
     optimize: Annotated[
         str | None,
-        typer.Option("--optimize", help="int8: evaluate the quantised model, beside the original."),
+        typer.Option(
+            "--optimize",
+            help="int8 (quantised) or onnx (ONNX Runtime, fp32): evaluate that version, beside the original.",
+        ),
     ] = None,
 ) -> None:
     """Evaluate a registered model on a dataset version."""

@@ -86,7 +86,9 @@ class FeedbackRequest(BaseModel):
 class DeployRequest(BaseModel):
     model: str = Field(description="NAME[@V] of a registered model, or a zoo alias")
     name: str = Field(description="The deployment name")
-    optimize: str | None = Field(None, description="int8: dynamic quantisation of an encoder classifier")
+    optimize: str | None = Field(
+        None, description="int8 (dynamic quantisation) or onnx (ONNX Runtime, fp32) for a text classifier"
+    )
     pin: bool = Field(False, description="Never evict this deployment's adapter")
 
 

@@ -38,8 +38,10 @@ LOAD_LOCK = threading.Lock()
 
 
 def module_bytes(module: Any) -> int:
-    """Bytes of a module's parameters and buffers (quantised weights included)."""
-    total = sum(t.numel() * t.element_size() for t in module.parameters())
+    """Bytes of a module's parameters and buffers (quantised weights included), or of the
+    graph of a model that ONNX Runtime runs."""
+    total = getattr(module, "graph_bytes", 0)
+    total += sum(t.numel() * t.element_size() for t in module.parameters())
     total += sum(t.numel() * t.element_size() for t in module.buffers())
     for value in module.state_dict().values():  # packed int8 weights are not parameters
         if isinstance(value, tuple):

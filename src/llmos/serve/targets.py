@@ -22,7 +22,7 @@ from llmos.store.schema import Deployment
 
 # peft methods whose adapters can sit side by side on one base model and be switched per batch
 SHARED_METHODS = ("lora", "ia3")
-OPTIMIZE = ("int8",)
+OPTIMIZE = ("int8", "onnx")  # the choices of train/predict.py OPTIMIZERS
 
 
 @dataclass(frozen=True)
