@@ -184,3 +184,26 @@ def test_serve_freezes_its_startup_heap():
     )
     before, after = (int(x) for x in out.stdout.split())
     assert before == 0 and after > 100_000
+
+
+def test_serve_workers_share_the_cores():
+    code = (
+        "import os, torch\n"
+        "from llmos.serve.server import _share_cores\n"
+        "before = torch.get_num_threads()\n"
+        "_share_cores(2)\n"
+        "print(before, torch.get_num_threads(), os.cpu_count())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+
+    def run() -> list[int]:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env
+        )
+        return [int(x) for x in out.stdout.split()]
+
+    _, threads, cpus = run()
+    assert threads == max(1, cpus // 2)
+    env["OMP_NUM_THREADS"] = "2"
+    before, threads, _ = run()
+    assert threads == before  # an explicit setting wins

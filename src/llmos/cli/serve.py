@@ -47,8 +47,8 @@ def serve(
         int,
         typer.Option(
             "--workers",
-            help="Batch threads per base model; on a multi-core CPU with one torch thread each, "
-            "whole models run that many batches at once.",
+            help="Batch threads per base model, each with its share of the CPU cores (unless "
+            "OMP_NUM_THREADS is set); whole models run that many batches at once.",
         ),
     ] = 1,
     insecure_no_auth: Annotated[

@@ -60,6 +60,7 @@ def serve(
                 f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port"
             ) from None
     server = _server(store, host, port, config, policy, graceful_s)
+    _share_cores((config or ServeConfig()).workers)
     _freeze_startup_heap()
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -67,6 +68,18 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _share_cores(workers: int) -> None:
+    """Give each of `workers` batch threads its share of the cores (torch's intra-op threads,
+    which ONNX Runtime sessions follow): two workers each spreading a forward pass over
+    every core would fight over them. An explicit OMP_NUM_THREADS is left as it is."""
+    import os
+
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def _freeze_startup_heap() -> None:
