@@ -87,6 +87,10 @@ def test_bad_input_gets_its_status_and_names_the_field(lora_ws):
         )
         assert r.status_code == 422 and "serves a classifier model" in r.json()["error"]["message"]
         assert _post(url, "/v1/deployments/a0/predict", json={"inputs": "card arrived"}).status_code == 200
+        # `curl -d '{...}'` labels its JSON as a form: read as JSON, like a body without a type
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        r = _post(url, "/v1/deployments/a0/predict", content=b'{"inputs": ["card arrived"]}', headers=form)
+        assert r.status_code == 200 and r.json()["predictions"][0]["label"]
 
 
 def test_full_queue_answers_429_with_retry_after(lora_ws):
