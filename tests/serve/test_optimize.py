@@ -87,3 +87,34 @@ def test_unknown_optimize_is_one_line(ws, intents_csv, tiny_model_dir, capsys):
     assert "unknown --optimize 'tensorrt': use int8, onnx" in capsys.readouterr().err
     assert main([*home, "eval", "tiny", "--data", "intents", "--optimize", "tensorrt"]) == 2
     assert "only int8 or onnx" in capsys.readouterr().err
+
+
+def test_without_onnxruntime_only_the_onnx_deployment_fails(
+    ws, intents_csv, tiny_model_dir, capsys, monkeypatch
+):
+    """A missing ONNX Runtime is a 503 naming the fix for that deployment alone; the same
+    version deployed without --optimize keeps serving; the CLI prints the fix verbatim."""
+    import llmos.models.onnx
+    from llmos.core.errors import UsageError
+    from llmos.serve.errors import ModelUnavailable
+
+    def missing() -> None:
+        raise UsageError("--optimize onnx needs onnxruntime and onnx: pip install 'llmos[onnx]'")
+
+    monkeypatch.setattr(llmos.models.onnx, "_runtime", missing)
+    ws.import_dataset(intents_csv, "intents")
+    ws.train(tiny_spec(tiny_model_dir, train={"epochs": 1, "batch_size": 16, "seed": 3}))
+    ws.deploy("tiny", "fast", optimize="onnx")
+    ws.deploy("tiny", "plain")
+    runtime = ServeRuntime(ws.store, ServeConfig(max_wait_ms=1))
+    try:
+        with pytest.raises(
+            ModelUnavailable, match=r"tiny@1 \(--optimize onnx\) failed to load: .*llmos\[onnx\]"
+        ):
+            asyncio.run(runtime.predict("fast", ["card"]))
+        _, rows = asyncio.run(runtime.predict("plain", ["card"]))
+        assert rows[0]["label"]
+    finally:
+        runtime.close()
+    assert main(["--home", str(ws.home), "eval", "tiny", "--data", "intents", "--optimize", "onnx"]) == 2
+    assert "pip install 'llmos[onnx]'" in capsys.readouterr().err

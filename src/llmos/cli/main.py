@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from llmos import __version__
 from llmos.cli import adapt as adapt_cmd
@@ -106,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     except LlmosError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
+        # escaped: messages quote names and hints such as "pip install 'llmos[onnx]'",
+        # whose brackets rich would otherwise read as markup and drop
+        err.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code or 0)

@@ -186,17 +186,20 @@ class ModelPager:
         """Turn a loading failure into `ModelUnavailable` (HTTP 503) naming the model, and
         remember it for `retry_s`, so that requests to a broken model fail fast instead of
         each trying to load it again."""
-        failed = self.failures.get(target.ref)
+        # keyed by what is loaded: the same version with another --optimize loads apart
+        key = f"{target.ref}:{target.optimize or ''}"
+        failed = self.failures.get(key)
         if failed is not None and time.monotonic() - failed[0] < self.retry_s:
             raise ModelUnavailable(failed[1])
         try:
             with LOAD_LOCK:
                 yield
         except Exception as exc:
-            message = f"model {target.ref} failed to load: {_first_line(exc)}"
-            self.failures[target.ref] = (time.monotonic(), message)
+            what = f"{target.ref} (--optimize {target.optimize})" if target.optimize else target.ref
+            message = f"model {what} failed to load: {_first_line(exc)}"
+            self.failures[key] = (time.monotonic(), message)
             raise ModelUnavailable(message) from exc
-        self.failures.pop(target.ref, None)
+        self.failures.pop(key, None)
 
     def _load_classifier(self, target: Target) -> Any:
         from llmos.train.predict import Predictor
