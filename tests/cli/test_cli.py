@@ -201,3 +201,14 @@ def test_usage_errors_exit_2_without_traceback(run, args):
     code, _, err = run(*args)
     assert code == 2
     assert "Error:" in err and "Traceback" not in err
+
+
+def test_brackets_in_names_print_verbatim(run, tmp_path, intents_csv):
+    """Rich reads "[...]" as markup: file names and messages are escaped, not eaten."""
+    odd = tmp_path / "rows[v2].csv"
+    odd.write_bytes(intents_csv.read_bytes())
+    assert run("data", "import", str(odd), "--name", "odd")[0] == 0
+    code, out, _ = run("data", "show", "odd")
+    assert code == 0 and "rows[v2].csv" in out.replace("\n", "")
+    code, _, err = run("data", "import", str(tmp_path / "gone[1].csv"), "--name", "x")
+    assert code != 0 and "gone[1].csv" in err

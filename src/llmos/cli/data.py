@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from llmos.cli.output import out, print_json, table
 from llmos.cli.state import STATE
@@ -92,7 +93,8 @@ def show(
         print_json({**dataset_summary(ds, full=True), "head": head.to_dict(orient="records")})
         return
     info = dataset_summary(ds, full=True)
-    out.print(f"[bold]{ds.ref}[/bold]  {ds.num_rows} rows  from {ds.source}  sha256 {ds.content_hash[:12]}")
+    source = escape(str(ds.source))
+    out.print(f"[bold]{ds.ref}[/bold]  {ds.num_rows} rows  from {source}  sha256 {ds.content_hash[:12]}")
     table(
         "columns",
         ["column", "kind", "dtype", "missing", "unique", "details"],

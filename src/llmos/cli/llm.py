@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from llmos.cli.output import out, print_json
 from llmos.cli.state import STATE
@@ -127,7 +128,7 @@ def generate(
         _write("\n")
     else:
         for p, r in zip(prompt, results):
-            out.print(f"[bold]> {p}[/bold]")
+            out.print(f"[bold]> {escape(p)}[/bold]")
             out.print(r.text, markup=False)
 
 

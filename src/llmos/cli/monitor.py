@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from llmos.cli.output import RichProgress, err, out, print_json, table
 from llmos.cli.state import STATE
@@ -78,7 +79,7 @@ def monitor(
                "feedback acc.", "alerts"]  # fmt: skip
     table(f"monitor {deployment} ({report.window} requests a window)", columns, rows)
     for alert in report.alerts:
-        err.print(f"[yellow]alert:[/yellow] {alert['message']}", soft_wrap=True)
+        err.print(f"[yellow]alert:[/yellow] {escape(alert['message'])}", soft_wrap=True)
     out.print("drifted: " + ("yes" if report.drifted else "no") + (f"; chart: {png}" if png else ""))
 
 
