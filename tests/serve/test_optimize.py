@@ -13,6 +13,15 @@ from llmos.serve.runtime import ServeConfig, ServeRuntime
 from tests.conftest import make_rows, tiny_spec
 
 
+def optimized_eval(ws, capsys, optimize: str) -> dict:
+    """The metrics of `llmos eval tiny --optimize OPTIMIZE --json`."""
+    command = ["--home", str(ws.home), "eval", "tiny", "--data", "intents", "--optimize", optimize, "--json"]
+    assert main(command) == 0
+    report = json.loads(capsys.readouterr().out)["metrics"]
+    assert report["optimized"]["optimize"] == optimize
+    return report
+
+
 def test_int8_deployment_and_eval(ws, intents_csv, tiny_model_dir, capsys):
     ws.import_dataset(intents_csv, "intents")
     ws.train(
@@ -38,15 +47,12 @@ def test_int8_deployment_and_eval(ws, intents_csv, tiny_model_dir, capsys):
         assert plain_bytes is not None
     finally:
         runtime.close()
-    home = ["--home", str(ws.home)]
-    assert main([*home, "eval", "tiny", "--data", "intents", "--optimize", "int8", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)["metrics"]
-    assert report["optimized"]["optimize"] == "int8"
+    report = optimized_eval(ws, capsys, "int8")
     assert report["optimized"]["accuracy_change"] == pytest.approx(
         report["accuracy"] - report["optimized"]["baseline_accuracy"], abs=1e-4
     )
     assert abs(report["optimized"]["accuracy_change"]) <= 0.1
-    assert main([*home, "eval", "tiny", "--data", "intents", "--optimize", "int8"]) == 0
+    assert main(["--home", str(ws.home), "eval", "tiny", "--data", "intents", "--optimize", "int8"]) == 0
     assert "int8: accuracy change" in capsys.readouterr().out
 
 
@@ -72,11 +78,7 @@ def test_onnx_deployment_equals_torch(ws, intents_csv, tiny_model_dir, capsys, m
         assert slot.bytes > 0  # the exported graph's size, reported like any model's
     finally:
         runtime.close()
-    home = ["--home", str(ws.home)]
-    assert main([*home, "eval", "tiny", "--data", "intents", "--optimize", "onnx", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)["metrics"]
-    assert report["optimized"]["optimize"] == "onnx"
-    assert report["optimized"]["accuracy_change"] == 0
+    assert optimized_eval(ws, capsys, "onnx")["optimized"]["accuracy_change"] == 0
 
 
 def test_unknown_optimize_is_one_line(ws, intents_csv, tiny_model_dir, capsys):
