@@ -1,6 +1,7 @@
 """The `llmos` command as a user runs it: every verb, `--json`, and one-line errors."""
 
 import json
+import re
 
 import pytest
 
@@ -204,11 +205,19 @@ def test_usage_errors_exit_2_without_traceback(run, args):
 
 
 def test_brackets_in_names_print_verbatim(run, tmp_path, intents_csv):
-    """Rich reads "[...]" as markup: file names and messages are escaped, not eaten."""
+    """Rich reads "[...]" as markup: file names and messages are escaped, not eaten; table
+    cells are plain text, and times in them are shown to the second."""
+    import pandas as pd
+
     odd = tmp_path / "rows[v2].csv"
-    odd.write_bytes(intents_csv.read_bytes())
+    frame = pd.read_csv(intents_csv)
+    frame.loc[0, "text"] = "refund [bold] [urgent] please"
+    frame.to_csv(odd, index=False)
     assert run("data", "import", str(odd), "--name", "odd")[0] == 0
     code, out, _ = run("data", "show", "odd")
     assert code == 0 and "rows[v2].csv" in out.replace("\n", "")
+    assert "refund [bold] [urgent] please" in out  # a first-rows table cell
+    code, out, _ = run("data", "list")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", out) and not re.search(r"\d\d:\d\d:\d\d[.T]", out)
     code, _, err = run("data", "import", str(tmp_path / "gone[1].csv"), "--name", "x")
     assert code != 0 and "gone[1].csv" in err

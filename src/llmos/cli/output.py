@@ -7,7 +7,10 @@ clean when piped.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -21,9 +24,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-out = Console(highlight=False)
+# piped output (files, grep) is not folded at 80 columns as rich would by default
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
+ISO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?$")
 
 
 def print_json(data: Any) -> None:
@@ -35,8 +41,20 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
+        t.add_row(*[cell(v) for v in row])
     out.print(t)
+
+
+def cell(value: Any) -> Text:
+    """A table cell: times to the second, and text as it is (not read as rich markup, so
+    names and paths with brackets print verbatim)."""
+    if value is None:
+        return Text("")
+    if isinstance(value, datetime):
+        return Text(value.strftime("%Y-%m-%d %H:%M:%S"))
+    text = str(value)
+    moment = ISO_TIME.match(text)
+    return Text(f"{moment[1]} {moment[2]}" if moment else text)
 
 
 def fmt_pct(value: Any) -> str:
