@@ -94,7 +94,7 @@ def rollback_deployment(store: Store, deployment: str, actor: str = "", reason: 
         if last is None or last.from_model is None or last.to_model != row.model:
             raise UsageError(
                 f"deployment {deployment!r} has no earlier model to return to (it serves "
-                f"{row.model} and was never re-pointed); see `llmos adapt history {deployment}`"
+                f"{row.model} and was never re-pointed); see `llmos adapt {deployment} --history`"
             )
         target = last.from_model
         why = reason or f"rollback of {last.action} to {last.to_model}"
