@@ -8,6 +8,13 @@ exits with `exit_code`; `--debug` shows the traceback.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none: what
+    a one-line error quotes of a library's failure."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class LlmosError(Exception):
     """Base class of every error llmos reports to users."""
 

@@ -16,7 +16,7 @@ import socket
 import threading
 from typing import Any
 
-from llmos.core.errors import JobError, UsageError
+from llmos.core.errors import JobError, UsageError, first_line
 
 RAY_EXTRA = "pip install 'llmos[ray]'"
 
@@ -87,6 +87,4 @@ def _init(ray: Any, address: str | None, num_cpus: int, timeout: float) -> None:
     if thread.is_alive():
         raise JobError(f"cannot reach the Ray cluster at {address}: no answer within {timeout:.0f}s")
     if failure:
-        text = str(failure[0]).strip()
-        first = text.splitlines()[0] if text else type(failure[0]).__name__
-        raise JobError(f"cannot connect to the Ray cluster at {address}: {first}")
+        raise JobError(f"cannot connect to the Ray cluster at {address}: {first_line(failure[0])}")

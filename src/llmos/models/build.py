@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmos.core.errors import ModelError
+from llmos.core.errors import ModelError, first_line
 from llmos.core.logging import quiet_third_party
 from llmos.models.classifier import SequenceClassifier
 from llmos.models.zoo import ResolvedModel, resolve_model, sentence_pooling
@@ -47,7 +47,7 @@ def load_tokenizer(path: str) -> Any:
     try:
         return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the tokenizer of {path!r}: {str(exc).splitlines()[0]}") from exc
+        raise ModelError(f"cannot load the tokenizer of {path!r}: {first_line(exc)}") from exc
 
 
 def load_encoder(path: str) -> Any:
@@ -62,7 +62,7 @@ def load_encoder(path: str) -> Any:
     try:
         encoder = AutoModel.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model {path!r}: {str(exc).splitlines()[0]}") from exc
+        raise ModelError(f"cannot load model {path!r}: {first_line(exc)}") from exc
     if getattr(encoder, "pooler", None) is not None:
         encoder.pooler = None
     return encoder

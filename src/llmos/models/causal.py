@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llmos.core.errors import ModelError
+from llmos.core.errors import ModelError, first_line
 from llmos.models.build import MODEL_FILE, load_tokenizer, quiet_transformers, read_model_config
 from llmos.models.zoo import ResolvedModel, resolve_model
 
@@ -64,7 +64,7 @@ def load_causal_lm(path: str) -> Any:
     try:
         return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load {path!r} as a causal LM: {str(exc).splitlines()[0]}") from exc
+        raise ModelError(f"cannot load {path!r} as a causal LM: {first_line(exc)}") from exc
 
 
 def context_length(lm: nn.Module) -> int | None:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llmos.core.errors import UsageError
+from llmos.core.errors import UsageError, first_line
 
 OPSET = 17
 
@@ -81,8 +81,9 @@ def to_onnx(model: nn.Module, threads: int | None = None) -> OnnxClassifier:
                 dynamo=False,
             )
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"--optimize onnx: this model could not be exported to ONNX: {first}") from exc
+        raise UsageError(
+            f"--optimize onnx: this model could not be exported to ONNX: {first_line(exc)}"
+        ) from exc
     graph = buffer.getvalue()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()

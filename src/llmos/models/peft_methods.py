@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from llmos.core.errors import ModelError
+from llmos.core.errors import ModelError, first_line
 
 # (encoder/adapter lr, head lr), chosen on MiniLM + Banking77: 3 epochs on the full set for
 # full (93.6%) and LoRA (93.2%); 1-epoch sweeps on 2,000 rows for the other methods.
@@ -128,8 +128,7 @@ def apply_method(encoder: nn.Module, cfg: Any, total_steps: int, task_type: str 
         peft_config = METHOD_BUILDERS[cfg.type](cfg, total_steps, task_type)
         return get_peft_model(encoder, peft_config)
     except (ValueError, TypeError, KeyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"method {cfg.type!r} cannot be applied to this model: {first}") from exc
+        raise ModelError(f"method {cfg.type!r} cannot be applied to this model: {first_line(exc)}") from exc
 
 
 def after_optimizer_step(encoder: nn.Module, step: int) -> None:

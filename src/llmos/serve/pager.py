@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmos.core.errors import first_line
 from llmos.core.util import sha256_file
 from llmos.serve.errors import ModelUnavailable
 from llmos.serve.targets import Target
@@ -196,7 +197,7 @@ class ModelPager:
                 yield
         except Exception as exc:
             what = f"{target.ref} (--optimize {target.optimize})" if target.optimize else target.ref
-            message = f"model {what} failed to load: {_first_line(exc)}"
+            message = f"model {what} failed to load: {first_line(exc)}"
             self.failures[key] = (time.monotonic(), message)
             raise ModelUnavailable(message) from exc
         self.failures.pop(key, None)
@@ -320,8 +321,3 @@ def _module_of(obj: Any) -> Any:
         if hasattr(obj, attr):
             return getattr(obj, attr)
     return obj
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

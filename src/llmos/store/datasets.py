@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from llmos.core.errors import DataError, NotFoundError
+from llmos.core.errors import DataError, NotFoundError, first_line
 from llmos.core.util import check_name, sha256_file
 from llmos.store.audit import record
 from llmos.store.conll import read_conll
@@ -104,8 +104,7 @@ def read_table(path: Path, fmt: str) -> pd.DataFrame:
     except DataError:
         raise
     except (ValueError, pd.errors.ParserError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot parse as {fmt}: {first}") from exc
+        raise DataError(f"{path}: cannot parse as {fmt}: {first_line(exc)}") from exc
     if frame.shape[1] == 0:
         raise DataError(f"{path}: no columns found")
     if len(frame) == 0:
