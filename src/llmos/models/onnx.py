@@ -4,8 +4,8 @@ The classifier (its adapter merged into the base weights first) is exported from
 to an ONNX graph in memory and handed to ONNX Runtime with all graph optimisations on.
 The arithmetic stays fp32, so outputs equal torch's to about 1e-6 (nothing to trade, unlike
 int8), while each forward pass costs less: on this project's 2-core CPU, MiniLM on
-length-sorted groups of 8 Banking77 texts ran 1.3-1.8x faster at one thread, and 2x on
-single texts, where torch's per-operator overhead dominates. Nothing is written to disk,
+groups of 8 Banking77 texts ran 1.25-1.3x faster at one thread, and about 2x on single
+texts, where torch's per-call overhead dominates. Nothing is written to disk,
 so an encrypted workspace stays encrypted. onnxruntime and onnx come with `llmos[onnx]`.
 """
 
@@ -50,9 +50,9 @@ def _runtime() -> Any:
     return onnxruntime
 
 
-def to_onnx(model: nn.Module, threads: int | None = None) -> OnnxClassifier:
+def to_onnx(model: nn.Module) -> OnnxClassifier:
     """`model` (a `SequenceClassifier`, maybe over a peft encoder) as an ONNX Runtime
-    session with `threads` intra-op threads (default: torch's thread count)."""
+    session with as many intra-op threads as torch uses (`llmos serve --workers` sets them)."""
     ort = _runtime()
     model = model.cpu().eval()
     encoder = getattr(model, "encoder", None)
@@ -86,7 +86,7 @@ def to_onnx(model: nn.Module, threads: int | None = None) -> OnnxClassifier:
         ) from exc
     graph = buffer.getvalue()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
