@@ -117,8 +117,9 @@ def bench_drift(folder: Path) -> dict[str, Any]:
 
     from llmos import Client, Workspace
     from llmos.adapt.monitor import drift_report
+    from llmos.api.server import ServerThread
+    from llmos.security.policy import open_policy
     from llmos.serve.runtime import ServeConfig
-    from llmos.serve.server import ServerThread
 
     torch.set_num_threads(2)
     train = pd.read_csv(DEMO / "banking_demo_train.csv")
@@ -147,7 +148,7 @@ def bench_drift(folder: Path) -> dict[str, Any]:
     ws.deploy("bank@1", "bank")
     window_a = test[test["category"].isin(known)].sample(120, random_state=0)
     window_b = pd.concat([test, train])[lambda f: f["category"].isin(withheld)].sample(120, random_state=0)
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         client = Client(url)
         for frame, new in ((window_a, False), (window_b, True)):
             rows = client.predict("bank", frame["text"].tolist())

@@ -65,11 +65,11 @@ async def _latency(app: Any, headers: dict[str, str], n: int) -> float:
 
 def policy_figures(home: Path, n: int = 500) -> dict[str, Any]:
     from llmos import Workspace
+    from llmos.api.access import Policy
+    from llmos.api.app import create_app
     from llmos.security.guard import Guard, GuardConfig
     from llmos.security.identities import init_admin
     from llmos.security.policy import TokenPolicy
-    from llmos.serve.access import Policy
-    from llmos.serve.app import create_app
     from llmos.serve.runtime import ServeRuntime
 
     ws = Workspace(home / "policy")

@@ -12,12 +12,17 @@ ROWS = [
     {"models"},
     {"kernel"},
     {"train"},
+    {"knowledge"},
     {"serve"},
     {"adapt"},
     {"security"},
+    {"ops"},
     {"apps"},
-    {"cli", "sdk", "console"},
+    {"cli", "sdk", "api", "console"},
 ]
+# the interfaces and the applications reach use cases only through `ops`: they may use
+# the result and context types of the rows below, but no store or training function
+INTERFACES = {"cli", "sdk", "api", "console", "apps"}
 RANK = {pkg: i for i, row in enumerate(ROWS) for pkg in row}
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from llmos import Client
 from llmos.adapt.monitor import drift_report
+from llmos.api.server import ServerThread
 from llmos.sdk.demo import demo_files
+from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
-from llmos.serve.server import ServerThread
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def test_withheld_intents_raise_a_drift_alarm_and_held_out_texts_do_not(ws, tmp_
     ws.deploy("bank@1", "bank")
     same = test[test["category"].isin(known)].sample(80, random_state=0)
     new = pd.concat([test, train])[lambda f: f["category"].isin(withheld)].sample(80, random_state=0)
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         client = Client(url)
         client.predict("bank", same["text"].tolist())
         client.predict("bank", new["text"].tolist())

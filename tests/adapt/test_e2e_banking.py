@@ -29,7 +29,8 @@ FEEDBACK_NEW, FEEDBACK_OLD = 40, 3  # corrected rows per new / per original inte
 def test_adapt_learns_withheld_intents_without_forgetting(ws, tmp_path):
     from llmos.adapt.jobs import new_feedback
     from llmos.adapt.monitor import drift_report
-    from llmos.serve.app import create_app
+    from llmos.api.app import create_app
+    from llmos.security.policy import open_policy
     from llmos.serve.runtime import ServeConfig, ServeRuntime
     from llmos.store.models import model_folder
     from llmos.train.predict import Predictor
@@ -66,7 +67,7 @@ def test_adapt_learns_withheld_intents_without_forgetting(ws, tmp_path):
             unused[unused.category.isin(old)].groupby("category").head(FEEDBACK_OLD),
         ]
     ).sample(frac=1.0, random_state=0)
-    with TestClient(create_app(ServeRuntime(ws.store, ServeConfig(max_wait_ms=1)))) as client:
+    with TestClient(create_app(ServeRuntime(ws.store, ServeConfig(max_wait_ms=1)), open_policy())) as client:
         served = []
         for start in range(0, len(traffic), 30):
             batch = traffic.iloc[start : start + 30]

@@ -14,10 +14,11 @@ import pytest
 
 from llmos import Client
 from llmos.adapt.monitor import Thresholds, drift_report, label_shift, mmd_test, post_webhook
+from llmos.api.server import ServerThread
 from llmos.cli.main import main
 from llmos.core.errors import UsageError
+from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
-from llmos.serve.server import ServerThread
 from llmos.store.alerts import list_alerts
 from tests.conftest import make_rows
 from tests.serve.conftest import lora_spec
@@ -77,7 +78,7 @@ def test_monitor_windows_alerts_webhook_chart_and_cli(lora_ws, tiny_model_dir, t
     empty = drift_report(ws.store, "bank", window=40, **options)
     assert empty.windows == [] and "0 requests served by lora0@1" in empty.note and not empty.drifted
     in_dist = make_rows(80, seed=5)
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         client = Client(url)
         rows = client.predict("bank", in_dist["text"].tolist())
         for row, label in list(zip(rows, in_dist["label"]))[:25]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from llmos import Client
+from llmos.api.server import ServerThread
 from llmos.sdk.client import ServerError
 from llmos.security.identities import add_user, create_token, init_admin
 from llmos.security.policy import TokenPolicy
-from llmos.serve.server import ServerThread
 
 
 def test_client_sends_its_bearer_token(ws, monkeypatch):

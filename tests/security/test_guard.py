@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from llmos.api.app import create_app
 from llmos.security.guard import Guard, GuardConfig, prompt_text, redact_for_log
 from llmos.security.identities import add_user, create_token
 from llmos.security.injection import screen
 from llmos.security.policy import TokenPolicy
-from llmos.serve.app import create_app
 from llmos.serve.runtime import ServeConfig, ServeRuntime
 
 DATA = Path(__file__).parent / "data" / "injection_prompts.jsonl"

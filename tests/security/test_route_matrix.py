@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from llmos.api.access import routes
+from llmos.api.app import create_app
+from llmos.security.access import PUBLIC
 from llmos.security.identities import add_user, create_token, remove_user, revoke_token
-from llmos.security.policy import TokenPolicy
-from llmos.serve.access import PUBLIC, routes
-from llmos.serve.app import create_app
+from llmos.security.policy import TokenPolicy, open_policy
 from llmos.serve.runtime import ServeConfig, ServeRuntime
 
 THIS, OTHER = "chat", "other"
@@ -165,30 +166,28 @@ def test_http_changes_are_audited_as_the_token_user(served):
 
 
 def test_a_route_without_a_permission_cannot_be_served(ws, monkeypatch):
+    from llmos.api.routers import deployments as module
     from llmos.core.errors import UsageError
-    from llmos.serve import app as app_module
 
-    original = app_module.deployment_router
+    original = module.router
 
     def with_feedback(allow):
         router = original(allow)
 
-        @router.post("/{name}/feedback")  # a later route that forgot to declare
-        async def feedback(name: str) -> dict[str, str]:
+        @router.post("/{name}/forgotten")  # a later route that forgot to declare
+        async def forgotten(name: str) -> dict[str, str]:
             return {"name": name}
 
         return router
 
-    monkeypatch.setattr(app_module, "deployment_router", with_feedback)
-    with pytest.raises(UsageError, match=r"POST /v1/deployments/\{name\}/feedback declares no permission"):
+    monkeypatch.setattr(module, "router", with_feedback)
+    with pytest.raises(UsageError, match=r"POST /v1/deployments/\{name\}/forgotten declares no permission"):
         create_app(ServeRuntime(ws.store), TokenPolicy(ws.store))
 
 
 def test_insecure_mode_admits_everyone_and_says_so(ws, caplog):
-    from llmos.serve.access import Policy
-
     with caplog.at_level("WARNING", "llmos.serve"):
-        app = create_app(ServeRuntime(ws.store), Policy())
+        app = create_app(ServeRuntime(ws.store), open_policy())
     assert "WARNING: authentication is off" in caplog.text
     with TestClient(app) as client:
         health = client.get("/healthz").json()

@@ -9,11 +9,12 @@ import httpx
 import pytest
 
 from llmos import Client
+from llmos.api.server import ServerThread
 from llmos.cli.main import main
 from llmos.core.errors import DataError, NotFoundError, UsageError
 from llmos.sdk.client import ServerError
+from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
-from llmos.serve.server import ServerThread
 from llmos.store.feedback import labelled_feedback, served_requests
 from tests.conftest import snapshot
 
@@ -27,7 +28,7 @@ def _post(url: str, path: str, body: dict) -> httpx.Response:
 def test_predictions_carry_request_ids_and_feedback_is_stored_with_the_model(lora_ws):
     ws = lora_ws
     ws.deploy("lora0@1", "bank")
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         r = _post(url, "/v1/deployments/bank/predict", {"inputs": TEXTS})
         assert r.status_code == 200
         body = r.json()
@@ -57,7 +58,7 @@ def test_bad_feedback_gets_its_status_and_names_the_problem(lora_ws):
     ws = lora_ws
     ws.deploy("lora0@1", "bank")
     ws.deploy("lora0@1", "other")
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         client = Client(url)
         rid = client.predict("bank", TEXTS)[0]["request_id"]
         other = client.predict("other", TEXTS[0])[0]["request_id"]
@@ -101,7 +102,7 @@ def test_bad_feedback_gets_its_status_and_names_the_problem(lora_ws):
 def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path, capsys):
     ws = lora_ws
     ws.deploy("lora0@1", "bank")
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         rows = Client(url).predict("bank", TEXTS)
     rid = rows[0]["request_id"]
     good = tmp_path / "good.csv"
@@ -143,7 +144,7 @@ def test_feedback_import_is_all_or_nothing_and_names_the_row(lora_ws, tmp_path, 
 def test_chat_answers_are_logged_under_their_id_and_take_corrected_answers(ws, tiny_lm_dir):
     ws.deploy(str(tiny_lm_dir), "chat")
     messages = [{"role": "user", "content": "what is my balance"}]
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         body = {"model": "chat", "messages": messages, "max_tokens": 4}
         answer = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60).json()
         ident = answer["id"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from llmos.serve.server import free_port
+from llmos.api.server import free_port
 from llmos.store.schema import Feedback
 
 EVENTS = 1000

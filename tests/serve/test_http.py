@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from llmos import Client
+from llmos.api.server import ServerThread
 from llmos.core.errors import NotFoundError
 from llmos.sdk.client import ServerError
+from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
-from llmos.serve.server import ServerThread
 from tests.conftest import tiny_spec
 from tests.serve.conftest import fleet
 
@@ -24,7 +25,7 @@ TEXTS = ["my card has not arrived", "send money to my account"]
 def test_predict_deployments_health_metrics_docs(lora_ws):
     ws = lora_ws
     fleet(ws, 2)
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         client = Client(url)
         rows = client.predict("a0", TEXTS)
         assert rows == ws.predict("lora0@1", TEXTS) or [r["label"] for r in rows] == [
@@ -60,7 +61,7 @@ def test_bad_input_gets_its_status_and_names_the_field(lora_ws):
     ws = lora_ws
     fleet(ws, 1)
     config = ServeConfig(max_wait_ms=1, max_inputs=3, max_input_chars=50, max_body_bytes=4000)
-    with ServerThread(ws.store, config) as url:
+    with ServerThread(ws.store, config, policy=open_policy()) as url:
         r = _post(url, "/v1/deployments/nope/predict", json={"inputs": ["hi"]})
         assert r.status_code == 404 and "deployment 'nope' not found" in r.json()["error"]["message"]
         r = _post(
@@ -96,7 +97,9 @@ def test_bad_input_gets_its_status_and_names_the_field(lora_ws):
 def test_full_queue_answers_429_with_retry_after(lora_ws):
     ws = lora_ws
     fleet(ws, 1)
-    server = ServerThread(ws.store, ServeConfig(max_wait_ms=0, max_batch=1, max_queue=1))
+    server = ServerThread(
+        ws.store, ServeConfig(max_wait_ms=0, max_batch=1, max_queue=1), policy=open_policy()
+    )
     with server as url:
         client = Client(url)
         client.predict("a0", TEXTS)  # loaded
@@ -127,7 +130,7 @@ def test_model_failing_to_load_is_503_while_others_serve(lora_ws, tiny_model_dir
     ws.train(tiny_spec(doomed, name="orphan", method="lora", train={"epochs": 1, "seed": 1}))
     ws.deploy("orphan", "broken")
     shutil.rmtree(doomed)  # its base model is gone
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         for _ in range(2):
             r = _post(url, "/v1/deployments/broken/predict", json={"inputs": TEXTS})
             assert r.status_code == 503
@@ -148,7 +151,7 @@ def _wait_for(condition, timeout: float = 10.0) -> None:
 def test_request_over_the_timeout_is_504_and_skipped(lora_ws):
     ws = lora_ws
     fleet(ws, 1)
-    server = ServerThread(ws.store, ServeConfig(max_wait_ms=0, timeout_s=0.3))
+    server = ServerThread(ws.store, ServeConfig(max_wait_ms=0, timeout_s=0.3), policy=open_policy())
     with server as url:
         client = Client(url)
         client.predict("a0", TEXTS)
@@ -183,7 +186,7 @@ def test_a_tabular_model_answers_rows_given_as_dicts(ws):
         {"amount": 481.46, "days_to_report": 52, "segment": "new"},
         {"amount": 20.0, "days_to_report": 1, "segment": "gold"},
     ]
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         served = Client(url).predict("claims", rows)
         assert [r["label"] for r in served] == [r["label"] for r in ws.predict("claims-tabular", rows)]
         r = _post(url, "/v1/deployments/claims/predict", json={"inputs": ["just text"]})

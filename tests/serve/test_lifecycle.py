@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from llmos import Client
+from llmos.api.server import ServerThread, free_port
 from llmos.cli.main import main
+from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
-from llmos.serve.server import ServerThread, free_port
 from tests.serve.conftest import fleet
 
 TEXTS = ["my card has not arrived", "refund the charge please"]
@@ -45,7 +46,7 @@ def test_repoint_under_load_fails_no_request(lora_ws):
                 failures.append(repr(exc))
 
     with (
-        ServerThread(ws.store, ServeConfig(max_wait_ms=2, refresh_s=0.05)) as url,
+        ServerThread(ws.store, ServeConfig(max_wait_ms=2, refresh_s=0.05), policy=open_policy()) as url,
         ThreadPoolExecutor(6) as pool,
     ):
         futures = [pool.submit(hammer, Client(url)) for _ in range(6)]
@@ -156,7 +157,7 @@ def test_deploy_commands(lora_ws, capsys):
     assert "--optimize int8 applies to fine-tuned text classifiers" in capsys.readouterr().err
     assert main([*home, "deploy", "lora0", "--name", "q", "--optimize", "int4"]) == 2
     assert "unknown --optimize 'int4'" in capsys.readouterr().err
-    server = ServerThread(ws.store)
+    server = ServerThread(ws.store, policy=open_policy())
     with server as url:
         assert main([*home, "serve", "--port", str(server.port)]) == 2
         assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
@@ -174,7 +175,7 @@ def test_serve_freezes_its_startup_heap():
     every request for about 240 ms each time they ran. In a fresh process, as serve does."""
     code = (
         "import gc\n"
-        "from llmos.serve.server import _freeze_startup_heap\n"
+        "from llmos.api.server import _freeze_startup_heap\n"
         "before = gc.get_freeze_count()\n"
         "_freeze_startup_heap()\n"
         "print(before, gc.get_freeze_count())\n"
@@ -189,7 +190,7 @@ def test_serve_freezes_its_startup_heap():
 def test_serve_workers_share_the_cores():
     code = (
         "import os, torch\n"
-        "from llmos.serve.server import _share_cores\n"
+        "from llmos.api.server import _share_cores\n"
         "before = torch.get_num_threads()\n"
         "_share_cores(2)\n"
         "print(before, torch.get_num_threads(), os.cpu_count())\n"

@@ -9,9 +9,10 @@ import openai
 import pytest
 
 from llmos import Client
+from llmos.api.server import ServerThread
 from llmos.models.generation import SamplingParams
+from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
-from llmos.serve.server import ServerThread
 
 MESSAGES = [{"role": "user", "content": "what is my balance"}]
 
@@ -25,7 +26,7 @@ def test_tiny_chat_and_completions_match_offline(ws, tiny_lm_dir):
     llm = ws.llm(str(tiny_lm_dir))
     offline = llm.chat(MESSAGES, SamplingParams(max_new_tokens=6)).text
     raw = llm.complete("hello how are", SamplingParams(max_new_tokens=5))
-    with ServerThread(ws.store, ServeConfig(max_wait_ms=1)) as url:
+    with ServerThread(ws.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         oa = _client(url)
         answer = oa.chat.completions.create(model="tiny-chat", messages=MESSAGES, max_tokens=6)
         assert answer.choices[0].message.content == offline
@@ -68,7 +69,7 @@ def test_openai_package_with_smollm2_and_minilm(tmp_path_factory):
     ws.deploy("minilm", "minilm")
     question = [{"role": "user", "content": "What is the capital of France?"}]
     try:
-        with ServerThread(ws.store, ServeConfig(max_wait_ms=2)) as url:
+        with ServerThread(ws.store, ServeConfig(max_wait_ms=2), policy=open_policy()) as url:
             oa = _client(url)
             answer = oa.chat.completions.create(model="smol", messages=question, max_tokens=30)
             text = answer.choices[0].message.content

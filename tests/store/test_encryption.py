@@ -56,11 +56,12 @@ def serve_predict(home: Path, deployment: str, texts: list[str]) -> list[dict[st
     view), and feedback on its first answer: the served texts land in the request log."""
     from fastapi.testclient import TestClient
 
-    from llmos.serve.app import create_app
+    from llmos.api.app import create_app
+    from llmos.security.policy import open_policy
     from llmos.serve.runtime import ServeConfig, ServeRuntime
 
     runtime = ServeRuntime(Workspace(home).store, ServeConfig(max_wait_ms=1))
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime, open_policy())) as client:
         reply = client.post(f"/v1/deployments/{deployment}/predict", json={"inputs": texts})
         assert reply.status_code == 200, reply.text
         first = reply.json()["predictions"][0]

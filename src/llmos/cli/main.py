@@ -70,11 +70,19 @@ def root(
         typer.Option("--home", envvar=ENV_HOME, help="Workspace folder (default ~/.llmos)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", envvar="LLMOS_URL", help="Work against a running llmos server instead."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="LLMOS_TOKEN", help="The API token for --url (llmos_...)."),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    STATE.reset(home, debug)
+    STATE.reset(home, debug, url, token)
 
 
 @app.command("init")

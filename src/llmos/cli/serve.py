@@ -73,8 +73,8 @@ def serve(
     ] = "injection,jailbreak",
 ) -> None:
     """Serve the workspace's deployments over HTTP (OpenAPI docs at /docs); Ctrl-C stops it gracefully."""
+    from llmos.api.server import serve as run
     from llmos.serve.runtime import ServeConfig
-    from llmos.serve.server import serve as run
 
     if not 0 < port < 65536:
         from llmos.core.errors import UsageError
@@ -109,14 +109,14 @@ def _policy(store: Any, insecure: bool, mode: str, rate: float | None, burst: in
             quota: int | None, classifier: str | None, labels: str) -> Any:  # fmt: skip
     """The security layer's token policy and guard, or (--insecure-no-auth) none, loudly."""
     from llmos.cli.output import err
-    from llmos.serve.access import OPEN_WARNING, Policy
+    from llmos.security.access import OPEN_WARNING
+    from llmos.security.guard import GuardConfig
+    from llmos.security.identities import has_admin
+    from llmos.security.policy import build_policy
 
     if insecure:
         err.print(f"[bold red]WARNING:[/bold red] --insecure-no-auth: {OPEN_WARNING}")
-        return Policy()
-    from llmos.security.guard import Guard, GuardConfig
-    from llmos.security.identities import has_admin
-    from llmos.security.policy import TokenPolicy
+        return build_policy(store, insecure=True)
 
     config = GuardConfig(
         mode=mode,  # type: ignore[arg-type]  # checked by GuardConfig.check
@@ -126,7 +126,7 @@ def _policy(store: Any, insecure: bool, mode: str, rate: float | None, burst: in
         classifier=classifier,
         classifier_labels=tuple(x.strip() for x in labels.split(",") if x.strip()),
     )
-    policy = TokenPolicy(store, Guard(config, store))
+    policy = build_policy(store, guard=config)
     if not has_admin(store):
         err.print("no users yet: every request will get 401; create the first admin with `llmos auth init`")
     return policy
@@ -149,43 +149,38 @@ def deploy(
     json_out: JsonOpt = False,
 ) -> None:
     """Create a deployment, or re-point an existing one (atomically) at another model."""
-    from llmos.serve.runtime import deployment_info
-
-    info = deployment_info(STATE.workspace.deploy(model, name, optimize=optimize, pin=pin))
+    info = STATE.backend.deploy(model, name, optimize=optimize, pin=pin)
     if json_out:
-        print_json(info)
+        print_json(info.as_json())
         return
-    verb = "deployed" if info["revision"] == 1 else f"re-pointed (revision {info['revision']})"
-    out.print(f"{verb}: {info['name']} -> {info['model']} ({info['kind']})")
+    verb = "deployed" if info.revision == 1 else f"re-pointed (revision {info.revision})"
+    out.print(f"{verb}: {info.name} -> {info.model} ({info.kind})")
 
 
 def undeploy(
     name: Annotated[str, typer.Argument(help="The deployment to remove.")], json_out: JsonOpt = False
 ) -> None:
     """Remove a deployment (a running server frees its memory on its next use)."""
-    from llmos.serve.runtime import deployment_info
-
-    info = deployment_info(STATE.workspace.undeploy(name))
+    info = STATE.backend.undeploy(name)
     if json_out:
-        print_json(info)
+        print_json(info.as_json())
     else:
-        out.print(f"undeployed {info['name']} (was {info['model']})")
+        out.print(f"undeployed {info.name} (was {info.model})")
 
 
-def _rows(url: str | None) -> list[dict[str, Any]]:
+def _backend(url: str | None) -> Any:
+    """The verb's own --url (kept for scripts written before the global one), else the global choice."""
     if url:
         from llmos.sdk.client import Client
 
-        return Client(url).deployments()
-    from llmos.serve.runtime import deployment_info
-
-    return [deployment_info(d) for d in STATE.workspace.deployments()]
+        return Client(url, token=STATE.token)
+    return STATE.backend
 
 
 @app.command("list")
 def list_(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
     """Every deployment and the model it points at."""
-    rows = _rows(url)
+    rows = [r.as_json() for r in _backend(url).deployments()]
     if json_out:
         print_json(rows)
         return
@@ -214,14 +209,8 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """One deployment; with --url, also where its model is in the server's memory."""
-    if url:
-        from llmos.sdk.client import Client
-
-        info = Client(url).deployment(name)
-    else:
-        from llmos.serve.runtime import deployment_info
-
-        info = {**deployment_info(STATE.workspace.deployment(name)), "memory": None}
+    remote = bool(url) or STATE.remote
+    info = _backend(url).deployment(name).as_json()
     if json_out:
         print_json(info)
         return
@@ -231,7 +220,7 @@ def show(
     memory = info.get("memory")
     if memory:
         out.print("memory: " + "  ".join(f"{k} {v}" for k, v in memory.items()))
-    elif url:
+    elif remote:
         out.print("memory: not loaded yet (loads on the first request)")
     server = info.get("server")
     if server:

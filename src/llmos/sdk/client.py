@@ -14,11 +14,18 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 from llmos.core.errors import LlmosError, NotFoundError, UsageError
+from llmos.ops.deployments import DeploymentInfo
+
+
+def _q(part: str) -> str:
+    """A path segment (names may hold characters a URL path cannot)."""
+    return urllib.parse.quote(str(part), safe="@")
 
 
 class ServerError(LlmosError):
@@ -40,18 +47,20 @@ class Client:
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/healthz")
 
-    def deployments(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/v1/deployments")
+    def deployments(self) -> list[DeploymentInfo]:
+        return [DeploymentInfo(**row) for row in self._call("GET", "/v1/deployments")]
 
-    def deployment(self, name: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/deployments/{name}")
+    def deployment(self, name: str) -> DeploymentInfo:
+        return DeploymentInfo(**self._call("GET", f"/v1/deployments/{_q(name)}"))
 
-    def deploy(self, model: str, name: str, optimize: str | None = None, pin: bool = False) -> dict[str, Any]:
+    def deploy(
+        self, model: str, name: str, *, optimize: str | None = None, pin: bool = False
+    ) -> DeploymentInfo:
         body = {"model": model, "name": name, "optimize": optimize, "pin": pin}
-        return self._call("POST", "/v1/deployments", body)
+        return DeploymentInfo(**self._call("POST", "/v1/deployments", body))
 
-    def undeploy(self, name: str) -> dict[str, Any]:
-        return self._call("DELETE", f"/v1/deployments/{name}")
+    def undeploy(self, name: str) -> DeploymentInfo:
+        return DeploymentInfo(**self._call("DELETE", f"/v1/deployments/{_q(name)}"))
 
     def predict(
         self, deployment: str, inputs: str | list[str] | list[dict[str, Any]]
@@ -130,11 +139,36 @@ class Client:
             return json.loads(response.read())
 
 
-def _error(exc: urllib.error.HTTPError) -> LlmosError:
+_REMOTE: dict[type[LlmosError], type[ServerError]] = {}
+
+
+def _remote_class(cls: type[LlmosError]) -> type[ServerError]:
+    """`cls` and `ServerError` at once: a remote call fails with the class (and so the
+    exit code) the same call raises locally, and still carries the HTTP `status`."""
+    if cls not in _REMOTE:
+        _REMOTE[cls] = type(cls.__name__, (cls, ServerError), {"__init__": ServerError.__init__})
+    return _REMOTE[cls]
+
+
+def _error_class(name: str, status: int) -> type[LlmosError]:
+    """The `LlmosError` subclass a server named in an error answer."""
+    import llmos.core.errors as core
+    import llmos.serve.errors as serve
+
+    for module in (core, serve):
+        found = getattr(module, name, None)
+        if isinstance(found, type) and issubclass(found, LlmosError) and found is not LlmosError:
+            return found
+    return {404: NotFoundError, 422: UsageError}.get(status, LlmosError)
+
+
+def _error(exc: urllib.error.HTTPError) -> ServerError:
     try:
-        message = json.loads(exc.read())["error"]["message"]
+        error = json.loads(exc.read())["error"]
+        message, kind = error["message"], str(error.get("type", ""))
     except (ValueError, KeyError, TypeError):
-        message = f"HTTP {exc.code} {exc.reason}"
-    if exc.code == 404:
-        return NotFoundError(message)
-    return ServerError(message, exc.code)
+        message, kind = f"HTTP {exc.code} {exc.reason}", ""
+    cls = _error_class(kind, exc.code)
+    if cls is LlmosError:
+        return ServerError(message, exc.code)
+    return _remote_class(cls)(message, exc.code)

@@ -20,11 +20,14 @@ from llmos.core.errors import DataError, JobError, NotFoundError, UsageError
 from llmos.core.progress import Progress
 from llmos.core.settings import Settings
 from llmos.core.util import atomic_path
+from llmos.ops import deployments as ops_deployments
+from llmos.ops.context import Actor, Context
+from llmos.ops.deployments import DeploymentInfo
 from llmos.sdk.jobs import JobsMixin, to_spec
 from llmos.spec.schema import TaskSpec
 from llmos.store.datasets import ImportResult
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, Deployment, Job, ModelVersion
+from llmos.store.schema import DatasetVersion, Job, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.adapt.monitor import DriftReport
@@ -44,12 +47,24 @@ def install_redactor() -> None:
 
 
 class Workspace(JobsMixin):
-    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+    """The local entry: each method is one call into `llmos.ops` as the local admin
+    (`local:<os user>`); `llmos.Client` offers the same methods over HTTP."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None, actor: Actor | None = None) -> None:
         self.settings = Settings.resolve(home)
         install_redactor()
         self._store: Store | None = None
+        self._actor = actor
+        self._context: Context | None = None
         self._predictors: dict[str, Predictor] = {}
         self._llms: dict[str, LLM] = {}
+
+    @property
+    def context(self) -> Context:
+        """The `llmos.ops` context of this workspace's calls."""
+        if self._context is None:
+            self._context = Context(self.store, self._actor)
+        return self._context
 
     @property
     def home(self) -> Path:
@@ -325,26 +340,20 @@ class Workspace(JobsMixin):
 
     # --- deployments (serving) -----------------------------------------------------------
 
-    def deploy(self, model: str, name: str, *, optimize: str | None = None, pin: bool = False) -> Deployment:
+    def deploy(
+        self, model: str, name: str, *, optimize: str | None = None, pin: bool = False
+    ) -> DeploymentInfo:
         """Point deployment `name` at `model` (created, or re-pointed atomically)."""
-        from llmos.serve.targets import deploy
+        return ops_deployments.deploy(self.context, model, name, optimize, pin)
 
-        return deploy(self.store, model, name, optimize, pin)
+    def undeploy(self, name: str) -> DeploymentInfo:
+        return ops_deployments.undeploy(self.context, name)
 
-    def undeploy(self, name: str) -> Deployment:
-        from llmos.serve.targets import undeploy
+    def deployments(self) -> list[DeploymentInfo]:
+        return ops_deployments.deployments(self.context)
 
-        return undeploy(self.store, name)
-
-    def deployments(self) -> list[Deployment]:
-        from llmos.store.deployments import list_deployments
-
-        return list_deployments(self.store)
-
-    def deployment(self, name: str) -> Deployment:
-        from llmos.store.deployments import get_deployment
-
-        return get_deployment(self.store, name)
+    def deployment(self, name: str) -> DeploymentInfo:
+        return ops_deployments.deployment(self.context, name)
 
     # --- feedback ------------------------------------------------------------------------
 

@@ -26,9 +26,9 @@ from fastapi import Request
 
 from llmos.core.errors import UsageError
 from llmos.security import pii
+from llmos.security.access import Access
 from llmos.security.identities import Principal
 from llmos.security.injection import THRESHOLD, Screening, screen
-from llmos.serve.access import Access
 from llmos.serve.errors import RateLimited, RequestBlocked
 from llmos.store.audit import record
 

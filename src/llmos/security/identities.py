@@ -33,12 +33,17 @@ from llmos.store.schema import ApiToken, User
 TOKEN_PREFIX = "llmos_"
 PREFIX_CHARS = 12
 ROLES = ("admin", "developer", "viewer", "app")
+# What each role may do. Reads are `<resource>:read`; a viewer has every read but the
+# audit log and the user list. `train` submits training, evaluation, batch prediction
+# and adapt jobs; `predict` calls a deployment (and gives feedback on its answers).
+READS = frozenset(
+    {"data:read", "models:read", "jobs:read", "deployments:read", "metrics:read", "feedback:read"}
+)
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
-    "developer": frozenset(
-        {"deployments:read", "deployments:write", "predict", "metrics:read", "data:write", "train"}
-    ),
-    "viewer": frozenset({"deployments:read", "metrics:read"}),
+    "developer": READS
+    | {"data:write", "train", "jobs:write", "models:write", "deployments:write", "predict", "adapt"},
+    "viewer": READS,
     "app": frozenset({"predict"}),
 }
 # which token roles a user of each role may hand out

@@ -1,7 +1,7 @@
 """The HTTP policy of `llmos serve`: bearer tokens, roles and the request guard.
 
 `TokenPolicy.allow` runs before every handler with the permission the route declared
-(`llmos.serve.access`). It answers 401 (with `WWW-Authenticate: Bearer`) when there is
+(`llmos.api.access`). It answers 401 (with `WWW-Authenticate: Bearer`) when there is
 no usable token: missing, malformed, unknown, expired, revoked, or its user removed; 403
 when the token is good but its role lacks the permission, or an app token calls a
 deployment not named on it. Public routes (`/healthz`) admit anyone but tell the handler
@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi import Request
 
+from llmos.security.access import OPEN_WARNING, PUBLIC, Access, Policy
 from llmos.security.guard import Guard
 from llmos.security.identities import PREFIX_CHARS, TOKEN_PREFIX, Principal, Rejection, authenticate
-from llmos.serve.access import PUBLIC, Access, Policy
 from llmos.serve.errors import Forbidden, Unauthenticated
 from llmos.store.audit import record, set_actor
 from llmos.store.db import Store
 
 log = logging.getLogger("llmos.security")
+
+__all__ = ["OPEN_WARNING", "PUBLIC", "Access", "Policy", "TokenPolicy", "build_policy", "open_policy"]
 
 
 class TokenPolicy(Policy):
@@ -95,3 +98,25 @@ class TokenPolicy(Policy):
         detail = {"path": request.url.path, "method": request.method, "token_prefix": who.prefix}
         await asyncio.to_thread(record, self.store, "auth.forbidden", who.user, "denied", detail)
         raise Forbidden(message)
+
+
+def open_policy() -> Policy:
+    """A policy that admits every request: local demos and tests only (it says so in a
+    WARNING at start-up and in /healthz)."""
+    return Policy()
+
+
+def build_policy(
+    store: Store,
+    *,
+    insecure: bool = False,
+    guard: Any = None,
+) -> Policy:
+    """The policy of every llmos HTTP app: bearer tokens checked against the workspace's
+    users and roles, with an optional request guard (a `GuardConfig` or a `Guard`).
+    `insecure=True` is the only way to an open server."""
+    if insecure:
+        return open_policy()
+    if guard is not None and not isinstance(guard, Guard):
+        guard = Guard(guard, store)
+    return TokenPolicy(store, guard)

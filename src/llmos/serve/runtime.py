@@ -214,7 +214,7 @@ class ServeRuntime:
         """A deployment with where its model is in memory (`llmos deployments show`)."""
         target = self._resolved.get(row.name)
         memory = self.pager.resident(target.target.ref) if target else None
-        return {**deployment_info(row), "memory": memory, "server": self.stats()}
+        return {"memory": memory, "server": self.stats()}
 
     def stats(self) -> dict[str, Any]:
         return {**self.pager.stats(), "queue_depth": self.batcher.depth(), "generations": self.generations}
@@ -228,16 +228,3 @@ class ServeRuntime:
                 engine = getattr(model, "_engine", None)
                 if engine is not None:
                     engine.close()
-
-
-def deployment_info(row: Deployment) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "model": row.model,
-        "kind": row.kind,
-        "optimize": (row.options or {}).get("optimize"),
-        "pinned": bool((row.options or {}).get("pin")),
-        "revision": row.revision,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }

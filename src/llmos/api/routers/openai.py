@@ -19,8 +19,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from llmos.api.access import needs
 from llmos.core.errors import UsageError
-from llmos.serve.access import needs
 
 
 class EmbeddingRequest(BaseModel):
@@ -89,7 +89,7 @@ def _usage(done: Any) -> dict[str, int]:
     }
 
 
-def build_router(allow: Any) -> APIRouter:
+def router(allow: Any) -> APIRouter:
     """The OpenAI routes; `allow` is the policy dependency every route goes through."""
     router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Depends(allow)])
 

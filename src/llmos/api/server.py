@@ -13,8 +13,9 @@ import threading
 import time
 from typing import Any
 
+from llmos.api.app import create_app
 from llmos.core.errors import UsageError
-from llmos.serve.app import Policy, create_app
+from llmos.security.access import Policy
 from llmos.serve.runtime import ServeConfig, ServeRuntime
 from llmos.store.db import Store
 

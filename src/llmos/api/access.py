@@ -6,36 +6,36 @@ A route declares its permission with `openapi_extra=needs("predict", deployment=
 with a route that declares none, so a route added later cannot slip through unprotected;
 a request that somehow reaches an undeclared route is refused (403) as well.
 
-The decision itself belongs to a `Policy`. Serving does not know about users or tokens
-(the security layer sits below it): the `llmos serve` command builds the security
-layer's policy and passes it to `create_app`. The `Policy` here admits everyone and says
-so loudly; it is what tests, benchmarks and notebooks get when they pass none.
+The decision itself belongs to a `Policy` of the security layer (`llmos.security.policy`):
+`create_app` builds the token policy (`build_policy`) unless it is handed another, so an
+app made from Python is as closed as `llmos serve`; only `open_policy()` admits
+everyone, and it says so loudly.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 
 from llmos.core.errors import UsageError
+from llmos.security.policy import PUBLIC, Access, Policy
 from llmos.serve.errors import Forbidden
-from llmos.store.audit import set_actor
-
-PUBLIC = "public"  # answered to anyone; a policy may still tell who asked
-OPEN_WARNING = "authentication is off: anyone who can reach this server may deploy, undeploy and call models"
 
 
-@dataclass(frozen=True)
-class Access:
-    """What a request asks for: a permission, and the deployment it calls (if any)."""
+def op(name: str, deployment: str | None = None, generative: bool = False) -> dict[str, Any]:
+    """The declaration of a route that performs system call `name` (`llmos.ops`): its
+    permission is the operation's own, and the OpenAPI document names the operation
+    (`x-operation`), which the parity test reads."""
+    from llmos.ops.registry import OPERATIONS, load_all
 
-    permission: str
-    deployment: str | None = None
-    generative: bool = False  # a prompt that a guard screens for injection
+    if name not in OPERATIONS:
+        load_all()
+    declared = needs(OPERATIONS[name].permission, deployment, generative)
+    declared["x-operation"] = name
+    return declared
 
 
 def needs(permission: str, deployment: str | None = None, generative: bool = False) -> dict[str, Any]:
@@ -47,20 +47,6 @@ def needs(permission: str, deployment: str | None = None, generative: bool = Fal
     if generative:
         declared["x-generative"] = True
     return declared
-
-
-class Policy:
-    """Admits every request (no authentication). `warning` is shown at start-up and in
-    /healthz; a real policy sets it to None."""
-
-    warning: str | None = OPEN_WARNING
-
-    async def allow(self, request: Request, access: Access) -> None:
-        """Return to admit; raise `Unauthenticated` (401), `Forbidden` (403),
-        `RateLimited` (429) or `RequestBlocked` (400) to refuse."""
-        set_actor("anonymous")  # audit events of this request: nobody authenticated
-        request.state.authenticated = True
-        return None
 
 
 async def _deployment_of(request: Request, where: str | None) -> str | None:
