@@ -1,0 +1,161 @@
+"""Every use case is reachable from every entry point: the CLI, `llmos.Workspace`,
+`llmos.Client` and the HTTP API (the parity acceptance of F8).
+
+The system calls in `llmos.ops` (`OPERATIONS`) are the list of use cases. For each one
+this test finds a Workspace method and a Client method of the same name (or the name in
+`RENAMED`), a route that declares it (`x-operation` in the OpenAPI document) and a CLI
+command that performs it (`CLI`, the table below). Deliberate exceptions are listed with
+their reason. It also fails the other way round: a public Workspace or Client method, a
+route or a CLI command that is no operation and no listed exception.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import typer
+
+from llmos.api.access import routes
+from llmos.ops.registry import OPERATIONS, load_all
+
+# CLI command path -> the operation it performs
+CLI: dict[str, str] = {
+    "deploy": "deploy",
+    "undeploy": "undeploy",
+    "deployments list": "deployments",
+    "deployments show": "deployment",
+}
+
+# operations an entry point offers under another name: {operation: {entry: name}}
+RENAMED: dict[str, dict[str, str]] = {}
+
+# (entry point, operation) pairs that are absent on purpose, with the reason
+ABSENT: dict[tuple[str, str], str] = {}
+
+# what an entry point offers that is no operation, with the reason
+EXTRA: dict[tuple[str, str], str] = {
+    ("cli", "serve"): "starts the HTTP server itself on the workspace's machine",
+    ("cli", "demo"): "the bundled first-run demo: a local convenience over import, train and predict",
+    ("cli", "init"): "creates the local workspace folder; a server's workspace exists already",
+    ("workspace", "init"): "creates the local workspace folder",
+    ("workspace", "context"): "the ops context of the local workspace (plumbing)",
+    ("workspace", "home"): "the workspace's folder",
+    ("workspace", "store"): "the local store object (plumbing for code that extends llmos)",
+    ("workspace", "settings"): "the local settings object",
+    ("client", "health"): "GET /healthz: liveness of the server, not a use case of the workspace",
+    ("client", "chat"): "data plane: OpenAI chat route of a deployment",
+    ("client", "chat_stream"): "data plane: OpenAI chat route of a deployment, streamed",
+    ("client", "complete"): "data plane: OpenAI completions route of a deployment",
+    ("client", "embed"): "data plane: OpenAI embeddings route of a deployment",
+    ("client", "feedback"): "data plane: feedback on a served answer (POST /v1/deployments/{name}/feedback)",
+    ("client", "predict"): "data plane: a deployment's predictions (POST /v1/deployments/{name}/predict)",
+    ("client", "url"): "the server's address",
+    ("client", "token"): "the bearer token sent",
+    ("client", "timeout"): "seconds a call may take",
+}
+# routes that perform no operation: the data plane and the server's own health
+ROUTES_WITHOUT_OPERATION = {
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/models"),
+    ("POST", "/v1/embeddings"),
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/completions"),
+    ("POST", "/v1/deployments/{name}/predict"),
+    ("POST", "/v1/deployments/{name}/feedback"),
+}
+
+
+def cli_commands() -> set[str]:
+    from llmos.cli.main import app
+
+    found: set[str] = set()
+
+    def walk(command: object, path: str) -> None:
+        commands = getattr(command, "commands", None)  # a group (typer vendors its own click)
+        if commands is not None:
+            for name, sub in commands.items():
+                walk(sub, f"{path} {name}".strip())
+        else:
+            found.add(path)
+
+    walk(typer.main.get_command(app), "")
+    return found
+
+
+def public_members(cls: type) -> set[str]:
+    return {name for name, _ in inspect.getmembers(cls) if not name.startswith("_")}
+
+
+@pytest.fixture(scope="module")
+def app_routes(tmp_path_factory):
+    from llmos.api.app import create_app
+    from llmos.core.settings import Settings
+    from llmos.security.policy import open_policy
+    from llmos.serve.runtime import ServeRuntime
+    from llmos.store.db import Store
+
+    store = Store(Settings.resolve(tmp_path_factory.mktemp("parity")))
+    app = create_app(ServeRuntime(store), open_policy())
+    declared: dict[tuple[str, str], str | None] = {}
+    for path, methods, route in routes(app):
+        extra = getattr(route, "openapi_extra", None) or {}
+        for method in methods - {"HEAD"}:
+            declared[(method, path)] = extra.get("x-operation")
+    return declared
+
+
+def name_in(entry: str, operation: str) -> str:
+    return RENAMED.get(operation, {}).get(entry, operation)
+
+
+def test_every_operation_is_reachable_from_every_entry_point(app_routes):
+    from llmos import Client, Workspace
+
+    operations = load_all()
+    offered = {
+        "workspace": public_members(Workspace),
+        "client": public_members(Client),
+        "cli": set(CLI.values()),
+        "api": {op for op in app_routes.values() if op},
+    }
+    missing = [
+        f"{entry}: {name_in(entry, op)} ({op})"
+        for op in sorted(operations)
+        for entry, names in offered.items()
+        if (entry, op) not in ABSENT
+        and (name_in(entry, op) if entry in ("workspace", "client") else op) not in names
+    ]
+    assert not missing, "use cases missing from an entry point:\n" + "\n".join(missing)
+
+
+def test_nothing_is_offered_that_is_no_operation(app_routes):
+    from llmos import Client, Workspace
+
+    operations = set(load_all())
+    stray = []
+    for entry, cls in (("workspace", Workspace), ("client", Client)):
+        renamed = {names[entry] for names in RENAMED.values() if entry in names}
+        for name in sorted(public_members(cls)):
+            if name not in operations and name not in renamed and (entry, name) not in EXTRA:
+                stray.append(f"{entry}.{name}")
+    for command in sorted(cli_commands()):
+        if command not in CLI and ("cli", command) not in EXTRA:
+            stray.append(f"cli: llmos {command}")
+        elif command in CLI and CLI[command] not in operations:
+            stray.append(f"cli: llmos {command} maps to unknown operation {CLI[command]}")
+    for (method, path), op in sorted(app_routes.items()):
+        if (
+            op is None
+            and (method, path) not in ROUTES_WITHOUT_OPERATION
+            and not path.startswith(("/docs", "/openapi", "/redoc"))
+        ):
+            stray.append(f"route {method} {path} performs no operation")
+    assert not stray, "offered but not an operation (or a listed exception):\n" + "\n".join(stray)
+
+
+def test_the_exceptions_are_real():
+    """A listed exception that no longer exists is removed from the lists."""
+    assert set(CLI.values()) <= set(load_all()) | {op for (_, op) in ABSENT}
+    assert all(op in OPERATIONS or op in load_all() for (_, op) in ABSENT)
