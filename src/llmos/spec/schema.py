@@ -289,9 +289,7 @@ MethodConfig = Annotated[
 ]
 # the method registry: type name -> config class (derived from the union, so a new method
 # is one class and one union member)
-METHOD_CONFIGS: dict[str, type[MethodBase]] = {
-    m.method_name(): m for m in _members_of(MethodConfig)
-}
+METHOD_CONFIGS: dict[str, type[MethodBase]] = {m.method_name(): m for m in _members_of(MethodConfig)}
 # names kept for callers that list them (help texts, docs)
 METHODS = tuple(n for n, m in METHOD_CONFIGS.items() if not m.prompting)
 PROMPT_METHODS = tuple(n for n, m in METHOD_CONFIGS.items() if m.prompting)
@@ -300,6 +298,7 @@ PROMPT_METHODS = tuple(n for n, m in METHOD_CONFIGS.items() if m.prompting)
 def method_config(name: str) -> type[MethodBase]:
     """The config class of a method named in a spec or a saved model (`llmos_model.json`)."""
     return METHOD_CONFIGS[name]
+
 
 # the per-input encoders (spec/features.py) name MethodConfig, which exists from here on
 EncoderConfig.model_rebuild()
