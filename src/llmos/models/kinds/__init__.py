@@ -48,6 +48,9 @@ class ModelKind:
     optimizable: ClassVar[bool] = False
     adaptable: ClassVar[bool] = False
     exports: ClassVar[tuple[str, ...]] = ()
+    # kinds are asked whether they `claim` a config from the highest priority down: a
+    # general fallback (`classifier`) is asked last, a refinement (`tagger` of `fusion`) first
+    priority: ClassVar[int] = 10
 
     @classmethod
     def claims(cls, config: dict[str, Any]) -> bool:
@@ -88,15 +91,14 @@ def model_kind(name: str) -> type[ModelKind]:
 
 
 def kind_of(config: dict[str, Any]) -> type[ModelKind]:
-    """The kind of a saved model. Kinds registered later are asked first, so a specific
-    kind (or one added outside llmos) wins over the general fallback (`classifier`)."""
-    for kind in reversed(list(MODEL_KINDS.values())):
+    """The kind of a saved model: the first kind, by `priority`, that claims its config."""
+    for kind in sorted(MODEL_KINDS.values(), key=lambda k: -k.priority):
         if kind.claims(config):
             return kind
     raise ModelError(f"model config of kind {config.get('kind')!r}: no registered model kind claims it")
 
 
-# the built-in kinds, in order from the most general (asked last) to the most specific
+# the built-in kinds
 from llmos.models.kinds import causal_lm as _causal_lm  # noqa: E402,F401
 from llmos.models.kinds import classifier as _classifier  # noqa: E402,F401
 from llmos.models.kinds import encoder as _encoder  # noqa: E402,F401

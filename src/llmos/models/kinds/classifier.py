@@ -18,6 +18,7 @@ from llmos.spec.schema import METHOD_CONFIGS
 @register_kind
 class ClassifierKind(ModelKind):
     name = "classifier"
+    priority = 0  # the fallback: folders saved without `kind`
     deployment = "classifier"
     optimizable = True
     adaptable = True

@@ -13,6 +13,7 @@ from llmos.models.kinds.fusion import FusionKind
 @register_kind
 class TaggerKind(FusionKind):
     name = "tagger"
+    priority = 20  # asked before fusion, whose folders it shares
 
     @classmethod
     def claims(cls, config: dict[str, Any]) -> bool:
