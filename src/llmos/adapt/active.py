@@ -79,7 +79,7 @@ def suggest_rows(
     """The k rows of `dataset` (those without a label, when it has the model's label column)
     most worth labelling for `model`; written to `out` (CSV or JSONL) with an empty label."""
     from llmos.models.build import read_model_config
-    from llmos.spec.schema import PROMPT_METHODS
+    from llmos.models.kinds import kind_of
     from llmos.store.datasets import get_dataset, load_frame
     from llmos.store.models import get_model, model_folder
     from llmos.train.predict import Predictor
@@ -91,7 +91,7 @@ def suggest_rows(
     version = get_model(store, model)
     folder = model_folder(store, version)
     config = read_model_config(folder)
-    if config.get("task") != "text-classification" or config["method"] in PROMPT_METHODS:
+    if not kind_of(config).adaptable:
         raise UsageError(f"model {version.ref}: label suggest needs a fine-tuned text classifier")
     ds = get_dataset(store, dataset)
     frame = load_frame(store, ds)

@@ -165,9 +165,9 @@ def adapt_model(
     from llmos.modalities import OUTPUT_DRIVERS
     from llmos.modalities.text import TextDriver
     from llmos.models.build import load_classifier, read_model_config, save_classifier
-    from llmos.spec.schema import PROMPT_METHODS
+    from llmos.models.kinds import kind_of
     from llmos.store.adaptation import record_decision
-    from llmos.store.deployments import get_deployment
+    from llmos.store.deployments import DEPLOYMENT_KINDS, get_deployment
     from llmos.store.models import get_model, model_folder, register_model
     from llmos.train.device import resolve_placement
     from llmos.train.loop import LoopSettings, Rows, fit, predict_logits, seed_everything
@@ -177,14 +177,14 @@ def adapt_model(
     settings = settings or AdaptSettings()
     progress = progress or SilentProgress()
     target = get_deployment(store, deployment)
-    if target.kind != "classifier":
+    if not DEPLOYMENT_KINDS[target.kind].labels:
         raise UsageError(
             f"deployment {deployment!r} serves a {target.kind}: adapt supports classifiers only for now"
         )
     parent = get_model(store, target.model)
     folder = model_folder(store, parent)
     config = read_model_config(folder)
-    if config.get("task") != "text-classification" or config["method"] in PROMPT_METHODS:
+    if not kind_of(config).adaptable:
         raise UsageError(
             f"model {parent.ref} ({config.get('task')}, {config['method']}): adapt supports fine-tuned "
             "text classifiers only for now"

@@ -226,7 +226,7 @@ def drift_report(
     from llmos.models.llm_classifier import SentenceEmbedder
     from llmos.models.zoo import resolve_model
     from llmos.serve.feedback import output_spec
-    from llmos.store.deployments import get_deployment
+    from llmos.store.deployments import DEPLOYMENT_KINDS, get_deployment
     from llmos.store.feedback import count_served, served_requests
     from llmos.store.models import get_model, model_folder
     from llmos.train.predict import Predictor
@@ -236,7 +236,7 @@ def drift_report(
     if window < 10:
         raise UsageError(f"--window {window} is too small for a drift test; use at least 10 requests")
     row = get_deployment(store, deployment)
-    if row.kind != "classifier":
+    if not DEPLOYMENT_KINDS[row.kind].labels:
         raise UsageError(
             f"deployment {deployment!r} serves a {row.kind} model; monitoring covers classifiers"
         )

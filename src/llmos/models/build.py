@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmos.core.errors import ModelError, first_line
-from llmos.core.logging import quiet_third_party
+from llmos.core.errors import ModelError
 from llmos.models.classifier import SequenceClassifier
+from llmos.models.loading import load_encoder, load_tokenizer, quiet_transformers  # noqa: F401  (re-exported)
 from llmos.models.zoo import ResolvedModel, resolve_model, sentence_pooling
+from llmos.spec.schema import method_config
 
 MODEL_FILE = "llmos_model.json"
 FORMAT_VERSION = 1
@@ -29,43 +30,6 @@ class LoadedModel:
     model: SequenceClassifier
     tokenizer: Any
     config: dict[str, Any]
-
-
-def quiet_transformers() -> None:
-    """llmos's own progress replaces transformers' bars and advisory logging."""
-    from transformers.utils import logging as hf_logging
-
-    quiet_third_party()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-def load_tokenizer(path: str) -> Any:
-    from transformers import AutoTokenizer
-
-    quiet_transformers()
-    try:
-        return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the tokenizer of {path!r}: {first_line(exc)}") from exc
-
-
-def load_encoder(path: str) -> Any:
-    """Load an encoder without its pooler layer.
-
-    The classifier pools token vectors itself; BERT-style poolers would only cost compute
-    and leave parameters without gradients (which AdaLoRA's budget update rejects).
-    """
-    from transformers import AutoModel
-
-    quiet_transformers()
-    try:
-        encoder = AutoModel.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model {path!r}: {first_line(exc)}") from exc
-    if getattr(encoder, "pooler", None) is not None:
-        encoder.pooler = None
-    return encoder
 
 
 def choose_pooling(requested: str, resolved: ResolvedModel) -> str:
@@ -99,9 +63,10 @@ def save_classifier(model: SequenceClassifier, tokenizer: Any, config: dict[str,
     dest.mkdir(parents=True, exist_ok=True)
     head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
     save_file(head, str(dest / "head.safetensors"))
-    if config["method"] == "full":
+    keeps = method_config(config["method"]).keeps
+    if keeps == "weights":
         model.encoder.save_pretrained(dest / "encoder", safe_serialization=True)  # type: ignore[operator]
-    elif config["method"] != "frozen":  # a frozen encoder is the base model itself
+    elif keeps == "adapter":  # a frozen encoder ("nothing") is the base model itself
         model.encoder.save_pretrained(dest / "adapter")  # type: ignore[operator]
     tokenizer.save_pretrained(dest / "tokenizer")
     (dest / MODEL_FILE).write_text(json.dumps({"format": FORMAT_VERSION, **config}, indent=2))
@@ -124,9 +89,10 @@ def load_classifier(folder: Path, artifacts_dir: Path | None = None, trainable: 
     from safetensors.torch import load_file
 
     config = read_model_config(folder)
-    if config["method"] == "full":
+    keeps = method_config(config["method"]).keeps
+    if keeps == "weights":
         encoder = load_encoder(str(folder / "encoder"))
-    elif config["method"] == "frozen":
+    elif keeps == "nothing":
         encoder = load_encoder(resolve_model(config["base_model"], artifacts_dir).path)
         encoder.requires_grad_(False)
     else:

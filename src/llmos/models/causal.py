@@ -22,7 +22,9 @@ from torch import nn
 
 from llmos.core.errors import ModelError, first_line
 from llmos.models.build import MODEL_FILE, load_tokenizer, quiet_transformers, read_model_config
+from llmos.models.kinds import kind_of
 from llmos.models.zoo import ResolvedModel, resolve_model
+from llmos.spec.schema import METHOD_CONFIGS
 
 FORMAT_VERSION = 1
 IGNORE = -100
@@ -57,6 +59,13 @@ class CausalLMTask(nn.Module):
         return base.get_output_embeddings()(hidden[:, :-1][targets])
 
 
+def has_adapter(method: str) -> bool:
+    """Is a generation model trained with `method` saved as an adapter over its base? (A
+    pretrained LM's method is "none": it has none.)"""
+    cls = METHOD_CONFIGS.get(method)
+    return cls is not None and cls.keeps == "adapter"
+
+
 def load_causal_lm(path: str) -> Any:
     from transformers import AutoModelForCausalLM
 
@@ -82,7 +91,7 @@ def build_causal_lm(resolved: ResolvedModel, method_cfg: Any, total_steps: int) 
 
 def save_causal_lm(model: CausalLMTask, tokenizer: Any, config: dict[str, Any], dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
-    target = dest / ("model" if config["method"] == "full" else "adapter")
+    target = dest / ("adapter" if has_adapter(config["method"]) else "model")
     model.lm.save_pretrained(target, safe_serialization=True)  # type: ignore[operator]
     tokenizer.save_pretrained(dest / "tokenizer")
     (dest / MODEL_FILE).write_text(json.dumps({"format": FORMAT_VERSION, **config}, indent=2))
@@ -98,9 +107,9 @@ class LoadedLM:
 def load_generation_model(folder: Path, artifacts_dir: Path | None = None) -> LoadedLM:
     """Load a saved generation model (base + adapter, or full weights) for inference."""
     config = read_model_config(folder)
-    if config.get("task") != "generation":
+    if not kind_of(config).generates:
         raise ModelError(f"{folder}: a {config.get('task')} model, not a generation model")
-    if config["method"] == "full":
+    if not has_adapter(config["method"]):
         lm = load_causal_lm(str(folder / "model"))
     else:
         from peft import PeftModel
@@ -126,14 +135,14 @@ def export_model(loaded: LoadedLM, fmt: str, out: Path) -> Path:
     if out.exists() and any(out.iterdir()):
         raise ModelError(f"{out}: the folder exists and is not empty; choose a new --out")
     method = loaded.config["method"]
-    if fmt == "adapter" and method in ("full", "none"):
+    if fmt == "adapter" and not has_adapter(method):
         raise ModelError(f"a {method} model has no adapter to export: use --format merged")
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         lm = loaded.lm
         if fmt == "merged":
-            if method not in ("full", "none"):
+            if has_adapter(method):
                 if is_prompt_learning(lm):
                     raise ModelError(f"{method} tuning cannot be merged into weights: use --format adapter")
                 import copy

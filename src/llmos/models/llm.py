@@ -21,6 +21,7 @@ from llmos.models.generation import (
     SamplingParams,
     TextCallback,
 )
+from llmos.models.kinds import model_kind
 from llmos.models.zoo import check_loadable, resolve_model
 
 
@@ -47,7 +48,7 @@ class LLM:
     ) -> LLM:
         resolved = resolve_model(name, artifacts_dir)
         check_loadable(resolved)
-        if resolved.kind == "encoder":
+        if resolved.kind is not None and not model_kind(resolved.kind).generates:
             raise UsageError(f"{name} is an encoder; chat and generate need a causal LM such as smollm2-135m")
         return cls(load_base_lm(resolved), name, chat_template)
 

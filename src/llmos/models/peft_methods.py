@@ -2,8 +2,10 @@
 
 Each method is one entry of `METHOD_BUILDERS`, mapping the spec's method config to a
 peft config. The task head is never wrapped: it is always trained in full, and saved
-beside the adapter. Default learning rates per method live here too, because a good
-rate for LoRA (1e-3) would wreck full fine-tuning and starve prompt tuning.
+beside the adapter. Each method's default learning rates, and whether it may share a
+base or train under DP, are class attributes of its spec config (`spec/schema.py`,
+`MethodBase`): a good rate for LoRA (1e-3) would wreck full fine-tuning and starve
+prompt tuning.
 """
 
 from __future__ import annotations
@@ -14,36 +16,6 @@ from typing import Any
 from torch import nn
 
 from llmos.core.errors import ModelError, first_line
-
-# (encoder/adapter lr, head lr), chosen on MiniLM + Banking77: 3 epochs on the full set for
-# full (93.6%) and LoRA (93.2%); 1-epoch sweeps on 2,000 rows for the other methods.
-DEFAULT_LR: dict[str, tuple[float, float]] = {
-    "full": (1e-4, 2e-3),
-    "lora": (1e-3, 2e-3),
-    "adalora": (3e-3, 2e-3),
-    "ia3": (3e-2, 2e-3),
-    "prefix": (3e-2, 2e-3),
-    "prompt": (3e-1, 2e-3),
-    "frozen": (1e-3, 2e-3),  # nothing pretrained trains; the head's rate is what counts
-}
-
-
-# Generation (causal LMs, no head): LoRA 5e-4 measured on SmolLM2-135M and the bundled
-# customer-service instructions; the others are the usual orders of magnitude for LLMs.
-GENERATION_LR: dict[str, float] = {
-    "full": 2e-5,
-    "lora": 5e-4,
-    "adalora": 1e-3,
-    "ia3": 3e-3,
-    "prefix": 1e-2,
-    "prompt": 3e-2,
-}
-
-
-def default_lrs(method: str, task: str = "text-classification") -> tuple[float, float]:
-    if task == "generation":
-        return GENERATION_LR[method], GENERATION_LR[method]
-    return DEFAULT_LR[method]
 
 
 def _lora(cfg: Any, total_steps: int, task_type: Any) -> Any:
@@ -118,9 +90,10 @@ def apply_method(encoder: nn.Module, cfg: Any, total_steps: int, task_type: str 
     """Return the model ready for `cfg.type`: as is for `full`, with every weight fixed for
     `frozen`, else peft-wrapped. `task_type` is a peft TaskType name (`CAUSAL_LM` for
     generation models)."""
-    if cfg.type == "full":
+    keeps = type(cfg).keeps
+    if keeps == "weights":  # full fine-tuning
         return encoder
-    if cfg.type == "frozen":
+    if keeps == "nothing":  # frozen
         return encoder.requires_grad_(False)
     from peft import get_peft_model
 

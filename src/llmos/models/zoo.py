@@ -101,7 +101,7 @@ def _dequantise_gguf(entry: ZooEntry, gguf_path: Path, dest: Path) -> Path:
         return dest
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llmos.models.build import quiet_transformers  # build imports this module
+    from llmos.models.loading import quiet_transformers
 
     quiet_transformers()
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,13 @@ class OutputSpec:
     separator: str
     inputs: list[str]
 
+    @property
+    def generates(self) -> bool:
+        return self.kind == GENERATED
+
+
+GENERATED = "generation"  # the `kind` of a model that writes text
+
 
 _SPECS: dict[tuple[str, str], OutputSpec] = {}
 
@@ -62,14 +69,15 @@ def output_spec(store: Store, model_ref: str) -> OutputSpec:
     if key in _SPECS:
         return _SPECS[key]
     from llmos.models.build import read_model_config
+    from llmos.spec.tasks import task_rules
     from llmos.store.models import get_model, model_folder
 
     if "@" not in model_ref:  # a pretrained LM deployed by zoo alias
-        spec = OutputSpec("generation", [], "|", ["messages"])
+        spec = OutputSpec(GENERATED, [], "|", ["messages"])
     else:
         model = get_model(store, model_ref)
-        if model.task == "generation":
-            spec = OutputSpec("generation", [], "|", ["messages"])
+        if task_rules(model.task).generates:
+            spec = OutputSpec(GENERATED, [], "|", ["messages"])
         else:
             config = read_model_config(model_folder(store, model))
             out = config.get("output") or {}
@@ -101,7 +109,7 @@ def check_value(
     if item.rating is not None and not 1 <= item.rating <= 5:
         raise UsageError(f"{where}: rating {item.rating} is out of range; give 1 to 5")
     spec = output_spec(store, model_ref)
-    if spec.kind == "generation":
+    if spec.generates:
         if item.label is not None:
             raise UsageError(
                 f"{where}: deployment {deployment.name!r} generates text; send an answer, not a label"

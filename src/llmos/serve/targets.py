@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from llmos.core.errors import UsageError
+from llmos.spec.schema import METHOD_CONFIGS
 from llmos.store.db import Store
-from llmos.store.deployments import save_deployment
+from llmos.store.deployments import DEPLOYMENT_KINDS, save_deployment
 from llmos.store.models import get_model, list_models, model_folder
 from llmos.store.schema import Deployment
 
-# peft methods whose adapters can sit side by side on one base model and be switched per batch
-SHARED_METHODS = ("lora", "ia3")
+# peft methods whose adapters can sit side by side on one base model and be switched per
+# batch: the method classes say so (`shareable`); this tuple is for reading only
+SHARED_METHODS = tuple(name for name, m in METHOD_CONFIGS.items() if m.shareable)
 OPTIMIZE = ("int8", "onnx")  # the choices of train/predict.py OPTIMIZERS
 
 
@@ -49,6 +51,8 @@ def _is_registered(store: Store, model: str) -> bool:
 
 def deploy(store: Store, model: str, name: str, optimize: str | None = None, pin: bool = False) -> Deployment:
     """Point deployment `name` at `model` (NAME[@V], or a zoo alias/folder): create or re-point."""
+    from llmos.models.build import read_model_config
+    from llmos.models.kinds import kind_of, model_kind
     from llmos.models.zoo import check_loadable, resolve_model
 
     if optimize is not None and optimize not in OPTIMIZE:
@@ -56,16 +60,18 @@ def deploy(store: Store, model: str, name: str, optimize: str | None = None, pin
     task: str | None = None
     if _is_registered(store, model):
         row = get_model(store, model)
-        ref, task, method = row.ref, row.task, row.method
-        kind = "generation" if row.task == "generation" else "classifier"
+        ref, task = row.ref, row.task
+        model_kind_ = kind_of(read_model_config(model_folder(store, row)))
+        kind, optimizable = model_kind_.deployment, model_kind_.optimizable
     else:
         resolved = resolve_model(model, store.settings.artifacts_dir)
         check_loadable(resolved)
-        ref, method = model, "pretrained"
-        kind = "embedding" if resolved.kind == "encoder" else "generation"
+        ref, optimizable = model, False
         if resolved.kind is None:
             kind = _kind_of_folder(resolved.path)
-    if optimize and (task != "text-classification" or method in ("zero-shot", "few-shot")):
+        else:
+            kind = model_kind(resolved.kind).deployment
+    if optimize and not optimizable:
         raise UsageError(
             f"--optimize {optimize} applies to fine-tuned text classifiers; {ref} is a {task or kind} model"
         )
@@ -90,26 +96,25 @@ def _kind_of_folder(path: str) -> str:
 def resolve_target(store: Store, row: Deployment) -> Target:
     """Read a deployment's model folder and decide where in memory it lives."""
     from llmos.models.build import read_model_config
+    from llmos.models.kinds import kind_of
     from llmos.models.zoo import resolve_model
 
     options = row.options or {}
     optimize, pinned = options.get("optimize"), bool(options.get("pin"))
     artifacts = store.settings.artifacts_dir
-    if row.kind == "embedding":
+    serving = DEPLOYMENT_KINDS[row.kind]
+    if serving.embeds:
         resolved = resolve_model(row.model, artifacts)
-        return Target(row.model, "embedding", f"embed:{resolved.path}")
+        return Target(row.model, row.kind, f"embed:{resolved.path}")
     if not _is_registered(store, row.model):  # a pretrained causal LM
         resolved = resolve_model(row.model, artifacts)
         return Target(row.model, "generation", f"lm:{resolved.path}")
     model = get_model(store, row.model)
     folder = model_folder(store, model)
     config = read_model_config(folder)
-    if row.kind == "generation":
-        return Target(model.ref, "generation", f"lm:{model.ref}", folder, config)
-    shareable = (
-        model.task == "text-classification" and config.get("kind") != "fusion" and "hidden_size" in config
-    )
-    if config["method"] in SHARED_METHODS and shareable and not optimize:
+    if serving.generates:
+        return Target(model.ref, row.kind, f"lm:{model.ref}", folder, config)
+    if kind_of(config).shares_base(config) and not optimize:
         base = resolve_model(config["base_model"], artifacts)
         key = f"encoder:{config['method']}:{base.path}"
         return Target(model.ref, "classifier", key, folder, config, pinned=pinned)

@@ -1,57 +1,146 @@
-"""Task names, and the rules that tie a task to its input and output types.
+"""The task registry of the spec: one rules class per task, saying which inputs and outputs
+it takes, how it is recognised in a spec without `task`, and what it allows.
 
 Kept apart from `schema.py` so the schema stays a list of fields; the spec's validators
-call these.
+call these. A task is registered here once (`@register_task_rules`); its training
+workflow is registered under the same name in `train/workflows/` (whose decorator also
+registers the rules class it names, so a task added outside llmos is one module).
+Nothing outside the registries compares task names: they ask the rules class
+(`task_rules(spec.task).private`, `.generates`, ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, TypeVar
 
-TaskName = Literal[
-    "text-classification",
-    "generation",
-    "token-classification",
-    "image-classification",
-    "tabular-classification",
-    "tabular-regression",
-    "multimodal-classification",
-    "multimodal-regression",
-]
-TASKS: tuple[str, ...] = get_args(TaskName)
+from pydantic_core import PydanticCustomError
+
 TABULAR = {"number", "category"}
+
+TASK_RULES: dict[str, type[TaskRules]] = {}
+R = TypeVar("R", bound="type[TaskRules]")
+
+
+class TaskRules:
+    """What a task accepts. Subclasses set `name` and override `fits_inputs`/`infers`."""
+
+    name: ClassVar[str] = ""
+    # recognised in a spec without `task`: the first of the rules in `infer_order` that `infers`
+    infer_order: ClassVar[int] = 100
+    # feature types a spec's inputs and outputs get when they leave `type` out
+    default_input: ClassVar[str] = "text"
+    default_output: ClassVar[str] = "category"
+    # DP-SGD (`privacy:`) may train it
+    private: ClassVar[bool] = False
+    # its models write text (a causal LM) rather than predict labels or numbers
+    generates: ClassVar[bool] = False
+    # `method: zero-shot | few-shot` (prompting an LLM) may stand in for training
+    promptable: ClassVar[bool] = False
+    # the spec's `model` and `method` are the input's (no per-input `encoder`)
+    single_model: ClassVar[bool] = False
+    regression: ClassVar[bool] = False
+    per_token: ClassVar[bool] = False  # one output per input token (tags)
+
+    @classmethod
+    def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
+        return False
+
+    @classmethod
+    def fits_inputs(cls, types: list[str], out: str) -> bool:
+        return "tokens" not in types
+
+    @classmethod
+    def check(cls, spec: Any) -> None:
+        """Raise ValueError when the spec's inputs, output and model do not fit the task."""
+        _check_classic(cls, spec)
+
+
+def register_task_rules(cls: R) -> R:
+    TASK_RULES[cls.name] = cls
+    return cls
+
+
+def task_rules(name: str) -> type[TaskRules]:
+    return TASK_RULES[name]
+
+
+def known_task(value: str) -> str:
+    """The spec's `task` field validator: a registered task (pydantic's own literal message)."""
+    if value not in TASK_RULES:
+        names = [repr(n) for n in TASK_RULES]
+        expected = ", ".join(names[:-1]) + f" or {names[-1]}"
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+    return value
+
+
+def task_json_schema(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(TASK_RULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TASKS":  # the registered names, read when asked (tasks may be added later)
+        return tuple(TASK_RULES)
+    raise AttributeError(name)
 
 
 def infer_task(input_types: Sequence[Any], output_types: Sequence[Any]) -> str:
     """The task a spec without `task` describes, from its input and output types."""
-    regression = "number" in output_types
-    if "chat" in input_types or "text" in output_types:
-        return "generation"
-    if "tags" in output_types or "tokens" in input_types:
-        return "token-classification"
-    if list(input_types) == ["text"]:
-        return "text-classification"
-    if list(input_types) == ["image"]:
-        return "image-classification"
-    if input_types and set(input_types) <= TABULAR:
-        return "tabular-regression" if regression else "tabular-classification"
-    return "multimodal-regression" if regression else "multimodal-classification"
+    for rules in sorted(TASK_RULES.values(), key=lambda r: r.infer_order):
+        if rules.infers(input_types, output_types):
+            return rules.name
+    raise ValueError("no task fits these inputs and outputs; set `task`")
 
 
 def check_task(spec: Any) -> None:
     """Raise ValueError when the task, its inputs, output and model do not fit together;
     fill in a generation task's default settings."""
-    from llmos.spec.schema import PROMPT_METHODS, GenerationConfig
+    task_rules(spec.task).check(spec)
 
-    feature = spec.inputs[0]
-    output = spec.outputs[0] if spec.outputs else None
-    if spec.task == "generation":
+
+# --- the tasks ----------------------------------------------------------------------------
+
+
+@register_task_rules
+class TextClassification(TaskRules):
+    name = "text-classification"
+    infer_order = 30
+    private = True
+    promptable = True
+    single_model = True
+
+    @classmethod
+    def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
+        return list(input_types) == ["text"]
+
+    @classmethod
+    def fits_inputs(cls, types: list[str], out: str) -> bool:
+        return types == ["text"]
+
+
+@register_task_rules
+class Generation(TaskRules):
+    name = "generation"
+    infer_order = 10
+    default_input = "chat"
+    default_output = "text"
+    generates = True
+
+    @classmethod
+    def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
+        return "chat" in input_types or "text" in output_types
+
+    @classmethod
+    def check(cls, spec: Any) -> None:
+        from llmos.spec.schema import GenerationConfig
+
+        feature = spec.inputs[0]
+        output = spec.outputs[0] if spec.outputs else None
         if len(spec.inputs) > 1:
             raise ValueError("a generation task reads one input")
         if spec.model is None:
             raise ValueError("model: required (a causal LM: zoo alias, Hugging Face id or folder)")
-        if spec.method.type in PROMPT_METHODS:
+        if type(spec.method).prompting:
             raise ValueError(f"method {spec.method.type!r} is for text-classification, not generation")
         if output is not None and output.type != "text":
             raise ValueError("a generation task's output is a `text` column (the response)")
@@ -61,26 +150,100 @@ def check_task(spec: Any) -> None:
             raise ValueError("a `chat` input holds the answers itself: leave `outputs` out")
         if spec.generation is None:
             spec.generation = GenerationConfig()
-        return
-    if spec.task == "text-classification" and feature.type != "text":
-        raise ValueError(f"text-classification needs a `text` input, not {feature.type!r}")
+
+
+@register_task_rules
+class TokenClassification(TaskRules):
+    name = "token-classification"
+    infer_order = 20
+    per_token = True
+
+    @classmethod
+    def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
+        return "tags" in output_types or "tokens" in input_types
+
+    @classmethod
+    def fits_inputs(cls, types: list[str], out: str) -> bool:
+        return types == ["tokens"] and out == "tags"
+
+
+@register_task_rules
+class ImageClassification(TaskRules):
+    name = "image-classification"
+    infer_order = 40
+
+    @classmethod
+    def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
+        return list(input_types) == ["image"]
+
+    @classmethod
+    def fits_inputs(cls, types: list[str], out: str) -> bool:
+        return types == ["image"]
+
+
+@register_task_rules
+class TabularClassification(TaskRules):
+    name = "tabular-classification"
+    infer_order = 50
+
+    @classmethod
+    def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
+        tabular = bool(input_types) and set(input_types) <= TABULAR
+        return tabular and ("number" in output_types) == cls.regression
+
+    @classmethod
+    def fits_inputs(cls, types: list[str], out: str) -> bool:
+        return set(types) <= TABULAR
+
+
+@register_task_rules
+class TabularRegression(TabularClassification):
+    name = "tabular-regression"
+    infer_order = 50
+    regression = True
+
+
+@register_task_rules
+class MultimodalClassification(TaskRules):
+    name = "multimodal-classification"
+    infer_order = 90  # what no other task claims
+
+    @classmethod
+    def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
+        return ("number" in output_types) == cls.regression
+
+
+@register_task_rules
+class MultimodalRegression(MultimodalClassification):
+    name = "multimodal-regression"
+    regression = True
+
+
+# --- the checks every classification and regression task shares ----------------------------
+
+
+def _check_classic(rules: type[TaskRules], spec: Any) -> None:
+    feature = spec.inputs[0]
+    output = spec.outputs[0] if spec.outputs else None
+    if rules.single_model and feature.type != "text":
+        raise ValueError(f"{spec.task} needs a `text` input, not {feature.type!r}")
     if output is None or output.type == "text":
         raise ValueError(
             f"{spec.task} needs one `category` or `set` output"
-            if spec.task == "text-classification"
+            if rules.single_model
             else f"{spec.task} needs one output"
         )
-    if spec.method.type in PROMPT_METHODS:
-        if spec.task != "text-classification":
+    if type(spec.method).prompting:
+        if not rules.promptable:
             raise ValueError(f"method {spec.method.type!r} is for text-classification")
         if output.type != "category":
             raise ValueError(f"method {spec.method.type!r} predicts one label: use a `category` output")
     if spec.generation is not None:
         raise ValueError("`generation` settings belong to task: generation")
-    _check_features(spec)
+    _check_features(rules, spec)
 
 
-def _check_features(spec: Any) -> None:
+def _check_features(rules: type[TaskRules], spec: Any) -> None:
     types = [f.type for f in spec.inputs]
     out = spec.outputs[0].type
     names = [f.name for f in spec.inputs]
@@ -88,22 +251,14 @@ def _check_features(spec: Any) -> None:
         raise ValueError("inputs: every input needs its own column name")
     if "chat" in types:
         raise ValueError("inputs: a `chat` input is for task: generation")
-    expected = {
-        "text-classification": types == ["text"],
-        "token-classification": types == ["tokens"] and out == "tags",
-        "image-classification": types == ["image"],
-        "tabular-classification": set(types) <= TABULAR,
-        "tabular-regression": set(types) <= TABULAR,
-    }.get(spec.task, "tokens" not in types)
-    if not expected:
+    if not rules.fits_inputs(types, out):
         raise ValueError(
             f"task {spec.task!r} does not fit inputs of type {', '.join(types)}; "
             f"leave `task` out to infer it (here: {infer_task(types, [out])!r})"
         )
-    if spec.task == "text-classification" and spec.inputs[0].encoder is not None:
+    if rules.single_model and spec.inputs[0].encoder is not None:
         raise ValueError("inputs.0.encoder: text classification uses the spec's `model` and `method`")
-    regression = spec.task.endswith("-regression")
-    if (out == "tags") != (spec.task == "token-classification") or (out == "number") != regression:
+    if (out == "tags") != rules.per_token or (out == "number") != rules.regression:
         raise ValueError(f"task {spec.task!r} cannot have an output of type {out!r}")
     needs_model = any(
         f.type == "tokens" or (f.type == "text" and (f.encoder is None or f.encoder.model is None))

@@ -8,6 +8,7 @@ target or the new one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,33 @@ from llmos.core.util import check_name, utcnow
 from llmos.store.audit import record
 from llmos.store.db import Store
 from llmos.store.schema import Deployment, DeploymentEvent
+
+
+@dataclass(frozen=True)
+class DeploymentKind:
+    """What a deployment of this kind serves. The model kinds (`models/kinds/`) name the
+    deployment kind that serves them; everything that treats deployments differently asks
+    these flags, not the name."""
+
+    name: str
+    route: str  # where its requests go, for messages
+    labels: bool = False  # predicts labels (feedback names a label; monitored, adapted)
+    generates: bool = False  # writes text (feedback names an answer)
+    embeds: bool = False  # returns vectors
+
+    @property
+    def feedback_column(self) -> str:
+        return "answer" if self.generates else "label"
+
+
+DEPLOYMENT_KINDS: dict[str, DeploymentKind] = {
+    k.name: k
+    for k in (
+        DeploymentKind("classifier", "/v1/deployments/{name}/predict", labels=True),
+        DeploymentKind("generation", "/v1/chat/completions or /v1/completions", generates=True),
+        DeploymentKind("embedding", "/v1/embeddings", embeds=True),
+    )
+}
 
 
 def save_deployment(

@@ -230,7 +230,9 @@ def _answer_column(store: Store, deployment: str, rows: list[Feedback]) -> str:
     with store.read() as session:
         kind = session.scalar(select(Deployment.kind).where(Deployment.name == deployment))
     if kind is not None:
-        return "answer" if kind == "generation" else "label"
+        from llmos.store.deployments import DEPLOYMENT_KINDS
+
+        return DEPLOYMENT_KINDS[kind].feedback_column
     has_label = any(r.label is not None for r in rows)
     return "label" if has_label or not rows else "answer"
 

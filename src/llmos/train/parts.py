@@ -1,9 +1,9 @@
 """What differs between tasks at training time: the drivers and the model.
 
-`train_from_spec` asks `task_parts` for them and runs the same loop, evaluation and
-registration for every task. Text classification keeps its own model
-(`SequenceClassifier`, saved as encoder or adapter folders); every other task builds a
-`FusionModel` from one encoder entry per input, which is also what is saved, so the
+Each task's workflow (`train/workflows/`) gives `finetune.fine_tune` a parts builder.
+Text classification keeps its own model (`SequenceClassifier`, saved as encoder or
+adapter folders, built in `workflows/text_classification.py`); every other task builds a
+`FusionModel` here from one encoder entry per input, which is also what is saved, so the
 predictor rebuilds exactly the trained model.
 """
 
@@ -34,7 +34,7 @@ from llmos.spec.schema import (
 from llmos.train.loop import seed_everything
 
 if TYPE_CHECKING:
-    from llmos.train.run import Prepared
+    from llmos.train.workflow import Prepared
 
 NUMBER_WIDTH = 16  # vector per number input; enough for one value and its missing flag
 
@@ -59,48 +59,6 @@ def fit_output(spec: TaskSpec, values: pd.Series) -> OutputDriver:
     return OUTPUT_DRIVERS[spec.output.type].fit(spec.output.name, values, **options)
 
 
-def task_parts(
-    spec: TaskSpec, train: pd.DataFrame, output: OutputDriver, prepared: Prepared, total_steps: int
-) -> TaskParts:
-    if spec.task == "text-classification":
-        return _text_classification(spec, output, prepared.resolved, total_steps)
-    return _fusion(spec, train, output, prepared.artifacts_dir, total_steps)
-
-
-def _text_classification(spec: TaskSpec, output: OutputDriver, resolved: Any, total_steps: int) -> TaskParts:
-    from llmos.models.build import build_classifier, choose_pooling, load_tokenizer, save_classifier
-
-    pretrained = spec.pretrained
-    tokenizer = load_tokenizer(resolved.path)
-    driver = TextDriver(spec.text_input.name, tokenizer, spec.text_input.max_length)
-    pooling = choose_pooling(pretrained.pooling, resolved)
-    seed_everything(spec.train.seed)
-    model = build_classifier(
-        resolved, spec.method, output.num_outputs, pooling, pretrained.dropout, total_steps
-    )
-    base_model = resolved.alias or resolved.path  # an alias, an absolute folder or a hub id
-    config: dict[str, Any] = {
-        "task": spec.task,
-        "base_model": base_model,
-        "method": spec.method.type,
-        "pooling": pooling,
-        "dropout": pretrained.dropout,
-        "hidden_size": model.head.in_features,
-        "input": {"type": "text", "column": driver.column, "max_length": driver.max_length},
-        "output": output.state(),
-    }
-    return TaskParts(
-        inputs=driver,
-        output=output,
-        model=model,
-        config=config,
-        base_model=base_model,
-        method=spec.method.type,
-        save=lambda folder: save_classifier(model, tokenizer, config, folder),
-        adapted=[model.encoder],
-    )
-
-
 def _pretrained_entry(
     name: str, method: Any, artifacts_dir: Path | None, column: str, kind: str
 ) -> tuple[dict[str, Any], Any]:
@@ -117,11 +75,15 @@ def _pretrained_entry(
     return entry, resolved
 
 
-def _fusion(
-    spec: TaskSpec, train: pd.DataFrame, output: OutputDriver, artifacts_dir: Path | None, total_steps: int
+def fusion_parts(
+    spec: TaskSpec, train: pd.DataFrame, output: OutputDriver, prepared: Prepared, total_steps: int
 ) -> TaskParts:
+    """A `FusionModel` with one encoder per input (the model of every task but text
+    classification and generation), and its input set."""
     from llmos.models.build import choose_pooling, load_tokenizer
     from llmos.models.fusion import build_fusion, image_preprocessing, save_fusion
+
+    artifacts_dir = prepared.artifacts_dir
 
     drivers: list[InputDriver] = []
     entries: list[dict[str, Any]] = []

@@ -80,32 +80,22 @@ class Predictor:
     ) -> Predictor:
         """Load a saved model; `optimize` runs a text classifier faster on the CPU: "int8"
         quantises its linear layers, "onnx" runs it with ONNX Runtime (fp32)."""
-        from llmos.models.build import load_classifier, read_model_config
-        from llmos.spec.schema import PROMPT_METHODS
+        from llmos.models.build import read_model_config
+        from llmos.models.kinds import kind_of
 
         cfg = read_model_config(folder)
+        kind = kind_of(cfg)
         if optimize is not None:
-            if optimize not in OPTIMIZERS or cfg["method"] in PROMPT_METHODS or cfg.get("kind") == "fusion":
+            if optimize not in OPTIMIZERS or not kind.optimizable:
                 raise UsageError(
                     f"optimize {optimize!r}: only {' or '.join(OPTIMIZERS)}, for fine-tuned text classifiers"
                 )
-            loaded = load_classifier(folder, artifacts_dir)
-            model = OPTIMIZERS[optimize](loaded.model)
-            return cls.from_loaded(model, loaded.tokenizer, loaded.config, "cpu")
-        if cfg["method"] in PROMPT_METHODS:
-            from llmos.train.prompting import load_prompt_predictor
-
-            return load_prompt_predictor(folder, cfg, artifacts_dir, resolve_placement(device, "auto"))
-        out_state = cfg["output"]
-        output = OUTPUT_DRIVERS[out_state["type"]].from_state(out_state)
+            parts = kind.load(folder, cfg, artifacts_dir)
+            model = OPTIMIZERS[optimize](parts.model)
+            return cls(model, parts.inputs, parts.output, resolve_placement("cpu", "auto"), parts.batch_size)
+        parts = kind.load(folder, cfg, artifacts_dir)
         placement = resolve_placement(device, "auto")
-        if cfg.get("kind") == "fusion":
-            from llmos.models.fusion import load_fusion
-
-            model, tokenizers = load_fusion(folder, cfg, artifacts_dir)
-            return cls(model, InputSet.from_state(cfg["inputs"], tokenizers), output, placement)
-        loaded = load_classifier(folder, artifacts_dir)
-        return cls.from_loaded(loaded.model, loaded.tokenizer, cfg, device)
+        return cls(parts.model, parts.inputs, parts.output, placement, parts.batch_size)
 
     @classmethod
     def from_loaded(

@@ -16,12 +16,13 @@ from llmos.core.errors import ModelError
 from llmos.core.progress import Progress
 from llmos.modalities import OUTPUT_DRIVERS
 from llmos.modalities.base import OutputDriver
-from llmos.modalities.chat import ChatFormat
-from llmos.modalities.prompt import ExamplePool, LabelPromptDriver, label_words
+from llmos.modalities.prompt import ExamplePool, label_words
+from llmos.models.kinds import model_kind
+from llmos.models.kinds.prompt_classifier import PromptClassifierKind
 from llmos.spec.schema import FewShotMethod, TaskSpec, ZeroShotMethod
 from llmos.store.db import Store
 from llmos.train.predict import Predictor
-from llmos.train.run import Prepared, RunResult, write_report
+from llmos.train.workflow import Prepared, RunResult, write_report
 
 
 def prompt_predictor(
@@ -32,43 +33,10 @@ def prompt_predictor(
     placement: Any,
     artifacts_dir: Path | None,
     pool: ExamplePool | None = None,
-    batch_size: int = 8,
 ) -> Predictor:
     """The predictor of a zero-/few-shot classifier described by `config`."""
-    from llmos.models.llm_classifier import LabelScorer, SentenceEmbedder
-    from llmos.models.zoo import resolve_model
-
-    chat = ChatFormat(tokenizer, config.get("chat_template"))
-    embed = None
-    if config["method"] == "few-shot":
-        embed = SentenceEmbedder(resolve_model(config["embedder"], artifacts_dir))
-    driver = LabelPromptDriver(
-        config["input"]["column"],
-        chat,
-        config["label_words"],
-        config.get("instruction"),
-        config.get("k", 0),
-        pool,
-        embed,
-    )
-    scorer = LabelScorer(lm, config.get("score", "sum"))
-    return Predictor(scorer, driver, output, placement, batch_size)
-
-
-def load_prompt_predictor(
-    folder: Path, config: dict[str, Any], artifacts_dir: Path | None, placement: Any
-) -> Predictor:
-    from llmos.models.build import load_tokenizer
-    from llmos.models.causal import load_causal_lm
-    from llmos.models.llm_classifier import load_pool
-    from llmos.models.zoo import resolve_model
-
-    lm = load_causal_lm(resolve_model(config["base_model"], artifacts_dir).path).eval()
-    saved = load_pool(folder)
-    pool = ExamplePool(*saved) if saved is not None else None
-    output = OUTPUT_DRIVERS[config["output"]["type"]].from_state(config["output"])
-    tokenizer = load_tokenizer(str(folder / "tokenizer"))
-    return prompt_predictor(config, tokenizer, lm, output, placement, artifacts_dir, pool)
+    parts = PromptClassifierKind.parts(config, tokenizer, lm, output, artifacts_dir, pool)
+    return Predictor(parts.model, parts.inputs, parts.output, placement, parts.batch_size)
 
 
 def run_prompt_classifier(
@@ -82,7 +50,7 @@ def run_prompt_classifier(
     method = spec.method
     assert isinstance(method, ZeroShotMethod)  # FewShotMethod is one too
     resolved, splits = prepared.resolved, prepared.splits
-    if resolved.kind == "encoder":
+    if resolved.kind is not None and not model_kind(resolved.kind).generates:
         raise ModelError(f"{method.type} classification needs a causal LLM; {resolved.name} is an encoder")
     output = OUTPUT_DRIVERS["category"].fit(spec.output.name, splits.train[spec.output.name])
     output.encode(splits.test[output.column], prepared.test_source)  # unseen test labels fail now
@@ -104,11 +72,10 @@ def run_prompt_classifier(
         "output": output.state(),
     }
     pool = None
-    if method.type == "few-shot":
+    if isinstance(method, FewShotMethod):
         from llmos.models.llm_classifier import SentenceEmbedder
         from llmos.models.zoo import resolve_model
 
-        assert isinstance(method, FewShotMethod)
         config.update(k=method.k, embedder=method.embedder)
         embedder = SentenceEmbedder(resolve_model(config["embedder"], store.settings.artifacts_dir))
         texts = splits.train[spec.text_input.name].astype(str).tolist()
