@@ -169,6 +169,6 @@ def alerts(ctx: Context, deployment: str | None = None, limit: int | None = None
             threshold=a.threshold,
             message=a.message,
             created_at=a.created_at,
-        )  # fmt: skip
+        )
         for a in list_alerts(ctx.store, deployment, limit)
     ]

@@ -9,8 +9,8 @@ whether the caller authenticated, so liveness stays open without leaking details
 
 Failed authentications and refusals are appended to the audit log with the token's
 prefix only, never the token; a failed authentication's actor is `token:<prefix>` (or
-`anonymous` without a token), the caller as far as it is known. On success the user becomes the actor of every audit event
-the request records.
+`anonymous` without a token), the caller as far as it is known. On success the user
+becomes the actor of every audit event the request records.
 """
 
 from __future__ import annotations
