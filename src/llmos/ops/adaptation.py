@@ -92,8 +92,11 @@ class LabelSuggestions(Result):
 
 
 def job_info(job: Any) -> AdaptJob:
+    """A store job row (or another job result model) as an `AdaptJob`."""
     from llmos.store.summaries import job_summary
 
+    if isinstance(job, Result):
+        return AdaptJob(**{k: getattr(job, k) for k in AdaptJob.model_fields if hasattr(job, k)})
     return AdaptJob(**job_summary(job))
 
 
