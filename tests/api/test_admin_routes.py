@@ -70,7 +70,7 @@ def test_users_tokens_and_audit_over_http(server):
 
 
 def test_feedback_import_list_and_adapt_over_http(server, tmp_path):
-    ws, url, admin, viewer = server
+    ws, _url, admin, viewer = server
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"messages": MESSAGES, "answer": "hi"}) + "\n" + json.dumps({"x": 1}) + "\n")
     before = snapshot(ws.home)
@@ -109,7 +109,6 @@ def test_feedback_import_list_and_adapt_over_http(server, tmp_path):
 
 def test_adapt_with_no_feedback_queues_nothing_over_http(server):
     ws, _url, admin, _viewer = server
-    ws.import_feedback  # noqa: B018  (the deployment has no feedback at all)
     with pytest.raises(UsageError, match="no new feedback for deployment 'chat'") as failed:
         admin.submit_adapt("chat")
     assert failed.value.status == 422 and not ws.jobs()

@@ -51,7 +51,7 @@ def test_predictions_carry_request_ids_and_feedback_is_stored_with_the_model(lor
     assert served["confidence"].between(0, 1).all()
     assert served["feedback_label"].tolist() == [None, truth, None]
     listed = ws.feedback("bank")
-    assert [f.rating for f in listed][0] == 4 and [f.label for f in listed][1] == truth
+    assert listed[0].rating == 4 and listed[1].label == truth
 
 
 def test_bad_feedback_gets_its_status_and_names_the_problem(lora_ws):
