@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from llmos.core.errors import LlmosError, NotFoundError, UsageError
@@ -314,7 +315,7 @@ class Client:
         query: dict[str, Any] | None = None,
         data: bytes | None = None,
         content_type: str = "application/json",
-        timeout: float | object | None = ...,
+        timeout: float | EllipsisType | None = ...,
     ) -> Any:
         if data is None and body is not None:
             data = json.dumps(body).encode()
@@ -326,7 +327,9 @@ class Client:
         request.add_header("Content-Type", content_type)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
-        wait = self.timeout if timeout is ... else timeout
+        wait: float | None = self.timeout
+        if not isinstance(timeout, EllipsisType):
+            wait = timeout
         try:
             return urllib.request.urlopen(request, timeout=wait)
         except urllib.error.HTTPError as exc:
