@@ -82,7 +82,7 @@ def test_monitor_windows_alerts_webhook_chart_and_cli(lora_ws, tiny_model_dir, t
         client = Client(url)
         rows = client.predict("bank", in_dist["text"].tolist())
         for row, label in list(zip(rows, in_dist["label"]))[:25]:
-            client.feedback("bank", row["request_id"], index=row["index"], label=label)
+            client.submit_feedback("bank", row["request_id"], index=row["index"], label=label)
         # words the model never saw ([UNK] to its tokenizer): traffic unlike the training data
         client.predict("bank", [f"zorp{i} quux blarg frobnicate" for i in range(40)])
         client.predict("bank", ["card arrived"] * 15)  # a partial window

@@ -1,11 +1,19 @@
 """Every route of `llmos serve` x every kind of caller: exactly the allowed combinations
-get through the policy. Routes are enumerated from the app, so a route added later is in
-the matrix without touching this test; the roles' rights below are the documented
-contract, written out here rather than read from the code under test."""
+get through the policy (allowed: neither 401 nor 403).
+
+`ROUTES` is the table of every route: its method, path, the permission it must declare
+and an example request (one that, when allowed, fails for a reason other than access or
+changes nothing the next caller depends on). A route of `create_app` missing from the
+table fails the test, so a route added later has to be entered here. What each role may
+do (`RIGHTS`) is the documented contract, written out here and held against the role
+table of the code (`llmos.security.identities.role_allows`). `pytest -s` prints the matrix.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,43 +21,88 @@ from fastapi.testclient import TestClient
 from llmos.api.access import routes
 from llmos.api.app import create_app
 from llmos.security.access import PUBLIC
-from llmos.security.identities import add_user, create_token, remove_user, revoke_token
+from llmos.security.identities import (
+    ROLES,
+    add_user,
+    create_token,
+    remove_user,
+    revoke_token,
+    role_allows,
+)
 from llmos.security.policy import TokenPolicy, open_policy
 from llmos.serve.runtime import ServeConfig, ServeRuntime
 
 THIS, OTHER = "chat", "other"
-# the contract of the README: what each role may do
-RIGHTS = {
-    "admin": {"deployments:read", "deployments:write", "predict", "metrics:read"},
-    "developer": {"deployments:read", "deployments:write", "predict", "metrics:read"},
-    "viewer": {"deployments:read", "metrics:read"},
-    "app-this": {"predict"},
-    "app-other": {"predict"},
+CHAT = {"model": THIS, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 1}
+READS = {"data:read", "models:read", "jobs:read", "deployments:read", "metrics:read", "feedback:read"}
+# the contract of the README: what each role may do ("*": everything)
+RIGHTS: dict[str, set[str]] = {
+    "admin": {"*"},
+    "developer": READS
+    | {"data:write", "train", "jobs:write", "models:write", "deployments:write", "predict", "adapt"},
+    "viewer": READS,
+    "app": {"predict"},
 }
-DECLARED = {  # the permission each built-in route must declare
-    ("GET", "/healthz"): PUBLIC,
-    ("GET", "/metrics"): "metrics:read",
-    ("GET", "/v1/models"): "deployments:read",
-    ("POST", "/v1/embeddings"): "predict",
-    ("POST", "/v1/chat/completions"): "predict",
-    ("POST", "/v1/completions"): "predict",
-    ("GET", "/v1/deployments"): "deployments:read",
-    ("GET", "/v1/deployments/{name}"): "deployments:read",
-    ("POST", "/v1/deployments"): "deployments:write",
-    ("DELETE", "/v1/deployments/{name}"): "deployments:write",
-    ("POST", "/v1/deployments/{name}/predict"): "predict",
+BAD = ["none", "malformed", "unknown", "expired", "revoked", "removed-user"]
+CALLERS = [*BAD, "admin", "developer", "viewer", "app-this", "app-other"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    permission: str
+    example: dict[str, Any] = field(default_factory=dict)  # TestClient.request keyword arguments
+    url: str | None = None  # the path with its parameters filled in (default: {name} -> THIS)
+
+
+FEEDBACK_FILE = {
+    "files": {"file": ("fb.csv", b"request_id,label\nnope,card\n")},
+    "data": {"deployment": THIS},
 }
-# one body that every route accepts or rejects with a non-auth error (422/404), naming THIS
-BODY = {
-    "model": THIS,
-    "name": "scratch",
-    "inputs": ["hi"],
-    "input": "hi",
-    "prompt": "hello",
-    "messages": [{"role": "user", "content": "hello"}],
-    "max_tokens": 1,
-}
-CALLERS = ["none", "malformed", "unknown", "expired", "revoked", "removed-user", *RIGHTS]
+ROUTES = [
+    Route("GET", "/healthz", PUBLIC),
+    Route("GET", "/metrics", "metrics:read"),
+    # OpenAI-compatible
+    Route("GET", "/v1/models", "deployments:read"),
+    Route("POST", "/v1/embeddings", "predict", {"json": {"model": THIS, "input": "hi"}}),
+    Route("POST", "/v1/chat/completions", "predict", {"json": CHAT}),
+    Route("POST", "/v1/completions", "predict",
+          {"json": {"model": THIS, "prompt": "hello", "max_tokens": 1}}),
+    # deployments
+    Route("GET", "/v1/deployments", "deployments:read"),
+    Route("GET", "/v1/deployments/{name}", "deployments:read"),
+    Route("POST", "/v1/deployments", "deployments:write", {"json": {"model": "nope", "name": "scratch"}}),
+    Route("DELETE", "/v1/deployments/{name}", "deployments:write", url="/v1/deployments/scratch"),
+    Route("POST", "/v1/deployments/{name}/predict", "predict", {"json": {"inputs": ["hi"]}}),
+    # feedback
+    Route("POST", "/v1/deployments/{name}/feedback", "predict",
+          {"json": {"request_id": "nope", "label": "x"}}),
+    Route("GET", "/v1/deployments/{name}/feedback", "feedback:read", {"params": {"limit": 5}}),
+    Route("GET", "/v1/deployments/{name}/feedback/labelled", "feedback:read"),
+    Route("POST", "/v1/feedback/import", "data:write", FEEDBACK_FILE),
+    # monitoring
+    Route("GET", "/v1/deployments/{name}/monitor", "metrics:read"),
+    Route("GET", "/v1/deployments/{name}/monitor/chart", "metrics:read"),
+    Route("GET", "/v1/alerts", "metrics:read"),
+    # adaptation and active learning
+    Route("POST", "/v1/deployments/{name}/adapt", "adapt", {"json": {"epochs": 1}}),
+    Route("POST", "/v1/deployments/{name}/adapt/plan", "feedback:read", {"json": {}}),
+    Route("GET", "/v1/deployments/{name}/adapt/history", "feedback:read"),
+    Route("POST", "/v1/deployments/{name}/rollback", "adapt", {"json": {"reason": "test"}}),
+    Route("POST", "/v1/labels/suggest", "adapt", {"json": {"dataset": "nope", "model": "nope"}}),
+    # users, tokens, audit, keys
+    Route("GET", "/v1/users", "users:admin"),
+    Route("POST", "/v1/users", "users:admin", {"json": {"name": "scratch", "role": "boss"}}),
+    Route("DELETE", "/v1/users/{name}", "users:admin", url="/v1/users/ghost"),
+    Route("GET", "/v1/tokens", "users:admin"),
+    Route("POST", "/v1/tokens", "users:admin", {"json": {"user": "ghost"}}),
+    Route("DELETE", "/v1/tokens/{token}", "users:admin", url="/v1/tokens/999"),
+    Route("GET", "/v1/audit", "audit:read", {"params": {"limit": 3}}),
+    Route("GET", "/v1/audit/verify", "audit:read"),
+    Route("GET", "/v1/keys", "keys:admin"),
+    Route("POST", "/v1/keys/rotate", "keys:admin"),
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -81,32 +134,67 @@ def served(ws, tiny_lm_dir):
         yield app, client, headers
 
 
-def expected(caller: str, permission: str) -> bool:
-    if permission == PUBLIC:
+def role_of(caller: str) -> str | None:
+    return "app" if caller.startswith("app-") else caller if caller in RIGHTS else None
+
+
+def expected(caller: str, route: Route, declared: dict[str, Any]) -> bool:
+    """Allowed from the route's permission and the role table: a bad token never passes,
+    an app token only on a route that names its deployment (THIS, in every example)."""
+    if route.permission == PUBLIC:
         return True
-    return permission in RIGHTS.get(caller, set()) and caller != "app-other"
+    role = role_of(caller)
+    if role is None:
+        return False
+    rights = RIGHTS[role]
+    if "*" not in rights and route.permission not in rights:
+        return False
+    return role != "app" or (bool(declared.get("x-deployment")) and caller == "app-this")
+
+
+def test_the_contract_is_the_code_s_role_table():
+    assert set(RIGHTS) == set(ROLES)
+    for route in ROUTES:
+        if route.permission == PUBLIC:
+            continue
+        for role, rights in RIGHTS.items():
+            documented = "*" in rights or route.permission in rights
+            assert role_allows(role, route.permission) == documented, (role, route.permission)
+
+
+def test_every_route_is_in_the_table(ws):
+    app = create_app(ServeRuntime(ws.store), TokenPolicy(ws.store))
+    found = {(m, p) for p, methods, _ in routes(app) for m in methods - {"HEAD"}}
+    found -= {("GET", p) for p in (app.openapi_url, app.docs_url, app.redoc_url,
+                                   app.swagger_ui_oauth2_redirect_url)}  # fmt: skip
+    listed = [(r.method, r.path) for r in ROUTES]
+    assert len(listed) == len(set(listed)), "a route is listed twice"
+    missing = sorted(found - set(listed), key=lambda mp: (mp[1], mp[0]))
+    assert not missing, f"routes missing from ROUTES (add each with its permission and an example): {missing}"
+    assert not set(listed) - found, f"ROUTES lists routes the app does not have: {set(listed) - found}"
 
 
 def test_every_route_times_every_caller(served):
     app, client, headers = served
-    found = [(m, p, r) for p, methods, r in routes(app) for m in sorted(methods - {"HEAD"})]
-    assert {(m, p) for m, p, _ in found} >= set(DECLARED), "a built-in route went missing"
+    declared_by = {
+        (m, p): (getattr(r, "openapi_extra", None) or {}) for p, methods, r in routes(app) for m in methods
+    }
     matrix: dict[tuple[str, str], dict[str, int]] = {}
     wrong = []
-    for method, path, route in found:
-        permission = (getattr(route, "openapi_extra", None) or {}).get("x-permission", PUBLIC)
-        assert DECLARED.get((method, path), permission) == permission, (
-            f"{method} {path} declares {permission}"
+    for route in ROUTES:
+        declared = declared_by[(route.method, route.path)]
+        assert declared.get("x-permission", PUBLIC) == route.permission, (
+            f"{route.method} {route.path} declares {declared.get('x-permission')}, not {route.permission}"
         )
-        url = path.replace("{name}", "scratch" if method == "DELETE" else THIS)  # keep THIS deployed
-        row = matrix.setdefault((method, path), {})
+        url = route.url or route.path.replace("{name}", THIS)
+        row = matrix.setdefault((route.method, route.path), {})
         for caller in CALLERS:
-            kwargs = {"json": BODY} if method in ("POST", "PUT", "PATCH") else {}
-            r = client.request(method, url, headers=headers[caller], **kwargs)
+            r = client.request(route.method, url, headers=headers[caller], **route.example)
             row[caller] = r.status_code
+            assert r.status_code < 500, f"{route.method} {url} as {caller}: {r.status_code} {r.text[:200]}"
             passed = r.status_code not in (401, 403)
-            if passed != expected(caller, permission):
-                wrong.append(f"{method} {path} as {caller}: {r.status_code} {r.text[:120]}")
+            if passed != expected(caller, route, declared):
+                wrong.append(f"{route.method} {route.path} as {caller}: {r.status_code} {r.text[:120]}")
             if r.status_code in (401, 403):
                 error = r.json()["error"]
                 assert error["code"] == r.status_code and error["message"] and error["type"]
@@ -120,6 +208,7 @@ def test_every_route_times_every_caller(served):
     assert matrix[("GET", "/v1/deployments")]["app-this"] == 403
     assert matrix[("POST", "/v1/chat/completions")]["app-this"] == 200
     assert matrix[("POST", "/v1/chat/completions")]["app-other"] == 403
+    assert matrix[("GET", "/v1/users")]["developer"] == 403 and matrix[("GET", "/v1/users")]["admin"] == 200
     # /docs can send the token: every non-public operation names the bearer scheme
     schema = client.get("/openapi.json").json()
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
@@ -162,7 +251,17 @@ def test_http_changes_are_audited_as_the_token_user(served):
     failed = [e for e in events if e.action == "auth.fail"][-1]
     token = headers["revoked"]["Authorization"].split()[1]
     assert failed.outcome == "denied" and failed.detail["token_prefix"] == token[:12]
+    # the actor is the remote caller as far as it is known, never the server's local user
+    assert failed.actor == f"token:{token[:12]}"
     assert token not in str([e.as_dict() for e in events])  # only the prefix is kept
+    assert client.get("/v1/deployments").status_code == 401
+    assert client.get("/v1/users", headers=headers["unknown"]).status_code == 401
+    anonymous, unknown = [e for e in list_events(store) if e.action == "auth.fail"][-2:]
+    assert (anonymous.actor, anonymous.detail["reason"]) == ("anonymous", "no bearer token")
+    assert unknown.actor == "token:llmos_xxxxxx" and unknown.detail["reason"] == "unknown token"
+    assert not [
+        e for e in list_events(store) if e.action.startswith("auth.") and e.actor.startswith("local:")
+    ]
 
 
 def test_a_route_without_a_permission_cannot_be_served(ws, monkeypatch):

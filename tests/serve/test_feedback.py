@@ -38,10 +38,10 @@ def test_predictions_carry_request_ids_and_feedback_is_stored_with_the_model(lor
         predicted = body["predictions"][1]["label"]
         truth = next(lab for lab in ("card", "refund", "transfer") if lab != predicted)
         # feedback right after the prediction: found even if the request log has not flushed yet
-        ack = Client(url).feedback("bank", rid, index=1, label=truth)
+        ack = Client(url).submit_feedback("bank", rid, index=1, label=truth)
         assert ack["model"] == "lora0@1" and ack["index"] == 1 and ack["feedback_id"] >= 1
         single = Client(url).predict("bank", "refund please")[0]
-        assert Client(url).feedback("bank", single["request_id"], rating=4)["index"] == 0
+        assert Client(url).submit_feedback("bank", single["request_id"], rating=4)["index"] == 0
     frame = labelled_feedback(ws.store, "bank")
     assert frame[["text", "label", "predicted", "model"]].values.tolist() == [
         [TEXTS[1], truth, predicted, "lora0@1"]
@@ -51,7 +51,7 @@ def test_predictions_carry_request_ids_and_feedback_is_stored_with_the_model(lor
     assert served["confidence"].between(0, 1).all()
     assert served["feedback_label"].tolist() == [None, truth, None]
     listed = ws.feedback("bank")
-    assert listed["rating"].tolist()[0] == 4 and listed["label"].tolist()[1] == truth
+    assert listed[0].rating == 4 and listed[1].label == truth
 
 
 def test_bad_feedback_gets_its_status_and_names_the_problem(lora_ws):
@@ -89,13 +89,13 @@ def test_bad_feedback_gets_its_status_and_names_the_problem(lora_ws):
             r.status_code == 422 and "is a classifier; send the correct label" in r.json()["error"]["message"]
         )
         with pytest.raises(NotFoundError, match="req-gone"):
-            client.feedback("bank", "req-gone", label="card")
+            client.submit_feedback("bank", "req-gone", label="card")
         with pytest.raises(ServerError, match="crad"):
-            client.feedback("bank", rid, index=0, label="crad")
-        assert ws.feedback("bank").empty
+            client.submit_feedback("bank", rid, index=0, label="crad")
+        assert ws.feedback("bank") == [] and client.feedback("bank") == []
         # a new intent is a deliberate choice; once introduced, it is a known label
-        assert client.feedback("bank", rid, index=0, label="crypto", new_label=True)["feedback_id"]
-        assert client.feedback("bank", rid, index=1, label="crypto")["feedback_id"]
+        assert client.submit_feedback("bank", rid, index=0, label="crypto", new_label=True)["feedback_id"]
+        assert client.submit_feedback("bank", rid, index=1, label="crypto")["feedback_id"]
     assert labelled_feedback(ws.store, "bank")["label"].tolist() == ["crypto", "crypto"]
 
 
@@ -151,7 +151,7 @@ def test_chat_answers_are_logged_under_their_id_and_take_corrected_answers(ws, t
         assert ident.startswith("chatcmpl-")
         r = _post(url, "/v1/deployments/chat/feedback", {"request_id": ident, "label": "balance"})
         assert r.status_code == 422 and "generates text; send an answer" in r.json()["error"]["message"]
-        ack = Client(url).feedback("chat", ident, answer="your balance is in the app")
+        ack = Client(url).submit_feedback("chat", ident, answer="your balance is in the app")
         assert ack["model"] == str(tiny_lm_dir)
     frame = labelled_feedback(ws.store, "chat")
     assert frame["answer"].tolist() == ["your balance is in the app"]

@@ -9,6 +9,7 @@ normalised embeddings, weighted by uncertainty, picks k of them that are spread 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -135,5 +136,7 @@ def suggest_rows(
         "strategy": strategy,
         "candidates": len(frame),
         "rows": rows,
+        "label_column": label,
+        "records": json.loads(chosen.to_json(orient="records", force_ascii=False, date_format="iso")),
         "out": str(out) if out else None,
     }

@@ -36,7 +36,8 @@ from llmos.serve.metrics import ServeMetrics
 from llmos.serve.runtime import ServeRuntime
 from llmos.store.audit import record
 
-ROUTERS = ("deployments", "openai")  # modules of llmos.api.routers, each with `router(allow)`
+# modules of llmos.api.routers, each with `router(allow)`
+ROUTERS = ("deployments", "openai", "users", "audit", "keys", "feedback", "monitoring", "adaptation")
 
 
 def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:

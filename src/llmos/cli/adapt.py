@@ -1,4 +1,6 @@
-"""`llmos adapt`, `llmos rollback` and `llmos label suggest`: thin wrappers over `llmos.adapt`."""
+"""`llmos adapt`, `llmos rollback` and `llmos label suggest`: thin wrappers over
+`llmos.ops.adaptation`, locally or (`--url`) on a server. Locally `adapt` follows the
+job with a progress bar; remotely it waits for the server's answer."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ label_app = typer.Typer(help="Choose rows worth labelling (active learning).", n
 
 
 def _history(deployment: str, json_out: bool) -> None:
-    rows = STATE.workspace.adapt_history(deployment)
+    rows = [d.as_json() for d in STATE.backend.adapt_history(deployment)]
     if json_out:
         print_json(rows)
         return
@@ -69,58 +71,59 @@ def adapt(
     kernel job; the gate promotes the candidate (re-pointing the deployment) only if it is
     better on held-out feedback and within --tolerance on the original test set. With
     --on-drift it starts only when the monitor finds drift (run it from cron for a schedule)."""
-    from llmos.adapt.continual import AdaptSettings
-    from llmos.adapt.jobs import plan_adapt, submit_adapt
-    from llmos.cli.jobs import attend
-    from llmos.kernel.scheduler import ensure_kernel
+    from llmos.ops.adaptation import adapt_result, job_info
 
     if history:
         _history(deployment, json_out)
         return
-    settings = AdaptSettings(
-        epochs=epochs,
-        replay_ratio=replay_ratio,
-        ewc=ewc,
-        lwf=lwf,
-        tolerance=tolerance,
-        holdout=holdout,
-        new_labels=new_labels,
-    )
-    ws = STATE.workspace
+    settings = {
+        "epochs": epochs, "replay_ratio": replay_ratio, "ewc": ewc, "lwf": lwf, "tolerance": tolerance,
+        "holdout": holdout, "new_labels": new_labels,
+    }  # fmt: skip
+    backend = STATE.backend
     if dry_run:
-        plan = plan_adapt(ws.store, deployment, settings, data)
+        plan = backend.plan_adapt(deployment, data=data, **settings)
         if json_out:
-            print_json(plan)
+            print_json(plan.as_json())
         else:
             out.print(
-                f"would adapt {deployment} ({plan['model']}) on {plan['train']} rows, "
-                f"holding out {plan['held_out']} for the gate"
+                f"would adapt {deployment} ({plan.model}) on {plan.train} rows, "
+                f"holding out {plan.held_out} for the gate"
             )
         return
     if on_drift:
-        from llmos.adapt.monitor import drift_report
-
-        report = drift_report(ws.store, deployment, window=window, fire=True)
+        report = backend.monitor(deployment, window=window, fire=True)
         if not report.drifted:
-            latest = report.latest
-            why = "no full window yet" if latest is None else "the latest window shows no drift"
+            why = "no full window yet" if report.latest is None else "the latest window shows no drift"
             if json_out:
                 print_json({"deployment": deployment, "drifted": False, "started": None, "reason": why})
             else:
                 out.print(f"{deployment}: {why}; adapt not started")
             return
-    job = submit_adapt(ws.store, deployment, settings, data, cpus=cpus)
-    ensure_kernel(ws.settings)
-    done = attend(job, detach, json_out)
-    if done is None:
+    if detach:
+        job = backend.submit_adapt(deployment, data=data, cpus=cpus, **settings)
+        if json_out:
+            print_json(job.as_json())
+        else:
+            out.print(
+                f"job {job.id} queued ({job.kind} {job.name}); follow it with `llmos jobs logs {job.id} -f`"
+            )
         return
-    result = done.result
+    if STATE.remote:
+        result = backend.adapt(deployment, data=data, cpus=cpus, **settings)
+    else:
+        from llmos.cli.jobs import attend
+
+        done = attend(backend.submit_adapt(deployment, data=data, cpus=cpus, **settings), False, json_out)
+        if done is None:
+            return
+        result = adapt_result(job_info(done))
     if json_out:
-        print_json({"job": done.id, **result})
+        print_json(result.as_json())
         return
-    verb = "promoted" if result["decision"] == "promote" else "rejected"
-    out.print(f"{verb} [bold]{result['candidate']}[/bold] (from {result['parent']}, job {done.id})")
-    for reason in result["reasons"]:
+    verb = "promoted" if result.decision == "promote" else "rejected"
+    out.print(f"{verb} [bold]{result.candidate}[/bold] (from {result.parent}, job {result.job})")
+    for reason in result.reasons:
         out.print(f"  {reason}")
 
 
@@ -130,7 +133,7 @@ def rollback(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-point a deployment to the model it served before its latest re-pointing."""
-    decision = STATE.workspace.rollback(deployment, reason)
+    decision = STATE.backend.rollback(deployment, reason).as_json()
     if json_out:
         print_json(decision)
         return
@@ -150,9 +153,7 @@ def suggest(
 ) -> None:
     """Pick the K most informative unlabelled rows (uncertain, and diverse among the
     uncertain) and export them for labelling; import the labels and run `llmos adapt --data`."""
-    from llmos.adapt.active import suggest_rows
-
-    result = suggest_rows(STATE.workspace.store, dataset, model, k, strategy, out_file)
+    result = STATE.backend.suggest_labels(dataset, model, k, strategy, out_file).as_json()
     if json_out:
         print_json(result)
         return

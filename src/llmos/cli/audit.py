@@ -1,4 +1,5 @@
-"""`llmos audit list [--since]` and `llmos audit verify`."""
+"""`llmos audit list [--since] [--limit]` and `llmos audit verify` (locally, or a server's
+log with `--url` and an admin's token)."""
 
 from __future__ import annotations
 
@@ -39,19 +40,19 @@ def list_(
     since: Annotated[
         str | None, typer.Option("--since", help="Only events since then: 1h, 7d, or an ISO date/time.")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many events.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the newest N events.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Audit events, oldest first: who did what to what, when, and how it ended."""
-    from llmos.store.audit import list_events
-
-    events = list_events(STATE.workspace.store, parse_since(since) if since else None, limit)
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {limit}")
+    events = [e.as_json() for e in STATE.backend.audit_events(parse_since(since) if since else None, limit)]
     if json_out:
-        print_json([e.as_dict() for e in events])
+        print_json(events)
         return
     table(None, ["id", "at (UTC)", "actor", "action", "target", "outcome", "detail"], [
-        (e.id, e.at[:19], e.actor, e.action, e.target, e.outcome,
-         " ".join(f"{k}={v}" for k, v in e.detail.items()))
+        (e["id"], e["at"][:19], e["actor"], e["action"], e["target"], e["outcome"],
+         " ".join(f"{k}={v}" for k, v in e["detail"].items()))
         for e in events
     ])  # fmt: skip
 
@@ -62,19 +63,9 @@ def verify(json_out: JsonOpt = False) -> None:
 
     `--json` also prints the head hash: recorded elsewhere, it shows later whether entries
     were cut off the end (which a chain alone cannot tell)."""
-    from llmos.store.audit import verify as check
-
-    verdict = check(STATE.workspace.store)
+    verdict = STATE.backend.verify_audit()
     if json_out:
-        print_json(
-            {
-                "ok": verdict.ok,
-                "events": verdict.count,
-                "bad_id": verdict.bad_id,
-                "problem": verdict.problem,
-                "head": verdict.head if verdict.ok else None,
-            }
-        )
+        print_json(verdict.as_json())
         if not verdict.ok:
             raise typer.Exit(AuditTampered.exit_code)
         return

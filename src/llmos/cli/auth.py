@@ -1,12 +1,15 @@
 """`llmos auth init`, `llmos auth user add|list|remove`, `llmos auth token create|list|revoke`.
 
-The CLI is the local admin of its own workspace: these commands need no token (whoever
-can open the workspace's files already holds everything in it).
+Locally the CLI is the admin of its own workspace: these commands need no token (whoever
+can open the workspace's files already holds everything in it). With `--url` they ask a
+server (`/v1/users`, `/v1/tokens`) with an admin's token. `auth init` is local only on
+purpose: it creates the first admin of a workspace that has none, so no token could
+authorise it over HTTP.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,11 +26,11 @@ app.add_typer(tokens, name="token")
 ROLE_HELP = "admin, developer (data, train, deploy), viewer (read only) or app (named deployments only)."
 
 
-def _show_token(secret: str, info: dict[str, object], json_out: bool) -> None:
+def _show_token(info: dict[str, Any], json_out: bool) -> None:
     if json_out:
-        print_json({**info, "token": secret})
+        print_json(info)
         return
-    out.print(secret)
+    out.print(info["token"])
     expires = info["expires_at"] or "never"
     err.print(
         f"token {info['prefix']}… for {info['user']} (role {info['role']}, expires {expires}): "
@@ -41,12 +44,13 @@ def init(
     json_out: JsonOpt = False,
 ) -> None:
     """Create the first admin and print its token once (refused when an admin exists)."""
+    from llmos.ops.users import NewToken
     from llmos.security.identities import init_admin
 
-    ws = STATE.workspace
+    ws = STATE.local("auth init", "it creates the first admin, which no token can authorise yet")
     ws.init()
     secret, info = init_admin(ws.store, name)
-    _show_token(secret, info, json_out)
+    _show_token(NewToken(**info, token=secret).as_json(), json_out)
 
 
 @users.command("add")
@@ -56,21 +60,17 @@ def user_add(
     json_out: JsonOpt = False,
 ) -> None:
     """Add a user (then give it a token with `llmos auth token create --user NAME`)."""
-    from llmos.security.identities import add_user, user_info
-
-    info = user_info(add_user(STATE.workspace.store, name, role))
+    info = STATE.backend.add_user(name, role)
     if json_out:
-        print_json(info)
+        print_json(info.as_json())
     else:
-        out.print(f"added user {name} (role {role})")
+        out.print(f"added user {info.name} (role {info.role})")
 
 
 @users.command("list")
 def user_list(json_out: JsonOpt = False) -> None:
     """Users and how many usable tokens each holds."""
-    from llmos.security.identities import list_users
-
-    rows = list_users(STATE.workspace.store)
+    rows = [u.as_json() for u in STATE.backend.users()]
     if json_out:
         print_json(rows)
         return
@@ -82,13 +82,11 @@ def user_list(json_out: JsonOpt = False) -> None:
 @users.command("remove")
 def user_remove(name: Annotated[str, typer.Argument(help="User name.")], json_out: JsonOpt = False) -> None:
     """Remove a user; its tokens stop working at once (the last admin cannot be removed)."""
-    from llmos.security.identities import remove_user, user_info
-
-    info = user_info(remove_user(STATE.workspace.store, name))
+    info = STATE.backend.remove_user(name)
     if json_out:
-        print_json({**info, "removed": True})
+        print_json(info.as_json())
     else:
-        out.print(f"removed user {name}; its tokens are revoked")
+        out.print(f"removed user {info.name}; its tokens are revoked")
 
 
 @tokens.command("create")
@@ -105,10 +103,7 @@ def token_create(
     json_out: JsonOpt = False,
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
-    from llmos.security.identities import create_token
-
-    secret, info = create_token(STATE.workspace.store, user, role, expires, deployment)
-    _show_token(secret, info, json_out)
+    _show_token(STATE.backend.create_token(user, role, expires, deployment).as_json(), json_out)
 
 
 @tokens.command("list")
@@ -117,9 +112,7 @@ def token_list(
     json_out: JsonOpt = False,
 ) -> None:
     """Tokens (prefix, user, role, state, expiry, last use); never the tokens themselves."""
-    from llmos.security.identities import list_tokens
-
-    rows = list_tokens(STATE.workspace.store, user)
+    rows = [t.as_json() for t in STATE.backend.tokens(user)]
     if json_out:
         print_json(rows)
         return
@@ -136,10 +129,8 @@ def token_revoke(
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a token; a server refuses it from the next request."""
-    from llmos.security.identities import revoke_token
-
-    info = revoke_token(STATE.workspace.store, token)
+    info = STATE.backend.revoke_token(token)
     if json_out:
-        print_json(info)
+        print_json(info.as_json())
     else:
-        out.print(f"revoked token {info['id']} ({info['prefix']}…) of {info['user']}")
+        out.print(f"revoked token {info.id} ({info.prefix}…) of {info.user}")

@@ -9,7 +9,7 @@ import typer
 
 from llmos.cli.output import out, print_json, table
 from llmos.cli.state import STATE
-from llmos.store.feedback import LIST_COLUMNS
+from llmos.ops.feedback import FeedbackEvent
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 app = typer.Typer(
@@ -35,7 +35,7 @@ def import_(
     json_out: JsonOpt = False,
 ) -> None:
     """Import a feedback file: every row is checked first, then all are stored or none."""
-    result = STATE.workspace.import_feedback(path, deployment, new_labels=new_labels)
+    result = STATE.backend.import_feedback(path, deployment, new_labels=new_labels).as_json()
     if json_out:
         print_json(result)
     else:
@@ -53,12 +53,11 @@ def list_(
     json_out: JsonOpt = False,
 ) -> None:
     """Feedback events of a deployment, newest first."""
-    frame = STATE.workspace.feedback(deployment, limit)
-    records = frame.to_dict("records")
+    records = [f.as_json() for f in STATE.backend.feedback(deployment, limit)]
     if json_out:
         print_json(records)
         return
-    columns = LIST_COLUMNS
+    columns = list(FeedbackEvent.model_fields)
     table(
         f"feedback on {deployment} ({len(records)} shown)",
         columns,

@@ -1,4 +1,7 @@
-"""`llmos keys enable|rotate|status`: encryption at rest of the workspace (`store.keys`)."""
+"""`llmos keys enable|rotate|status`: encryption at rest of the workspace (`llmos.ops.keys`).
+
+`status` and `rotate` (to a fresh random key) also work with `--url`; `enable` and
+`rotate --new-key-file` run only where the workspace is (see `llmos.ops.keys` for why)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def show_status(status: dict[str, Any]) -> None:
+def show_status(status: Any) -> None:
     if not status["encrypted"]:
         out.print("encryption at rest: off (turn it on with `llmos keys enable`)")
         return
@@ -33,9 +36,10 @@ def enable(json_out: JsonOpt = False) -> None:
     """Encrypt the workspace: new data from now on, and everything already stored.
     The master key comes from LLMOS_MASTER_KEY, or the key file (LLMOS_MASTER_KEY_FILE,
     default $LLMOS_HOME/master.key), which is created (mode 0600) when missing."""
-    result = STATE.workspace.enable_encryption()
+    ws = STATE.local("keys enable", "it rewrites every stored file; run it there with the server stopped")
+    result = ws.enable_encryption()
     if json_out:
-        print_json(result)
+        print_json(result.as_json())
         return
     if result["created_key_file"]:
         err.print(f"created master key file {result['key_source']}: back it up; without it the data is lost")
@@ -54,9 +58,9 @@ def rotate(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-wrap every data key under a new master key (the data is not re-encrypted)."""
-    result = STATE.workspace.rotate_key(new_key_file)
+    result = STATE.backend.rotate_key(new_key_file)
     if json_out:
-        print_json(result)
+        print_json(result.as_json())
         return
     out.print(
         f"re-wrapped {result['rewrapped']} data keys: master key {result['old_key_id']} -> {result['key_id']}"
@@ -68,8 +72,8 @@ def rotate(
 @app.command("status")
 def status(json_out: JsonOpt = False) -> None:
     """Whether the workspace is encrypted, under which master key, and what is."""
-    result = STATE.workspace.encryption_status()
+    result = STATE.backend.encryption_status()
     if json_out:
-        print_json(result)
+        print_json(result.as_json())
     else:
         show_status(result)

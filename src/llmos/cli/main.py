@@ -98,7 +98,9 @@ def init(
     home = STATE.workspace.init(encrypt=encrypt)
     status = STATE.workspace.encryption_status()
     if json_out:
-        print_json({"home": str(home), "database": STATE.workspace.settings.db_url, "encryption": status})
+        print_json(
+            {"home": str(home), "database": STATE.workspace.settings.db_url, "encryption": status.as_json()}
+        )
     else:
         out.print(
             f"workspace ready at {home}"

@@ -1,4 +1,5 @@
-"""`llmos monitor DEPLOYMENT`: drift, prediction stability and feedback accuracy per window."""
+"""`llmos monitor DEPLOYMENT`: drift, prediction stability and feedback accuracy per window
+(locally, or a server's deployment with `--url`; `--webhook` only locally)."""
 
 from __future__ import annotations
 
@@ -35,11 +36,9 @@ def monitor(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Compare a deployment's recent traffic with its model's training data; alert on drift."""
-    from llmos.adapt.monitor import Thresholds
-
-    thresholds = Thresholds(drift_p=drift_p, psi=psi, confidence_p=confidence_p, min_accuracy=min_accuracy)
+    thresholds = {"drift_p": drift_p, "psi": psi, "confidence_p": confidence_p, "min_accuracy": min_accuracy}
     with RichProgress(quiet=json_out) as progress:
-        report = STATE.workspace.monitor(
+        report = STATE.backend.monitor(
             deployment,
             window=window,
             last=last,
@@ -51,7 +50,7 @@ def monitor(
             progress=progress,
         )
     if json_out:
-        print_json({**report.to_dict(), "png": None if png is None else str(png)})
+        print_json({**report.as_json(), "png": None if png is None else str(png)})
         return
     if not report.windows:
         out.print(f"{deployment}: {report.note}")
@@ -64,12 +63,12 @@ def monitor(
         [
             w.index + 1,
             f"{w.first_id}-{w.last_id}" + ("" if w.full else " (partial)"),
-            f"{w.mmd:.4f}",
-            f"{w.drift_p:.3g}",
-            f"{w.auc:.3f}",
-            f"{w.psi:.3f}",
-            f"{w.confidence:.3f}",
-            f"{w.confidence_p:.3g}",
+            _num(w.mmd, ".4f"),
+            _num(w.drift_p, ".3g"),
+            _num(w.auc, ".3f"),
+            _num(w.psi, ".3f"),
+            _num(w.confidence, ".3f"),
+            _num(w.confidence_p, ".3g"),
             "-" if w.accuracy is None else f"{w.accuracy:.1%} of {w.feedback}",
             ", ".join(w.alerts) or "ok",
         ]
@@ -79,8 +78,12 @@ def monitor(
                "feedback acc.", "alerts"]  # fmt: skip
     table(f"monitor {deployment} ({report.window} requests a window)", columns, rows)
     for alert in report.alerts:
-        err.print(f"[yellow]alert:[/yellow] {escape(alert['message'])}", soft_wrap=True)
+        err.print(f"[yellow]alert:[/yellow] {escape(alert.message)}", soft_wrap=True)
     out.print("drifted: " + ("yes" if report.drifted else "no") + (f"; chart: {png}" if png else ""))
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def register(app: typer.Typer) -> None:

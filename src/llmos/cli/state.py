@@ -43,6 +43,15 @@ class CliState:
             self._workspace = Workspace(self.home)
         return self._workspace
 
+    def local(self, verb: str, why: str) -> Workspace:
+        """The local workspace for a verb that runs only where the workspace is; with
+        --url, a one-line `UsageError` saying why instead of quietly acting on a local one."""
+        if self.remote:
+            from llmos.core.errors import UsageError
+
+            raise UsageError(f"`llmos {verb}` runs on the workspace's machine, not with --url: {why}")
+        return self.workspace
+
     @property
     def client(self) -> Client:
         if self._client is None:

@@ -1,13 +1,13 @@
 """The base of every result model: what HTTP answers, `llmos.Client` returns and the
-CLI prints with `--json`. Timestamps are ISO 8601 with their time zone (the store keeps
-naive UTC), the same in every output."""
+CLI prints with `--json`. Timestamps are aware UTC datetimes (the store keeps naive UTC),
+written as ISO 8601 with their time zone, the same in every output."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -18,7 +18,15 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds")
 
 
-Timestamp = Annotated[datetime, PlainSerializer(iso, return_type=str)]
+def utc(moment: datetime) -> datetime:
+    """A moment as an aware UTC datetime to the second, as it is written: what a store row
+    (naive UTC) and a parsed JSON answer both become, so local and remote results are equal."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
+Timestamp = Annotated[datetime, AfterValidator(utc), PlainSerializer(iso, return_type=str)]
 
 
 class Result(BaseModel):

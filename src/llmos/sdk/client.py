@@ -16,11 +16,21 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from llmos.core.errors import LlmosError, NotFoundError, UsageError
+from llmos.ops.adaptation import AdaptJob, AdaptPlan, AdaptResult, Decision, LabelSuggestions
+from llmos.ops.audit import AuditEventInfo, AuditVerdict
 from llmos.ops.deployments import DeploymentInfo
+from llmos.ops.feedback import FeedbackEvent, FeedbackImport, FeedbackReceipt, LabelledFeedback
+from llmos.ops.keys import EncryptionStatus, KeyRotation
+from llmos.ops.monitoring import AlertInfo, MonitorReport
+from llmos.ops.users import NewToken, TokenInfo, UserInfo
 
 
 def _q(part: str) -> str:
@@ -68,26 +78,201 @@ class Client:
         """Labels and probabilities (or a model's own outputs), one dict per input; rows of
         multi-input models are dicts of column values."""
         texts = [inputs] if isinstance(inputs, str) else inputs
-        answer = self._call("POST", f"/v1/deployments/{deployment}/predict", {"inputs": texts})
+        answer = self._call("POST", f"/v1/deployments/{_q(deployment)}/predict", {"inputs": texts})
         return answer["predictions"]
 
-    def feedback(
+    def submit_feedback(
         self,
         deployment: str,
         request_id: str,
         *,
+        index: int | None = None,
         label: str | None = None,
         rating: int | None = None,
         answer: str | None = None,
-        index: int | None = None,
         new_label: bool = False,
-    ) -> dict[str, Any]:
+    ) -> FeedbackReceipt:
         """Tell the server the correct label, a rating (1-5) or a corrected answer for a
         served prediction (`request_id` and, for multi-input requests, `index`). Returns
         once the feedback is durably stored: its `feedback_id` and the `model` that answered."""
         body = {"request_id": request_id, "index": index, "label": label, "rating": rating}
         body |= {"answer": answer, "new_label": new_label}
-        return self._call("POST", f"/v1/deployments/{deployment}/feedback", body)
+        return FeedbackReceipt(**self._call("POST", f"/v1/deployments/{_q(deployment)}/feedback", body))
+
+    def feedback(self, deployment: str, limit: int | str | None = None, **submit: Any) -> Any:
+        """Feedback events of a deployment, newest first (as `Workspace.feedback`).
+
+        Earlier releases submitted feedback with `feedback(deployment, request_id, label=...)`;
+        that call still works (use `submit_feedback`)."""
+        if isinstance(limit, str) or submit:
+            import warnings
+
+            warnings.warn("Client.feedback(deployment, request_id, ...) submits feedback: use "
+                          "submit_feedback", DeprecationWarning, stacklevel=2)  # fmt: skip
+            return self.submit_feedback(deployment, str(limit), **submit)
+        rows = self._call("GET", f"/v1/deployments/{_q(deployment)}/feedback", query={"limit": limit})
+        return [FeedbackEvent(**r) for r in rows]
+
+    def labelled_feedback(self, deployment: str, after_id: int = 0) -> list[LabelledFeedback]:
+        path = f"/v1/deployments/{_q(deployment)}/feedback/labelled"
+        return [LabelledFeedback(**r) for r in self._call("GET", path, query={"after_id": after_id})]
+
+    def import_feedback(
+        self, path: str | os.PathLike[str], deployment: str, *, new_labels: bool = False
+    ) -> FeedbackImport:
+        """Upload a CSV/JSONL file of feedback; the server stores all rows or none."""
+        fields = {"deployment": deployment, "new_labels": "true" if new_labels else "false"}
+        return FeedbackImport(**self._upload("/v1/feedback/import", Path(path), fields))
+
+    # --- users, tokens, audit, keys (admins) -----------------------------------------
+
+    def users(self) -> list[UserInfo]:
+        return [UserInfo(**r) for r in self._call("GET", "/v1/users")]
+
+    def add_user(self, name: str, role: str = "developer") -> UserInfo:
+        return UserInfo(**self._call("POST", "/v1/users", {"name": name, "role": role}))
+
+    def remove_user(self, name: str) -> UserInfo:
+        return UserInfo(**self._call("DELETE", f"/v1/users/{_q(name)}"))
+
+    def tokens(self, user: str | None = None) -> list[TokenInfo]:
+        return [TokenInfo(**r) for r in self._call("GET", "/v1/tokens", query={"user": user})]
+
+    def create_token(
+        self,
+        user: str,
+        role: str | None = None,
+        expires: str | None = None,
+        deployments: list[str] | None = None,
+    ) -> NewToken:
+        body = {"user": user, "role": role, "expires": expires, "deployments": deployments}
+        return NewToken(**self._call("POST", "/v1/tokens", body))
+
+    def revoke_token(self, token: str | int) -> TokenInfo:
+        """By id, prefix or the token itself (which is not sent: only its prefix is)."""
+        from llmos.security.identities import PREFIX_CHARS
+
+        ident = str(token)
+        if not ident.isdigit():
+            ident = ident[:PREFIX_CHARS]
+        return TokenInfo(**self._call("DELETE", f"/v1/tokens/{_q(ident)}"))
+
+    def audit_events(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEventInfo]:
+        """Audit events, oldest first; with `limit`, the newest N."""
+        query = {"since": None if since is None else since.isoformat(), "limit": limit}
+        return [AuditEventInfo(**r) for r in self._call("GET", "/v1/audit", query=query)]
+
+    def verify_audit(self) -> AuditVerdict:
+        return AuditVerdict(**self._call("GET", "/v1/audit/verify"))
+
+    def encryption_status(self) -> EncryptionStatus:
+        return EncryptionStatus(**self._call("GET", "/v1/keys"))
+
+    def rotate_key(self, new_key_file: str | os.PathLike[str] | None = None) -> KeyRotation:
+        """Rotate to a fresh random master key, which the server writes to its key file."""
+        if new_key_file is not None:
+            raise UsageError(
+                "--new-key-file names a file on the workspace's machine: rotate to a given key there "
+                "(without --url); over HTTP the server makes a fresh key"
+            )
+        return KeyRotation(**self._call("POST", "/v1/keys/rotate"))
+
+    def enable_encryption(self) -> Any:
+        raise UsageError(
+            "encryption at rest is turned on where the workspace is (`llmos keys enable` without --url, "
+            "with the server stopped): it rewrites every stored file"
+        )
+
+    # --- monitoring and adaptation -----------------------------------------------------
+
+    def monitor(
+        self,
+        deployment: str,
+        *,
+        png: str | os.PathLike[str] | None = None,
+        thresholds: Any = None,
+        webhook: str | None = None,
+        progress: Any = None,
+        **options: Any,
+    ) -> MonitorReport:
+        """The drift report of a deployment (`Workspace.monitor`); `png` is written here."""
+        if webhook is not None:
+            raise UsageError("--webhook is for monitoring where the workspace is, not over --url")
+        unknown = set(options) - {"window", "last", "embedder", "fire"}
+        if unknown:
+            raise UsageError(f"monitor options {', '.join(sorted(unknown))} are not offered over HTTP")
+        if thresholds is not None and not isinstance(thresholds, dict):
+            from dataclasses import asdict
+
+            thresholds = asdict(thresholds)
+        query = {**options, **(thresholds or {}), "chart": png is not None}
+        report = MonitorReport(**self._call("GET", f"/v1/deployments/{_q(deployment)}/monitor", query=query))
+        if png is not None and report.chart is not None:
+            import base64
+
+            target = Path(png)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(base64.b64decode(report.chart))
+            tmp.replace(target)
+            report.png, report.chart = str(png), None
+        return report
+
+    def alerts(self, deployment: str | None = None, limit: int | None = None) -> list[AlertInfo]:
+        rows = self._call("GET", "/v1/alerts", query={"deployment": deployment, "limit": limit})
+        return [AlertInfo(**r) for r in rows]
+
+    def submit_adapt(
+        self,
+        deployment: str,
+        *,
+        data: str | None = None,
+        cpus: int = 1,
+        start_kernel: bool = True,
+        wait: bool = False,
+        **settings: Any,
+    ) -> AdaptJob:
+        """Queue `adapt` on the server (which runs its kernel); `wait` answers once it has ended."""
+        body = {"data": data, "cpus": cpus, "wait": wait, **settings}
+        path = f"/v1/deployments/{_q(deployment)}/adapt"
+        return AdaptJob(**self._call("POST", path, body, timeout=None if wait else self.timeout))
+
+    def adapt(
+        self, deployment: str, *, data: str | None = None, cpus: int = 1, **settings: Any
+    ) -> AdaptResult:
+        """`submit_adapt`, then wait: the gate's decision (`JobError` if the job failed)."""
+        from llmos.ops.adaptation import adapt_result
+
+        return adapt_result(self.submit_adapt(deployment, data=data, cpus=cpus, wait=True, **settings))
+
+    def plan_adapt(self, deployment: str, *, data: str | None = None, **settings: Any) -> AdaptPlan:
+        path = f"/v1/deployments/{_q(deployment)}/adapt/plan"
+        return AdaptPlan(**self._call("POST", path, {"data": data, **settings}))
+
+    def adapt_history(self, deployment: str) -> list[Decision]:
+        return [Decision(**r) for r in self._call("GET", f"/v1/deployments/{_q(deployment)}/adapt/history")]
+
+    def rollback(self, deployment: str, reason: str = "") -> Decision:
+        return Decision(
+            **self._call("POST", f"/v1/deployments/{_q(deployment)}/rollback", {"reason": reason})
+        )
+
+    def suggest_labels(
+        self,
+        dataset: str,
+        model: str,
+        k: int = 50,
+        strategy: str = "margin",
+        out: str | os.PathLike[str] | None = None,
+    ) -> LabelSuggestions:
+        """The k rows most worth labelling; `out` (CSV or JSONL) is written here."""
+        if out is not None and Path(out).suffix.lower() not in (".csv", ".jsonl"):
+            raise UsageError(f"--out {out}: use a .csv or .jsonl file")
+        body = {"dataset": dataset, "model": model, "k": k, "strategy": strategy}
+        found = LabelSuggestions(**self._call("POST", "/v1/labels/suggest", body))
+        if out is not None:
+            _write_rows(Path(out), found.records)
+            found.out = str(out)
+        return found
 
     def embed(self, deployment: str, inputs: str | list[str]) -> list[list[float]]:
         body = {"model": deployment, "input": inputs, "encoding_format": "float"}
@@ -121,22 +306,81 @@ class Client:
 
     # --- transport -------------------------------------------------------------------
 
-    def _open(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
+    def _open(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, Any] | None = None,
+        data: bytes | None = None,
+        content_type: str = "application/json",
+        timeout: float | EllipsisType | None = ...,
+    ) -> Any:
+        if data is None and body is not None:
+            data = json.dumps(body).encode()
+        url = self.url + path
+        params = {k: _param(v) for k, v in (query or {}).items() if v is not None}
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Content-Type", content_type)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
+        wait: float | None = self.timeout
+        if not isinstance(timeout, EllipsisType):
+            wait = timeout
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return urllib.request.urlopen(request, timeout=wait)
         except urllib.error.HTTPError as exc:
             raise _error(exc) from None
         except urllib.error.URLError as exc:
             raise UsageError(f"cannot reach the llmos server at {self.url}: {exc.reason}") from None
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        with self._open(method, path, body) as response:
+    def _call(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
+        with self._open(method, path, body, **options) as response:
             return json.loads(response.read())
+
+    def _upload(self, path: str, file: Path, fields: dict[str, str]) -> Any:
+        """POST `file` and `fields` as multipart/form-data (the file under the name `file`)."""
+        if not file.is_file():
+            raise NotFoundError(f"{file}: no such file")
+        boundary = "llmos-" + uuid.uuid4().hex
+        parts = []
+        for name, value in fields.items():
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            )
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{_q(file.name)}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
+        data = b"".join(parts) + head.encode() + file.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        return self._call("POST", path, data=data, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _write_rows(target: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV or JSONL (by the suffix), written whole or not at all."""
+    import csv
+
+    tmp = target.with_name(target.name + ".tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        if target.suffix.lower() == ".jsonl":
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            columns = list(dict.fromkeys(k for row in rows for k in row))
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    tmp.replace(target)
 
 
 _REMOTE: dict[type[LlmosError], type[ServerError]] = {}

@@ -11,26 +11,38 @@ ws.predict("intents", ["my card has not arrived"])
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from llmos.core.errors import DataError, JobError, NotFoundError, UsageError
+from llmos.core.errors import DataError, NotFoundError, UsageError
 from llmos.core.progress import Progress
 from llmos.core.settings import Settings
 from llmos.core.util import atomic_path
+from llmos.ops import adaptation as ops_adaptation
+from llmos.ops import audit as ops_audit
 from llmos.ops import deployments as ops_deployments
+from llmos.ops import feedback as ops_feedback
+from llmos.ops import keys as ops_keys
+from llmos.ops import monitoring as ops_monitoring
+from llmos.ops import users as ops_users
+from llmos.ops.adaptation import AdaptJob, AdaptPlan, AdaptResult, Decision, LabelSuggestions
+from llmos.ops.audit import AuditEventInfo, AuditVerdict
 from llmos.ops.context import Actor, Context
 from llmos.ops.deployments import DeploymentInfo
+from llmos.ops.feedback import FeedbackEvent, FeedbackImport, FeedbackReceipt, LabelledFeedback
+from llmos.ops.keys import EncryptionEnabled, EncryptionStatus, KeyRotation
+from llmos.ops.monitoring import AlertInfo, MonitorReport
+from llmos.ops.users import NewToken, TokenInfo, UserInfo
 from llmos.sdk.jobs import JobsMixin, to_spec
 from llmos.spec.schema import TaskSpec
 from llmos.store.datasets import ImportResult
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, Job, ModelVersion
+from llmos.store.schema import DatasetVersion, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
-    from llmos.adapt.monitor import DriftReport
     from llmos.models.generation import Completion, SamplingParams
     from llmos.models.llm import LLM
     from llmos.train.predict import Predictor
@@ -90,22 +102,50 @@ class Workspace(JobsMixin):
             self.enable_encryption()
         return self.home
 
-    # --- encryption at rest (store.keys) ---------------------------------------------------
+    # --- encryption at rest (ops.keys) -----------------------------------------------------
 
-    def enable_encryption(self) -> dict[str, Any]:
-        from llmos.store.keys import enable_encryption
+    def enable_encryption(self) -> EncryptionEnabled:
+        return ops_keys.enable_encryption(self.context)
 
-        return enable_encryption(self.store)
+    def rotate_key(self, new_key_file: str | os.PathLike[str] | None = None) -> KeyRotation:
+        return ops_keys.rotate_key(self.context, new_key_file)
 
-    def rotate_key(self, new_key_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-        from llmos.store.keys import rotate_master_key
+    def encryption_status(self) -> EncryptionStatus:
+        return ops_keys.encryption_status(self.context)
 
-        return rotate_master_key(self.store, Path(new_key_file) if new_key_file else None)
+    # --- users, tokens and the audit log (ops.users, ops.audit) --------------------------
 
-    def encryption_status(self) -> dict[str, Any]:
-        from llmos.store.keys import encryption_status
+    def users(self) -> list[UserInfo]:
+        return ops_users.users(self.context)
 
-        return encryption_status(self.store)
+    def add_user(self, name: str, role: str = "developer") -> UserInfo:
+        return ops_users.add_user(self.context, name, role)
+
+    def remove_user(self, name: str) -> UserInfo:
+        return ops_users.remove_user(self.context, name)
+
+    def tokens(self, user: str | None = None) -> list[TokenInfo]:
+        return ops_users.tokens(self.context, user)
+
+    def create_token(
+        self,
+        user: str,
+        role: str | None = None,
+        expires: str | None = None,
+        deployments: list[str] | None = None,
+    ) -> NewToken:
+        """A new token for `user`; the token itself is in the result only (`.token`)."""
+        return ops_users.create_token(self.context, user, role, expires, deployments)
+
+    def revoke_token(self, token: str | int) -> TokenInfo:
+        return ops_users.revoke_token(self.context, str(token))
+
+    def audit_events(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEventInfo]:
+        """Audit events, oldest first; with `limit`, the newest N."""
+        return ops_audit.audit_events(self.context, since, limit)
+
+    def verify_audit(self) -> AuditVerdict:
+        return ops_audit.verify_audit(self.context)
 
     # --- datasets ---------------------------------------------------------------------
 
@@ -355,43 +395,49 @@ class Workspace(JobsMixin):
     def deployment(self, name: str) -> DeploymentInfo:
         return ops_deployments.deployment(self.context, name)
 
-    # --- feedback ------------------------------------------------------------------------
+    # --- feedback, monitoring, adaptation (ops.feedback, ops.monitoring, ops.adaptation) --
+
+    def submit_feedback(
+        self,
+        deployment: str,
+        request_id: str,
+        *,
+        index: int | None = None,
+        label: str | None = None,
+        rating: int | None = None,
+        answer: str | None = None,
+        new_label: bool = False,
+    ) -> FeedbackReceipt:
+        """The correct label, a rating (1-5) or a corrected answer for a served prediction."""
+        return ops_feedback.submit_feedback(
+            self.context, deployment, request_id, index=index, label=label, rating=rating,
+            answer=answer, new_label=new_label,
+        )  # fmt: skip
 
     def import_feedback(
         self, path: str | os.PathLike[str], deployment: str, *, new_labels: bool = False
-    ) -> dict[str, Any]:
+    ) -> FeedbackImport:
         """Import a CSV/JSONL file of feedback (request_id + label/rating/answer, or the
         model's input columns + label for new data), all rows or none."""
-        from llmos.serve.feedback import import_feedback
+        return ops_feedback.import_feedback(self.context, path, deployment, new_labels=new_labels)
 
-        return import_feedback(self.store, Path(path), deployment, new_labels)
-
-    def feedback(self, deployment: str, limit: int | None = None) -> pd.DataFrame:
+    def feedback(self, deployment: str, limit: int | None = None) -> list[FeedbackEvent]:
         """Feedback events of a deployment, newest first."""
-        from llmos.store.feedback import list_feedback
+        return ops_feedback.feedback(self.context, deployment, limit)
 
-        self.deployment(deployment)
-        return list_feedback(self.store, deployment, limit)
-
-    def labelled_feedback(self, deployment: str, after_id: int = 0) -> pd.DataFrame:
+    def labelled_feedback(self, deployment: str, after_id: int = 0) -> list[LabelledFeedback]:
         """Corrected labels (or answers) with the inputs they refer to, oldest first."""
-        from llmos.store.feedback import labelled_feedback
-
-        return labelled_feedback(self.store, deployment, after_id)
+        return ops_feedback.labelled_feedback(self.context, deployment, after_id)
 
     def monitor(
         self, deployment: str, *, png: str | os.PathLike[str] | None = None, **options: Any
-    ) -> DriftReport:
+    ) -> MonitorReport:
         """Drift, stability and feedback accuracy of a deployment's recent traffic
-        (`llmos.adapt.monitor.drift_report` options), with an optional PNG chart."""
-        from llmos.adapt.monitor import drift_report
-        from llmos.adapt.monitor_chart import plot_report
+        (`llmos.ops.monitoring.monitor` options), with an optional PNG chart."""
+        return ops_monitoring.monitor(self.context, deployment, png=png, **options)
 
-        report = drift_report(self.store, deployment, **options)
-        if png is not None and report.windows:
-            with atomic_path(Path(png)) as tmp:
-                plot_report(report, tmp)
-        return report
+    def alerts(self, deployment: str | None = None, limit: int | None = None) -> list[AlertInfo]:
+        return ops_monitoring.alerts(self.context, deployment, limit)
 
     def submit_adapt(
         self,
@@ -400,62 +446,42 @@ class Workspace(JobsMixin):
         data: str | None = None,
         cpus: int = 1,
         start_kernel: bool = True,
+        wait: bool = False,
         **settings: Any,
-    ) -> Job:
-        """Queue `llmos adapt`: continual fine-tuning of the deployed model on its new
-        feedback (or the labelled rows of dataset `data`) with replay; the job's gate
-        promotes or rejects the candidate. `settings` are `AdaptSettings` fields (epochs,
-        replay_ratio, ewc, lwf, holdout, tolerance, new_labels, lr, seed). No new feedback
+    ) -> AdaptJob:
+        """Queue `llmos adapt` (see `llmos.ops.adaptation.submit_adapt`); no new feedback
         raises `UsageError` and queues nothing."""
-        from llmos.adapt.continual import AdaptSettings
-        from llmos.adapt.jobs import submit_adapt
+        return ops_adaptation.submit_adapt(
+            self.context, deployment, data=data, cpus=cpus, start_kernel=start_kernel, wait=wait, **settings
+        )
 
-        try:
-            config = AdaptSettings(**settings)
-        except TypeError as exc:
-            raise UsageError(f"adapt settings: {exc}") from None
-        job = submit_adapt(self.store, deployment, config, data, cpus=cpus)
-        if start_kernel:
-            from llmos.kernel.scheduler import ensure_kernel
-
-            ensure_kernel(self.settings)
-        return job
-
-    def adapt(self, deployment: str, *, data: str | None = None, **settings: Any) -> dict[str, Any]:
+    def adapt(
+        self, deployment: str, *, data: str | None = None, cpus: int = 1, **settings: Any
+    ) -> AdaptResult:
         """`submit_adapt`, then wait: the gate's decision, candidate, parent, reasons and metrics."""
-        job = self.wait_job(self.submit_adapt(deployment, data=data, **settings).id)
-        if job.state != "succeeded":
-            raise JobError(f"adapt job {job.id} {job.state}: {job.error}")
-        return {"job": job.id, **(job.result or {})}
+        return ops_adaptation.adapt(self.context, deployment, data=data, cpus=cpus, **settings)
 
-    def rollback(self, deployment: str, reason: str = "") -> dict[str, Any]:
+    def plan_adapt(self, deployment: str, *, data: str | None = None, **settings: Any) -> AdaptPlan:
+        return ops_adaptation.plan_adapt(self.context, deployment, data=data, **settings)
+
+    def rollback(self, deployment: str, reason: str = "") -> Decision:
         """Re-point `deployment` to the model it served before its latest re-point (recorded)."""
-        import getpass
+        return ops_adaptation.rollback(self.context, deployment, reason)
 
-        from llmos.store.adaptation import decision_info, rollback_deployment
-
-        return decision_info(rollback_deployment(self.store, deployment, getpass.getuser(), reason))
-
-    def adapt_history(self, deployment: str) -> list[dict[str, Any]]:
+    def adapt_history(self, deployment: str) -> list[Decision]:
         """Every promote / reject / rollback decision of `deployment`, oldest first."""
-        from llmos.store.adaptation import decision_info, list_decisions
-        from llmos.store.deployments import get_deployment
-
-        get_deployment(self.store, deployment)  # an unknown name is an error, not an empty history
-        return [decision_info(d) for d in list_decisions(self.store, deployment)]
+        return ops_adaptation.adapt_history(self.context, deployment)
 
     def suggest_labels(
         self,
         dataset: str,
         model: str,
-        k: int,
+        k: int = 50,
         strategy: str = "margin",
         out: str | os.PathLike[str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> LabelSuggestions:
         """`llmos label suggest`: the k rows of `dataset` most worth labelling for `model`."""
-        from llmos.adapt.active import suggest_rows
-
-        return suggest_rows(self.store, dataset, model, k, strategy, None if out is None else Path(out))
+        return ops_adaptation.suggest_labels(self.context, dataset, model, k, strategy, out)
 
     def _evaluate_optimized(
         self, model: str, data: str, optimize: str, progress: Progress | None

@@ -8,8 +8,9 @@ deployment not named on it. Public routes (`/healthz`) admit anyone but tell the
 whether the caller authenticated, so liveness stays open without leaking details.
 
 Failed authentications and refusals are appended to the audit log with the token's
-prefix only, never the token. On success the user becomes the actor of every audit event
-the request records.
+prefix only, never the token; a failed authentication's actor is `token:<prefix>` (or
+`anonymous` without a token), the caller as far as it is known. On success the user
+becomes the actor of every audit event the request records.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from llmos.security.access import OPEN_WARNING, PUBLIC, Access, Policy
 from llmos.security.guard import Guard
 from llmos.security.identities import PREFIX_CHARS, TOKEN_PREFIX, Principal, Rejection, authenticate
 from llmos.serve.errors import Forbidden, Unauthenticated
-from llmos.store.audit import record, set_actor
+from llmos.store.audit import acting_as, record, set_actor
 from llmos.store.db import Store
 
 log = logging.getLogger("llmos.security")
@@ -91,13 +92,20 @@ class TokenPolicy(Policy):
             "reason": reason,
             "token_prefix": prefix,
         }
-        await asyncio.to_thread(record, self.store, "auth.fail", prefix or "-", "denied", detail)
+        # the actor is who knocked, as far as it is known: never the server's own local user
+        actor = f"token:{prefix}" if prefix else "anonymous"
+        await asyncio.to_thread(_record_as, actor, self.store, "auth.fail", prefix or "-", detail)
         raise Unauthenticated(f"authentication failed, {reason}: {hint}")
 
     async def _deny(self, request: Request, who: Principal, message: str) -> None:
         detail = {"path": request.url.path, "method": request.method, "token_prefix": who.prefix}
         await asyncio.to_thread(record, self.store, "auth.forbidden", who.user, "denied", detail)
         raise Forbidden(message)
+
+
+def _record_as(actor: str, store: Store, action: str, target: str, detail: dict[str, Any]) -> None:
+    with acting_as(actor):
+        record(store, action, target, "denied", detail)
 
 
 def open_policy() -> Policy:

@@ -29,7 +29,12 @@ def save_alerts(store: Store, alerts: list[MonitorAlert]) -> list[MonitorAlert]:
     return fresh
 
 
-def list_alerts(store: Store, deployment: str) -> list[MonitorAlert]:
+def list_alerts(store: Store, deployment: str | None = None, limit: int | None = None) -> list[MonitorAlert]:
+    """Alerts oldest first, of one deployment or all; with `limit`, the newest N of them."""
     with store.read() as session:
-        query = select(MonitorAlert).where(MonitorAlert.deployment == deployment).order_by(MonitorAlert.id)
-        return list(session.scalars(query))
+        query = select(MonitorAlert).order_by(MonitorAlert.id.desc())
+        if deployment is not None:
+            query = query.where(MonitorAlert.deployment == deployment)
+        if limit is not None:
+            query = query.limit(limit)
+        return list(session.scalars(query))[::-1]

@@ -216,9 +216,12 @@ def record(
         log.error("could not append audit event %s %s: %s", action, target, exc)
 
 
-def list_events(store: Store, since: datetime | None = None, limit: int | None = None) -> list[Event]:
-    """Events in order, optionally only those at or after `since` (UTC)."""
-    query = select(AuditEvent).order_by(AuditEvent.id)
+def list_events(
+    store: Store, since: datetime | None = None, limit: int | None = None, newest: bool = False
+) -> list[Event]:
+    """Events in order, optionally only those at or after `since` (UTC); `limit` keeps the
+    first N, or with `newest` the last N (still listed oldest first, as `tail` does)."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc() if newest else AuditEvent.id)
     if since is not None:
         moment = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
         query = query.where(
@@ -227,10 +230,11 @@ def list_events(store: Store, since: datetime | None = None, limit: int | None =
     if limit is not None:
         query = query.limit(limit)
     with store.read() as session:
-        return [
+        events = [
             Event(r.id, r.at, r.actor, r.action, r.target, r.outcome, json.loads(r.detail), r.hash)
             for r in session.scalars(query)
         ]
+    return events[::-1] if newest else events
 
 
 @dataclass(frozen=True)

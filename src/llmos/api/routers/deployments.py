@@ -14,6 +14,7 @@ from llmos.api.dependencies import context
 from llmos.ops import deployments as ops
 from llmos.ops.context import Context
 from llmos.ops.deployments import DeploymentInfo
+from llmos.ops.feedback import FeedbackReceipt
 
 
 class PredictRequest(BaseModel):
@@ -71,15 +72,18 @@ def router(allow: Any) -> APIRouter:
         return {"deployment": name, "model": target.ref, "request_id": request_id, "predictions": rows}
 
     # whoever may call a deployment may say what its answer should have been
-    @api.post("/{name}/feedback", status_code=201, openapi_extra=needs("predict", deployment="path:name"))
-    async def feedback(name: str, body: FeedbackRequest, request: Request) -> dict[str, Any]:
+    @api.post(
+        "/{name}/feedback",
+        status_code=201,
+        response_model=FeedbackReceipt,
+        openapi_extra=op("submit_feedback", deployment="path:name"),
+    )
+    async def feedback(name: str, body: FeedbackRequest, ctx: Context = Depends(context)) -> FeedbackReceipt:
         """Acknowledged (201, with the feedback id) only once the feedback is on disk."""
-        from llmos.serve.feedback import FeedbackItem, submit_feedback
+        from llmos.ops.feedback import submit_feedback
 
-        runtime = request.app.state.runtime
         values = body.model_dump()
         values["label"] = None if body.label is None else str(body.label)
-        item = FeedbackItem(**values)
-        return await asyncio.to_thread(submit_feedback, runtime.store, name, item, runtime.request_log.flush)
+        return await asyncio.to_thread(submit_feedback, ctx, name, **values)
 
     return api

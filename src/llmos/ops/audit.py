@@ -1,0 +1,63 @@
+"""The audit log: list its events (the newest N with `limit`) and verify its hash chain.
+Reading it is `audit:read`, which only the admin role holds (it names every actor)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import Field
+
+from llmos.ops.context import Context
+from llmos.ops.registry import operation
+from llmos.ops.results import Result, Timestamp
+
+
+class AuditEventInfo(Result):
+    id: int
+    at: Timestamp
+    actor: str = Field(description="Who: a user, `local:<os user>`, `token:<prefix>` or `anonymous`")
+    action: str
+    target: str
+    outcome: str = Field(description="ok, failed or denied")
+    detail: dict[str, Any] = Field(default_factory=dict)
+    hash: str
+
+
+class AuditVerdict(Result):
+    ok: bool
+    events: int = Field(description="How many events were checked")
+    bad_id: int | None = Field(None, description="The first edited, deleted or reordered entry")
+    problem: str | None = Field(None, description="edited, deleted or reordered")
+    message: str
+    head: str | None = Field(
+        None, description="The last entry's hash (when ok): kept elsewhere, it reveals a cut-off tail"
+    )
+
+
+@operation("audit:read")
+def audit_events(
+    ctx: Context, since: datetime | None = None, limit: int | None = None
+) -> list[AuditEventInfo]:
+    """Audit events, oldest first: those at or after `since` (UTC unless it says), and of
+    them the newest `limit`."""
+    from llmos.core.errors import UsageError
+    from llmos.store.audit import list_events
+
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be at least 1, not {limit}")
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    return [AuditEventInfo(**e.as_dict()) for e in list_events(ctx.store, since, limit, newest=True)]
+
+
+@operation("audit:read")
+def verify_audit(ctx: Context) -> AuditVerdict:
+    """Check the hash chain; the verdict names the first edited, deleted or reordered entry."""
+    from llmos.store.audit import verify
+
+    v = verify(ctx.store)
+    return AuditVerdict(
+        ok=v.ok, events=v.count, bad_id=v.bad_id, problem=v.problem, message=v.message,
+        head=v.head if v.ok else None,
+    )  # fmt: skip
