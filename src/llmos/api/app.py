@@ -36,7 +36,7 @@ from llmos.serve.metrics import ServeMetrics
 from llmos.serve.runtime import ServeRuntime
 from llmos.store.audit import record
 
-ROUTERS = ("deployments", "openai")  # modules of llmos.api.routers, each with `router(allow)`
+ROUTERS = ("deployments", "jobs", "openai")  # modules of llmos.api.routers, each with `router(allow)`
 
 
 def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
