@@ -71,7 +71,7 @@ def test_a_bad_spec_lists_every_problem_and_queues_nothing(ctx, tiny_model_dir):
 
 def test_a_viewer_may_read_jobs_but_not_submit_or_cancel(ctx, tiny_model_dir):
     viewer = Context(ctx.store, Actor("viv", "viewer"))
-    with pytest.raises(Forbidden, match="a viewer may not do this .*'train'"):
+    with pytest.raises(Forbidden, match=r"a viewer may not do this .*'train'"):
         ops.submit_train(viewer, tiny_spec(tiny_model_dir), start_kernel=False)
     assert ops.jobs(viewer) == []
     job = ops.submit_train(ctx, tiny_spec(tiny_model_dir), cpus=1, start_kernel=False)
