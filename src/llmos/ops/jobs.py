@@ -518,7 +518,7 @@ def follow_events(events: Iterator[Any], progress: Progress | None = None) -> Jo
         elif event.type == "end":
             if progress is not None:
                 progress.finish()
-            return event.info  # type: ignore[no-any-return]
+            return event.info
     raise JobError("the job's event stream ended before the job did")
 
 

@@ -43,7 +43,7 @@ def loaded_predictor(store: Store, ref: str) -> Predictor:
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
-            return _cache[key]  # type: ignore[no-any-return]
+            return _cache[key]
         predictor = Predictor.from_folder(model_folder(store, row), store.settings.artifacts_dir)
         _cache[key] = predictor
         while len(_cache) > CACHE_SIZE:

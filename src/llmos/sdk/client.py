@@ -164,7 +164,7 @@ class Client:
         max_attempts: int = 2,
         start_kernel: bool = True,
     ) -> JobInfo:
-        body = {"kind": "eval", "model": model, "data": data, "optimize": optimize}
+        body: dict[str, Any] = {"kind": "eval", "model": model, "data": data, "optimize": optimize}
         body |= {"priority": priority, "cpus": cpus, "max_attempts": max_attempts}
         return JobInfo(**self._call("POST", "/v1/jobs", body))
 
@@ -181,7 +181,8 @@ class Client:
         max_attempts: int = 2,
         start_kernel: bool = True,
     ) -> JobInfo:
-        body = {"kind": "predict", "model": model, "data": data, "name": name, "column": column}
+        body: dict[str, Any] = {"kind": "predict", "model": model, "data": data, "name": name}
+        body["column"] = column
         body |= {"backend": backend, "priority": priority, "cpus": cpus, "max_attempts": max_attempts}
         return JobInfo(**self._call("POST", "/v1/jobs", body))
 
@@ -238,7 +239,7 @@ class Client:
         if timeout is None:
             for event in self.job_events(job_id):
                 if event.type == "end":
-                    return event.info  # type: ignore[no-any-return]
+                    return event.info
         deadline = time.monotonic() + (timeout or 0)
         while True:
             job = self.job(job_id)
@@ -269,7 +270,7 @@ class Client:
         done = follow_events(self.job_events(job.id), progress)
         if done.state != "succeeded":
             raise JobError(f"job {done.id} {done.state}: {done.error}")
-        return (done.result or {})["metrics"]  # type: ignore[no-any-return]
+        return (done.result or {})["metrics"]
 
     # --- transport -------------------------------------------------------------------
 

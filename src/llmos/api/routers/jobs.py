@@ -111,7 +111,7 @@ def router(allow: Any) -> APIRouter:
         """Queue training (`kind: train` with its spec), evaluation (`eval`) or batch
         prediction (`predict`); inputs are checked first, so a bad one is refused (422,
         every problem of a spec listed) and nothing is queued."""
-        common = {"priority": body.priority, "max_attempts": body.max_attempts}
+        common: dict[str, Any] = {"priority": body.priority, "max_attempts": body.max_attempts}
         if isinstance(body, TrainRequest):
             return ops.submit_train(
                 ctx,
