@@ -102,6 +102,18 @@ ROUTES = [
     Route("GET", "/v1/audit/verify", "audit:read"),
     Route("GET", "/v1/keys", "keys:admin"),
     Route("POST", "/v1/keys/rotate", "keys:admin"),
+    # jobs and the training plane (an invalid spec and unknown ids: nothing is queued)
+    Route("POST", "/v1/jobs", "train", {"json": {"kind": "train", "spec": {"name": "x"}}}),
+    Route("GET", "/v1/jobs", "jobs:read"),
+    Route("GET", "/v1/jobs/{id}", "jobs:read", url="/v1/jobs/999"),
+    Route("POST", "/v1/jobs/{id}/cancel", "jobs:write", url="/v1/jobs/999/cancel"),
+    Route("POST", "/v1/jobs/{id}/retry", "jobs:write", url="/v1/jobs/999/retry"),
+    Route("GET", "/v1/jobs/{id}/log", "jobs:read", url="/v1/jobs/999/log"),
+    Route("GET", "/v1/jobs/{id}/events", "jobs:read", url="/v1/jobs/999/events"),
+    Route("GET", "/v1/kernel", "jobs:read"),
+    Route("GET", "/v1/prediction-sets", "jobs:read"),
+    Route("POST", "/v1/registry/models/{ref}/predict", "predict", {"json": {"inputs": ["hi"]}},
+          url="/v1/registry/models/nope/predict"),
 ]  # fmt: skip
 
 

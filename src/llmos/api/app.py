@@ -37,7 +37,17 @@ from llmos.serve.runtime import ServeRuntime
 from llmos.store.audit import record
 
 # modules of llmos.api.routers, each with `router(allow)`
-ROUTERS = ("deployments", "openai", "users", "audit", "keys", "feedback", "monitoring", "adaptation")
+ROUTERS = (
+    "deployments",
+    "jobs",
+    "openai",
+    "users",
+    "audit",
+    "keys",
+    "feedback",
+    "monitoring",
+    "adaptation",
+)
 
 
 def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:

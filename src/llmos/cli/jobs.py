@@ -4,15 +4,12 @@ follower that shows a job's progress bar and log lines while it runs."""
 from __future__ import annotations
 
 import sys
-import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from llmos.cli.output import RichProgress, err, out, print_json, table
 from llmos.cli.state import STATE
-from llmos.store.summaries import job_summary
 
 app = typer.Typer(help="Jobs the kernel runs: list, inspect, follow, cancel, retry.", no_args_is_help=True)
 kernel_app = typer.Typer(help="The job scheduler.", no_args_is_help=True)
@@ -27,42 +24,24 @@ def _progress_text(p: dict[str, Any]) -> str:
     return f"{p['task']} {done}" + (f" loss {p['loss']:.4f}" if "loss" in p else "")
 
 
-def follow(job_id: int, quiet: bool = False, poll: float = 0.3) -> Any:
-    """Show a job's log lines and progress until it finishes; Ctrl-C asks whether to
+def follow(job_id: int, quiet: bool = False) -> Any:
+    """Show a job's log lines and progress bar until it finishes, driven by its event
+    stream (from the workspace, or from a server with --url); Ctrl-C asks whether to
     cancel the job or leave it running (detach). Returns the finished job, or None when
     detached."""
-    ws = STATE.workspace
-    offset, task, done = 0, None, 0
+    from llmos.ops.jobs import follow_events
+
+    backend = STATE.backend
     with RichProgress(quiet=quiet) as bar:
         try:
-            while True:
-                job = ws.job(job_id)
-                path = Path(job.log_path)
-                if path.exists():
-                    with path.open("rb") as f:
-                        f.seek(offset)
-                        chunk = f.read()
-                    cut = len(chunk) if job.finished else chunk.rfind(b"\n") + 1
-                    offset += cut
-                    for line in chunk[:cut].decode(errors="replace").splitlines():
-                        bar.log(line)
-                p = job.progress or {}
-                if p.get("task") and p["task"] != task:
-                    task, done = p["task"], 0
-                    bar.start(task, p.get("total"))
-                if task is not None and p.get("done", 0) > done:
-                    bar.advance(p["done"] - done, **{k: p[k] for k in ("loss", "samples_per_s") if k in p})
-                    done = p["done"]
-                if job.finished:
-                    return job
-                time.sleep(poll)
+            return follow_events(backend.job_events(job_id), bar)
         except KeyboardInterrupt:
             bar.finish()
             choice = "c"
             if sys.stdin.isatty():
                 choice = typer.prompt("cancel the job or detach from it? [c/d]", default="d").strip().lower()
             if choice.startswith("c"):
-                job = ws.cancel_job(job_id, wait=5)
+                job = backend.cancel_job(job_id, wait=5)
                 err.print(f"job {job_id} {job.state}")
                 raise typer.Exit(130) from None
             err.print(f"detached; job {job_id} keeps running (`llmos jobs logs {job_id} -f`)")
@@ -85,7 +64,7 @@ def attend(job: Any, detach: bool, json_out: bool) -> Any:
 
 def report_queued(job: Any, json_out: bool) -> None:
     if json_out:
-        print_json(job_summary(job))
+        print_json(_info(job).as_json())
     else:
         out.print(
             f"job {job.id} queued ({job.kind} {job.name}); follow it with `llmos jobs logs {job.id} -f`"
@@ -99,7 +78,7 @@ def list_(
     json_out: JsonOpt = False,
 ) -> None:
     """List jobs, newest first."""
-    rows = [job_summary(j) for j in STATE.workspace.jobs(state, limit)]
+    rows = [j.as_json() for j in STATE.backend.jobs(state, limit)]
     if json_out:
         print_json(rows)
         return
@@ -138,7 +117,7 @@ def list_(
 @app.command("show")
 def show(job_id: JobId, json_out: JsonOpt = False) -> None:
     """Everything about one job: spec or arguments, resources, attempts, result or error."""
-    info = job_summary(STATE.workspace.job(job_id), full=True)
+    info = STATE.backend.job(job_id).as_json()
     if json_out:
         print_json(info)
         return
@@ -161,26 +140,26 @@ def logs(
     json_out: JsonOpt = False,
 ) -> None:
     """Print a job's log (its worker's output and the kernel's lines about it)."""
-    ws = STATE.workspace
+    backend = STATE.backend
     if json_out:
-        job = ws.wait_job(job_id) if follow_ else ws.job(job_id)
-        print_json({"id": job.id, "state": job.state, "log": ws.job_log(job.id)})
+        job = backend.wait_job(job_id) if follow_ else backend.job(job_id)
+        print_json(backend.job_log(job.id).as_json())
         return
     if follow_:
-        if not ws.job(job_id).finished and ws.kernel_pid() is None:
+        if not backend.job(job_id).finished and not backend.kernel_status().running:
             err.print("no kernel runs for this workspace: start one with `llmos kernel start`")
-        for line in ws.follow_log(job_id):
+        for line in backend.follow_log(job_id):
             print(line, flush=True)
     else:
-        sys.stdout.write(ws.job_log(job_id))
+        sys.stdout.write(backend.job_log(job_id).log)
 
 
 @app.command("cancel")
 def cancel(job_id: JobId, json_out: JsonOpt = False) -> None:
     """Cancel a queued or running job (waits up to 5 s for a running one to end)."""
-    job = STATE.workspace.cancel_job(job_id, wait=5)
+    job = STATE.backend.cancel_job(job_id, wait=5)
     if json_out:
-        print_json(job_summary(job))
+        print_json(job.as_json())
     else:
         out.print(f"job {job.id} {'cancelled' if job.state == 'cancelled' else 'cancel requested'}")
 
@@ -188,7 +167,7 @@ def cancel(job_id: JobId, json_out: JsonOpt = False) -> None:
 @app.command("retry")
 def retry(job_id: JobId, json_out: JsonOpt = False) -> None:
     """Queue a failed or cancelled job again; a training job resumes from its checkpoint."""
-    job = STATE.workspace.retry_job(job_id)
+    job = STATE.backend.retry_job(job_id)
     report_queued(job, json_out)
 
 
@@ -200,8 +179,13 @@ def start(
     until_idle: Annotated[bool, typer.Option("--until-idle", help="Stop when no job is left.")] = False,
 ) -> None:
     """Run the scheduler in the foreground (Ctrl-C stops it; running jobs carry on)."""
+    from llmos.core.errors import UsageError
     from llmos.kernel.resources import machine_capacity
 
+    if STATE.remote:
+        raise UsageError(
+            "`llmos kernel start` runs on the workspace's machine; a server starts its own kernel"
+        )
     cap = machine_capacity(cpus, gpus, memory)
     err.print(f"kernel for {STATE.workspace.home}: {cap.cpus} cpus, {cap.gpus} gpus, {cap.memory_mb} MB")
     try:
@@ -213,14 +197,16 @@ def start(
 @kernel_app.command("status")
 def status(json_out: JsonOpt = False) -> None:
     """Whether a kernel runs for this workspace, and how many jobs are queued or running."""
-    ws = STATE.workspace
-    info = {
-        "kernel_pid": ws.kernel_pid(),
-        "queued": len(ws.jobs("queued")),
-        "running": len(ws.jobs("running")),
-    }
+    info = STATE.backend.kernel_status()
     if json_out:
-        print_json(info)
+        print_json(info.as_json())
         return
-    running = f"running (pid {info['kernel_pid']})" if info["kernel_pid"] else "not running"
-    out.print(f"kernel {running}; {info['queued']} queued, {info['running']} running")
+    running = f"running (pid {info.pid})" if info.running else "not running"
+    out.print(f"kernel {running}; {info.queued} queued, {info.active} running")
+
+
+def _info(job: Any) -> Any:
+    """A job as its result model (`submit_adapt` still hands back the store's row)."""
+    from llmos.ops.jobs import JobInfo, job_info
+
+    return job if isinstance(job, JobInfo) else job_info(job)

@@ -75,39 +75,61 @@ def train(
     """Fine-tune and evaluate a model from a spec; register it as NAME@V. It runs as a
     kernel job (checkpointed, retried after a crash): followed with a progress bar, or
     left running with --detach. Ctrl-C while following cancels or detaches."""
-    import json
-
     from llmos.cli.jobs import attend
-    from llmos.sdk.jobs import to_spec
 
-    ws = STATE.workspace
-    task = to_spec(spec, backend)
-    job = ws.submit_train(
-        task, priority=priority, cpus=cpus, gpus=gpus, memory_mb=memory, max_attempts=max_attempts
+    job = STATE.backend.submit_train(
+        spec,
+        priority=priority,
+        cpus=cpus,
+        gpus=gpus,
+        memory_mb=memory,
+        max_attempts=max_attempts,
+        backend=backend,
     )
     done = attend(job, detach, json_out)
     if done is None:
         return
-    model = ws.model(done.result["model"])
-    report_dir = ws.model_path(model.ref) / "report"
-    metrics = json.loads((report_dir / "metrics.json").read_text())
+    ref = done.result["model"]
+    metrics, report_dir, png, encrypted = _trained_report(ref, done.result)
     if json_out:
         print_json(
             {
-                "model": model.ref,
+                "model": ref,
                 "job": done.id,
                 "metrics": metrics,
-                "history": model.metrics.get("history", []),
-                "report_dir": str(report_dir),
+                "history": done.result.get("metrics", {}).get("history", []),
+                "report_dir": report_dir,
             }
         )
         return
-    print_report(metrics, f"{model.ref} on the test set", max_classes=20)
-    png = report_dir / "confusion_matrix.png"
-    shown = f"; confusion matrix: {png}" if png.exists() else f"; report: {report_dir}"
-    if ws.store.encrypted:  # that folder is a decrypted copy, removed when this command ends
+    print_report(metrics, f"{ref} on the test set", max_classes=20)
+    shown = f"; confusion matrix: {png}" if png else f"; report: {report_dir}"
+    if encrypted:  # that folder is a decrypted copy, removed when this command ends
         shown = "; its report is stored encrypted (`llmos eval MODEL --data D --report DIR` writes one)"
-    out.print(f"registered [bold]{model.ref}[/bold] (job {done.id}){shown}")
+    out.print(f"registered [bold]{ref}[/bold] (job {done.id}){shown}")
+
+
+# where a server offers a registered model's report files (the registry routes)
+REPORT_ROUTE = "/v1/registry/models/{ref}/report/{file}"
+
+
+def _trained_report(ref: str, result: dict[str, Any]) -> tuple[dict[str, Any], str, str | None, bool]:
+    """The test-set metrics of a model a job registered, where its report is, its confusion
+    matrix (if it has one) and whether the workspace is encrypted. Locally, from the
+    report beside the weights; from a server, from the job's result and the registry route."""
+    import json
+
+    if STATE.remote:
+        metrics = {k: v for k, v in (result.get("metrics") or {}).items() if k != "history"}
+        base = f"{STATE.url.rstrip('/')}" if STATE.url else ""
+        folder = base + REPORT_ROUTE.format(ref=ref, file="")
+        png = folder + "confusion_matrix.png" if "per_class" in metrics else None
+        return metrics, folder, png, False
+    ws = STATE.workspace
+    report_dir = ws.model_path(ref) / "report"
+    metrics = json.loads((report_dir / "metrics.json").read_text())
+    png_path = report_dir / "confusion_matrix.png"
+    return metrics, str(report_dir), str(png_path) if png_path.exists() else None, ws.store.encrypted
 
 
 def eval_(
@@ -128,7 +150,7 @@ def eval_(
 ) -> None:
     """Evaluate a registered model on a dataset version."""
     with RichProgress(quiet=json_out) as progress:
-        metrics = STATE.workspace.evaluate(model, data, progress, optimize=optimize)
+        metrics = STATE.backend.evaluate(model, data, progress, optimize=optimize)
     if report is not None:
         import json
 
@@ -181,22 +203,26 @@ def predict(
     """Predict labels (with probabilities) for texts or a whole file."""
     from llmos.core.errors import UsageError
 
-    ws = STATE.workspace
     if data is not None:
         _predict_dataset(model, data, name, column, backend, detach, json_out)
         return
     if file is None and not texts:
         raise UsageError("give texts to classify, --file PATH or --data DATASET")
     if file is not None:
+        if STATE.remote:
+            raise UsageError(
+                "--file reads and writes files on the workspace's machine; with --url, "
+                "give texts or predict an uploaded dataset with --data"
+            )
         with RichProgress(quiet=json_out) as progress:
-            target, count = ws.predict_file(model, file, out_path, column, progress)
+            target, count = STATE.workspace.predict_file(model, file, out_path, column, progress)
         if json_out:
             print_json({"model": model, "input": str(file), "output": str(target), "rows": count})
         else:
             out.print(f"wrote {count} predictions to {target}")
         return
     assert texts is not None
-    rows = ws.predict(model, texts)
+    rows = STATE.backend.predict_model(model, texts).predictions
     if json_out:
         print_json([{"text": t, **r} for t, r in zip(texts, rows)])
         return
@@ -222,7 +248,7 @@ def _predict_dataset(
 ) -> None:
     from llmos.cli.jobs import attend
 
-    job = STATE.workspace.submit_predict(
+    job = STATE.backend.submit_predict(
         model, data, name=name, column=column, backend={"type": backend or "local"}
     )
     done = attend(job, detach, json_out)

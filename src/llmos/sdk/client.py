@@ -11,8 +11,10 @@ server answers 401 without a usable one and 403 when its role does not allow the
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,13 +25,15 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
-from llmos.core.errors import LlmosError, NotFoundError, UsageError
+from llmos.core.errors import JobError, LlmosError, NotFoundError, UsageError
 from llmos.ops.adaptation import AdaptJob, AdaptPlan, AdaptResult, Decision, LabelSuggestions
 from llmos.ops.audit import AuditEventInfo, AuditVerdict
 from llmos.ops.deployments import DeploymentInfo
 from llmos.ops.feedback import FeedbackEvent, FeedbackImport, FeedbackReceipt, LabelledFeedback
+from llmos.ops.jobs import JobInfo, JobLog, KernelStatus, follow_events
 from llmos.ops.keys import EncryptionStatus, KeyRotation
 from llmos.ops.monitoring import AlertInfo, MonitorReport
+from llmos.ops.predict import Predictions, PredictionSetInfo
 from llmos.ops.users import NewToken, TokenInfo, UserInfo
 
 
@@ -304,6 +308,155 @@ class Client:
         answer = self._call("POST", "/v1/completions", {"model": deployment, "prompt": prompt, **sampling})
         return answer["choices"][0]["text"]
 
+    # --- jobs (the training plane) --------------------------------------------------
+
+    def submit_train(
+        self,
+        spec: Any,
+        *,
+        priority: int = 0,
+        cpus: int | None = None,
+        gpus: int = 0,
+        memory_mb: int = 0,
+        max_attempts: int = 2,
+        backend: str | None = None,
+        start_kernel: bool = True,
+    ) -> JobInfo:
+        """Queue training on the server. `spec`: a file on this machine (read here and sent
+        as a JSON object), a mapping, YAML text or a `TaskSpec`. The server checks it (every
+        problem listed in the `SpecError`) and starts its kernel (`start_kernel` is for
+        parity with `Workspace`; a server always does)."""
+        body = {
+            "kind": "train",
+            "spec": _spec_body(spec),
+            "priority": priority,
+            "cpus": cpus,
+            "gpus": gpus,
+            "memory_mb": memory_mb,
+            "max_attempts": max_attempts,
+            "backend": backend,
+        }
+        return JobInfo(**self._call("POST", "/v1/jobs", body))
+
+    def submit_eval(
+        self,
+        model: str,
+        data: str,
+        *,
+        optimize: str | None = None,
+        priority: int = 0,
+        cpus: int = 1,
+        max_attempts: int = 2,
+        start_kernel: bool = True,
+    ) -> JobInfo:
+        body: dict[str, Any] = {"kind": "eval", "model": model, "data": data, "optimize": optimize}
+        body |= {"priority": priority, "cpus": cpus, "max_attempts": max_attempts}
+        return JobInfo(**self._call("POST", "/v1/jobs", body))
+
+    def submit_predict(
+        self,
+        model: str,
+        data: str,
+        *,
+        name: str | None = None,
+        column: str | None = None,
+        backend: dict[str, Any] | None = None,
+        priority: int = 0,
+        cpus: int = 1,
+        max_attempts: int = 2,
+        start_kernel: bool = True,
+    ) -> JobInfo:
+        body: dict[str, Any] = {"kind": "predict", "model": model, "data": data, "name": name}
+        body["column"] = column
+        body |= {"backend": backend, "priority": priority, "cpus": cpus, "max_attempts": max_attempts}
+        return JobInfo(**self._call("POST", "/v1/jobs", body))
+
+    def jobs(self, state: str | None = None, limit: int | None = None) -> list[JobInfo]:
+        query = urllib.parse.urlencode(
+            {k: v for k, v in (("state", state), ("limit", limit)) if v is not None}
+        )
+        return [JobInfo(**row) for row in self._call("GET", "/v1/jobs" + (f"?{query}" if query else ""))]
+
+    def job(self, job_id: int | str) -> JobInfo:
+        return JobInfo(**self._call("GET", f"/v1/jobs/{_job_id(job_id)}"))
+
+    def job_log(self, job_id: int | str) -> JobLog:
+        return JobLog(**self._call("GET", f"/v1/jobs/{_job_id(job_id)}/log"))
+
+    def cancel_job(self, job_id: int | str, wait: float = 0.0) -> JobInfo:
+        """Cancel a job (409, a `JobError`, when it has finished); `wait` up to 30 s."""
+        return JobInfo(**self._call("POST", f"/v1/jobs/{_job_id(job_id)}/cancel?wait={min(wait, 30)}"))
+
+    def retry_job(self, job_id: int | str, start_kernel: bool = True) -> JobInfo:
+        return JobInfo(**self._call("POST", f"/v1/jobs/{_job_id(job_id)}/retry"))
+
+    def kernel_status(self) -> KernelStatus:
+        return KernelStatus(**self._call("GET", "/v1/kernel"))
+
+    def prediction_sets(self, name: str | None = None) -> list[PredictionSetInfo]:
+        query = f"?{urllib.parse.urlencode({'name': name})}" if name else ""
+        return [PredictionSetInfo(**row) for row in self._call("GET", f"/v1/prediction-sets{query}")]
+
+    def job_events(self, job_id: int | str, after: int = 0, poll: float = 0.3) -> Iterator[Any]:
+        """The job's events as the server streams them (the same models `Workspace` yields):
+        state changes, progress, log lines and finally `end`. A dropped connection is
+        resumed where it stopped (`Last-Event-ID`) a few times before giving up."""
+        path = f"/v1/jobs/{_job_id(job_id)}/events"
+        cursor, tries = after, 0
+        while True:
+            try:
+                with self._open("GET", f"{path}?after={cursor}") as response:
+                    for event in _read_events(response):
+                        tries = 0
+                        cursor = event.id
+                        yield event
+                        if event.type == "end":
+                            return
+            except (OSError, http.client.HTTPException) as exc:
+                tries += 1
+                if tries > 5:
+                    raise UsageError(f"lost the event stream of job {job_id} at {self.url}: {exc}") from None
+                time.sleep(min(2.0, 0.2 * tries))
+
+    def wait_job(self, job_id: int | str, timeout: float | None = None, poll: float = 0.5) -> JobInfo:
+        """Block until the job has finished (following its event stream); `JobError` after
+        `timeout` seconds."""
+        if timeout is None:
+            for event in self.job_events(job_id):
+                if event.type == "end":
+                    return event.info
+        deadline = time.monotonic() + (timeout or 0)
+        while True:
+            job = self.job(job_id)
+            if job.finished:
+                return job
+            if time.monotonic() > deadline:
+                raise JobError(f"job {job.id} is still {job.state} after {timeout:.0f}s")
+            time.sleep(poll)
+
+    def follow_log(self, job_id: int | str, poll: float = 0.5) -> Iterator[str]:
+        for event in self.job_events(job_id):
+            if event.type == "log":
+                yield event.line
+
+    def predict_model(self, model: str, inputs: str | list[Any], progress: Any = None) -> Predictions:
+        """Predictions of a registered model (NAME or NAME@V), computed in the server's
+        process (`predict` calls a deployment)."""
+        rows = [inputs] if isinstance(inputs, str) else inputs
+        answer = self._call("POST", f"/v1/registry/models/{_q(model)}/predict", {"inputs": rows})
+        return Predictions(**answer)
+
+    def evaluate(
+        self, model: str, data: str, progress: Any = None, optimize: str | None = None
+    ) -> dict[str, Any]:
+        """Metrics of `model` on `data`: an evaluation job on the server, followed to its
+        end (`progress` is shown the job's progress); raises the job's failure."""
+        job = self.submit_eval(model, data, optimize=optimize)
+        done = follow_events(self.job_events(job.id), progress)
+        if done.state != "succeeded":
+            raise JobError(f"job {done.id} {done.state}: {done.error}")
+        return (done.result or {})["metrics"]
+
     # --- transport -------------------------------------------------------------------
 
     def _open(
@@ -381,6 +534,55 @@ def _write_rows(target: Path, rows: list[dict[str, Any]]) -> None:
             writer.writeheader()
             writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
     tmp.replace(target)
+
+
+def _job_id(job_id: int | str) -> str:
+    from llmos.kernel.jobs import parse_job_id
+
+    return str(parse_job_id(job_id))  # `invalid job id` here, as locally, not a 404 or 422
+
+
+def _spec_body(spec: Any) -> Any:
+    """What `POST /v1/jobs` takes: a mapping or YAML text; a file is read on this machine."""
+    from pathlib import Path
+
+    from llmos.core.errors import SpecError
+    from llmos.ops.jobs import parse_yaml
+    from llmos.spec.schema import TaskSpec
+
+    if isinstance(spec, TaskSpec):
+        return spec.model_dump(mode="json")
+    if isinstance(spec, dict) or (isinstance(spec, str) and "\n" in spec):
+        return spec
+    path = Path(spec)
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such spec file")
+    try:
+        data = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec is a YAML mapping of keys to values")
+    return data
+
+
+def _read_events(response: Any) -> Iterator[Any]:
+    """Server-sent events (`id:`, `event:`, `data:` lines, a blank line ending each; `:`
+    comments are heartbeats) parsed into the job event models."""
+    from pydantic import TypeAdapter
+
+    from llmos.ops.jobs import JobEvent
+
+    adapter: TypeAdapter[Any] = TypeAdapter(JobEvent)
+    data: list[str] = []
+    for raw in response:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield adapter.validate_json("\n".join(data))
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
 
 
 _REMOTE: dict[type[LlmosError], type[ServerError]] = {}

@@ -1,50 +1,46 @@
-"""Jobs from Python: queue training, evaluation and batch prediction, watch, cancel and
-retry them, and run the kernel. `Workspace` carries these methods; the CLI's `--detach`,
-`llmos jobs ...` and `llmos kernel start` call them.
+"""Jobs from Python: queue training, evaluation and batch prediction, follow, cancel and
+retry them, and run the kernel. `Workspace` carries these methods, each one call into
+`llmos.ops.jobs`; `llmos.Client` offers the same over HTTP.
 
 ws = llmos.Workspace()
 job = ws.submit_train("spec.yaml", priority=5)   # starts a background kernel if none runs
+for event in ws.job_events(job.id):              # state, progress, log lines, then the end
+    print(event)
 ws.wait_job(job.id).result                         # {"model": "intents@3", ...}
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmos.core.errors import JobError
-from llmos.core.settings import Settings
-from llmos.kernel.resources import Resources
+from llmos.ops import jobs as ops_jobs
+from llmos.ops import predict as ops_predict
+from llmos.ops.jobs import JobInfo, JobLog, KernelStatus, to_spec
+from llmos.ops.predict import PredictionSetInfo
 from llmos.spec.schema import TaskSpec
-from llmos.store.db import Store
-from llmos.store.schema import Job, PredictionSet
-from llmos.train.jobs import EVAL_HANDLER, PREDICT_HANDLER, TRAIN_HANDLER
+
+if TYPE_CHECKING:
+    from llmos.core.settings import Settings
+    from llmos.ops.context import Context
+    from llmos.store.db import Store
 
 SpecLike = str | os.PathLike[str] | dict[str, Any] | TaskSpec
 
+__all__ = ["JobsMixin", "SpecLike", "to_spec"]
 
-def to_spec(spec: SpecLike, backend: str | None = None) -> TaskSpec:
-    """A validated spec from a file, a dict or a spec; `backend` overrides `backend.type`."""
-    from llmos.spec import load_spec, parse_spec
 
-    if isinstance(spec, TaskSpec):
-        task = spec
-    elif isinstance(spec, dict):
-        task = parse_spec(spec)
-    else:
-        task = load_spec(spec)
-    if backend is not None:
-        data = task.model_dump(mode="json")
-        data["backend"]["type"] = backend
-        task = parse_spec(data, "--backend")
-    return task
+def local_spec(spec: SpecLike, backend: str | None = None) -> Any:
+    """A file on this machine is read here (its problems name the file); a mapping, YAML
+    text or a `TaskSpec` goes to ops as it is."""
+    if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec):
+        return to_spec(spec, backend)
+    return spec
 
 
 class JobsMixin:
-    """The job methods of `Workspace`, which provides `settings` and `store`."""
+    """The job methods of `Workspace`, which provides `settings`, `store` and `context`."""
 
     settings: Settings
 
@@ -53,38 +49,10 @@ class JobsMixin:
         @property
         def store(self) -> Store: ...
 
+        @property
+        def context(self) -> Context: ...
+
     # --- submitting ---------------------------------------------------------------------
-
-    def _submit(
-        self,
-        kind: str,
-        name: str,
-        handler: str,
-        payload: dict[str, Any],
-        *,
-        priority: int,
-        cpus: int,
-        gpus: int,
-        memory_mb: int,
-        max_attempts: int,
-        start_kernel: bool,
-    ) -> Job:
-        from llmos.kernel import jobs
-        from llmos.kernel.scheduler import ensure_kernel
-
-        job = jobs.submit(
-            self.store,
-            kind=kind,
-            name=name,
-            handler=handler,
-            payload=payload,
-            resources=Resources(cpus, gpus, memory_mb),
-            priority=priority,
-            max_attempts=max_attempts,
-        )
-        if start_kernel:
-            ensure_kernel(self.settings)
-        return job
 
     def submit_train(
         self,
@@ -97,52 +65,40 @@ class JobsMixin:
         max_attempts: int = 2,
         backend: str | None = None,
         start_kernel: bool = True,
-    ) -> Job:
-        """Queue a training run; its inputs are checked now, so a bad spec fails here.
-        `cpus` (default: all of this machine's) is also the job's torch thread count."""
-        from llmos.kernel.resources import machine_capacity
-        from llmos.train.inputs import check_inputs
-
-        task = to_spec(spec, backend)
-        check_inputs(self.store, task)
-        if cpus is None:
-            cpus = machine_capacity().cpus
-        if task.backend.type == "ray":
-            cpus = max(cpus, task.backend.workers * task.backend.cpus_per_worker)
-            gpus = max(gpus, task.backend.workers * task.backend.gpus_per_worker)
-        return self._submit(
-            "train",
-            task.name,
-            TRAIN_HANDLER,
-            {"spec": task.model_dump(mode="json")},
+    ) -> JobInfo:
+        """Queue a training run (spec: a file, a mapping, YAML text or a `TaskSpec`); its
+        inputs are checked now, so a bad spec fails here and nothing is queued."""
+        return ops_jobs.submit_train(
+            self.context,
+            local_spec(spec, backend),
             priority=priority,
             cpus=cpus,
             gpus=gpus,
             memory_mb=memory_mb,
             max_attempts=max_attempts,
+            backend=backend,
             start_kernel=start_kernel,
         )
 
-    def _model_and_dataset(self, model: str, data: str) -> tuple[Any, Any]:
-        from llmos.store.datasets import get_dataset
-        from llmos.store.models import get_model
-
-        return get_model(self.store, model), get_dataset(self.store, data)
-
     def submit_eval(
-        self, model: str, data: str, *, priority: int = 0, cpus: int = 1, start_kernel: bool = True
-    ) -> Job:
-        m, d = self._model_and_dataset(model, data)
-        return self._submit(
-            "eval",
-            m.name,
-            EVAL_HANDLER,
-            {"model": m.ref, "data": d.ref},
+        self,
+        model: str,
+        data: str,
+        *,
+        optimize: str | None = None,
+        priority: int = 0,
+        cpus: int = 1,
+        max_attempts: int = 2,
+        start_kernel: bool = True,
+    ) -> JobInfo:
+        return ops_jobs.submit_eval(
+            self.context,
+            model,
+            data,
+            optimize=optimize,
             priority=priority,
             cpus=cpus,
-            gpus=0,
-            memory_mb=0,
-            max_attempts=2,
+            max_attempts=max_attempts,
             start_kernel=start_kernel,
         )
 
@@ -158,99 +114,60 @@ class JobsMixin:
         cpus: int = 1,
         max_attempts: int = 2,
         start_kernel: bool = True,
-    ) -> Job:
+    ) -> JobInfo:
         """Queue a batch prediction of a dataset version; it registers a prediction set
         (`NAME@V`, default name `<model>-on-<dataset>`)."""
-        from llmos.core.util import check_name
-        from llmos.spec.schema import BackendConfig
-
-        m, d = self._model_and_dataset(model, data)
-        if name is not None:
-            check_name(name, "prediction set name")
-        ray = BackendConfig.model_validate(backend or {"type": "local"})
-        if ray.type == "ray":
-            cpus = max(cpus, ray.workers * ray.cpus_per_worker)
-        payload = {"model": m.ref, "data": d.ref, "name": name, "column": column, "backend": ray.model_dump()}
-        return self._submit(
-            "batch-predict",
-            m.name,
-            PREDICT_HANDLER,
-            payload,
+        return ops_jobs.submit_predict(
+            self.context,
+            model,
+            data,
+            name=name,
+            column=column,
+            backend=backend,
             priority=priority,
             cpus=cpus,
-            gpus=0,
-            memory_mb=0,
             max_attempts=max_attempts,
             start_kernel=start_kernel,
         )
 
     # --- watching -----------------------------------------------------------------------
 
-    def jobs(self, state: str | None = None, limit: int | None = None) -> list[Job]:
-        from llmos.kernel.jobs import list_jobs
+    def jobs(self, state: str | None = None, limit: int | None = None) -> list[JobInfo]:
+        return ops_jobs.jobs(self.context, state, limit)
 
-        return list_jobs(self.store, state, limit)
+    def job(self, job_id: int | str) -> JobInfo:
+        return ops_jobs.job(self.context, job_id)
 
-    def job(self, job_id: int | str) -> Job:
-        from llmos.kernel.jobs import get_job
-
-        return get_job(self.store, job_id)
-
-    def wait_job(self, job_id: int | str, timeout: float | None = None, poll: float = 0.5) -> Job:
+    def wait_job(self, job_id: int | str, timeout: float | None = None, poll: float = 0.5) -> JobInfo:
         """Block until the job has finished; return it (raise JobError on timeout)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = self.job(job_id)
-            if job.finished:
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise JobError(f"job {job.id} is still {job.state} after {timeout:.0f}s")
-            time.sleep(poll)
+        return ops_jobs.wait_job(self.context, job_id, timeout, poll)
 
-    def job_log(self, job_id: int | str) -> str:
-        path = Path(self.job(job_id).log_path)
-        return path.read_text(errors="replace") if path.exists() else ""
+    def job_log(self, job_id: int | str) -> JobLog:
+        return ops_jobs.job_log(self.context, job_id)
+
+    def job_events(self, job_id: int | str, after: int = 0, poll: float = 0.3) -> Iterator[Any]:
+        """The job's state changes, progress, log lines and finally its `end` event."""
+        return ops_jobs.job_events(self.context, job_id, after, poll)
 
     def follow_log(self, job_id: int | str, poll: float = 0.5) -> Iterator[str]:
         """Lines of the job's log as they are written, until the job has finished."""
-        job = self.job(job_id)
-        path, offset = Path(job.log_path), 0
-        while True:
-            finished = self.job(job.id).finished  # read before the file: no line is missed
-            if path.exists():
-                with path.open("rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-                # only whole lines; a partial last line waits for the next pass
-                cut = chunk.rfind(b"\n") + 1 if not finished else len(chunk)
-                offset += cut
-                yield from chunk[:cut].decode(errors="replace").splitlines()
-            if finished:
-                return
-            time.sleep(poll)
+        for event in self.job_events(job_id, poll=poll):
+            if event.type == "log":
+                yield event.line
 
     # --- changing -----------------------------------------------------------------------
 
-    def cancel_job(self, job_id: int | str, wait: float = 0.0) -> Job:
+    def cancel_job(self, job_id: int | str, wait: float = 0.0) -> JobInfo:
         """Cancel a job; with `wait`, wait that long for a running one to end."""
-        from llmos.kernel.jobs import request_cancel
+        return ops_jobs.cancel_job(self.context, job_id, wait)
 
-        job = request_cancel(self.store, job_id)
-        if wait and not job.finished:
-            try:
-                return self.wait_job(job.id, timeout=wait, poll=0.1)
-            except JobError:
-                return self.job(job.id)
-        return job
+    def retry_job(self, job_id: int | str, start_kernel: bool = True) -> JobInfo:
+        return ops_jobs.retry_job(self.context, job_id, start_kernel)
 
-    def retry_job(self, job_id: int | str, start_kernel: bool = True) -> Job:
-        from llmos.kernel.jobs import retry
-        from llmos.kernel.scheduler import ensure_kernel
+    def kernel_status(self) -> KernelStatus:
+        return ops_jobs.kernel_status(self.context)
 
-        job = retry(self.store, job_id)
-        if start_kernel:
-            ensure_kernel(self.settings)
-        return job
+    # --- the kernel on this machine (not over HTTP) ---------------------------------------
 
     def run_kernel(
         self,
@@ -272,10 +189,8 @@ class JobsMixin:
 
     # --- prediction sets ----------------------------------------------------------------
 
-    def prediction_sets(self, name: str | None = None) -> list[PredictionSet]:
-        from llmos.store.predictions import list_predictions
-
-        return list_predictions(self.store, name)
+    def prediction_sets(self, name: str | None = None) -> list[PredictionSetInfo]:
+        return ops_predict.prediction_sets(self.context, name)
 
     def prediction_frame(self, ref: str) -> Any:
         from llmos.store.predictions import get_predictions, load_predictions

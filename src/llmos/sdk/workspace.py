@@ -27,6 +27,7 @@ from llmos.ops import deployments as ops_deployments
 from llmos.ops import feedback as ops_feedback
 from llmos.ops import keys as ops_keys
 from llmos.ops import monitoring as ops_monitoring
+from llmos.ops import predict as ops_predict
 from llmos.ops import users as ops_users
 from llmos.ops.adaptation import AdaptJob, AdaptPlan, AdaptResult, Decision, LabelSuggestions
 from llmos.ops.audit import AuditEventInfo, AuditVerdict
@@ -35,6 +36,7 @@ from llmos.ops.deployments import DeploymentInfo
 from llmos.ops.feedback import FeedbackEvent, FeedbackImport, FeedbackReceipt, LabelledFeedback
 from llmos.ops.keys import EncryptionEnabled, EncryptionStatus, KeyRotation
 from llmos.ops.monitoring import AlertInfo, MonitorReport
+from llmos.ops.predict import Predictions
 from llmos.ops.users import NewToken, TokenInfo, UserInfo
 from llmos.sdk.jobs import JobsMixin, to_spec
 from llmos.spec.schema import TaskSpec
@@ -68,7 +70,6 @@ class Workspace(JobsMixin):
         self._store: Store | None = None
         self._actor = actor
         self._context: Context | None = None
-        self._predictors: dict[str, Predictor] = {}
         self._llms: dict[str, LLM] = {}
 
     @property
@@ -237,39 +238,29 @@ class Workspace(JobsMixin):
         return train_from_spec(self.store, to_spec(spec), progress)
 
     def predictor(self, ref: str) -> Predictor:
-        from llmos.train.predict import Predictor
+        """The loaded predictor of a registered model (kept for the next call)."""
+        from llmos.ops.predict import loaded_predictor
 
-        model = self.model(ref)
-        if model.task == "generation":
-            raise UsageError(f"{model.ref} is a generation model: use `llmos generate` or `llmos chat`")
-        if model.ref not in self._predictors:
-            self._predictors[model.ref] = Predictor.from_folder(
-                self.model_path(model.ref), self.settings.artifacts_dir
-            )
-        return self._predictors[model.ref]
+        return loaded_predictor(self.store, ref)
 
     def predict(
         self, model: str, inputs: list[Any] | pd.DataFrame, progress: Progress | None = None
     ) -> list[dict[str, Any]]:
         """Predictions for texts (or image paths, ...) of a single-input model, or for rows
-        given as dicts of column values (any model)."""
-        return self.predictor(model).predict(inputs, progress)
+        given as dicts of column values (any model). `predict_model` returns them with the
+        model's NAME@V, as `llmos.Client.predict_model` does."""
+        return ops_predict.predict(self.context, model, inputs, progress).predictions
+
+    def predict_model(self, model: str, inputs: list[Any], progress: Progress | None = None) -> Predictions:
+        """`predict` as a result model: the answering model's NAME@V and the predictions."""
+        return ops_predict.predict(self.context, model, inputs, progress)
 
     def evaluate(
         self, model: str, data: str, progress: Progress | None = None, optimize: str | None = None
     ) -> dict[str, Any]:
         """Metrics of `model` on `data`; with `optimize="int8"`, of its int8 version, with the
         full-precision accuracy and the difference under `metrics["optimized"]`."""
-        if optimize is not None:
-            return self._evaluate_optimized(model, data, optimize, progress)
-        row = self.model(model)  # an unknown model is reported before an unknown dataset
-        dataset = self.dataset(data)
-        frame = self.dataset_frame(dataset.ref)
-        if row.task == "generation":
-            from llmos.train.generation import evaluate_llm
-
-            return evaluate_llm(self.llm(row.ref), frame, f"dataset {dataset.ref}", progress)
-        return self.predictor(model).evaluate(frame, f"dataset {dataset.ref}", progress)
+        return ops_predict.evaluate(self.context, model, data, optimize, progress).metrics
 
     # --- LLMs -------------------------------------------------------------------------
 
@@ -482,27 +473,6 @@ class Workspace(JobsMixin):
     ) -> LabelSuggestions:
         """`llmos label suggest`: the k rows of `dataset` most worth labelling for `model`."""
         return ops_adaptation.suggest_labels(self.context, dataset, model, k, strategy, out)
-
-    def _evaluate_optimized(
-        self, model: str, data: str, optimize: str, progress: Progress | None
-    ) -> dict[str, Any]:
-        from llmos.train.predict import Predictor
-
-        row = self.model(model)
-        if row.task == "generation":
-            raise UsageError(f"--optimize applies to classifiers; {row.ref} is a generation model")
-        frame = self.dataset_frame(self.dataset(data).ref)
-        source = f"dataset {self.dataset(data).ref}"
-        baseline = self.predictor(row.ref).evaluate(frame, source, progress)
-        fast = Predictor.from_folder(self.model_path(row.ref), self.settings.artifacts_dir, optimize=optimize)
-        metrics = fast.evaluate(frame, source, progress)
-        change = round(metrics["accuracy"] - baseline["accuracy"], 5)
-        metrics["optimized"] = {
-            "optimize": optimize,
-            "baseline_accuracy": baseline["accuracy"],
-            "accuracy_change": change,
-        }
-        return metrics
 
 
 def _read_inputs(src: Path, needed: list[str]) -> pd.DataFrame:

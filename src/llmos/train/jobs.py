@@ -34,10 +34,13 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
     spec = parse_spec(ctx.payload["spec"], f"job {ctx.job_id}")
 
     def result(row: Any) -> dict[str, Any]:
+        # the registered metrics too, so whoever follows the job (over HTTP as well) can
+        # report them without another call
         return {
             "model": row.ref,
             "accuracy": row.metrics.get("accuracy"),
             "macro_f1": row.metrics.get("macro_f1"),
+            "metrics": row.metrics,
         }
 
     outcome = train_from_spec(
@@ -72,8 +75,64 @@ def load_predictor(ctx: JobContext, model: Any) -> Any:
 
 def eval_job(ctx: JobContext) -> dict[str, Any]:
     model, dataset, frame = _model_and_data(ctx)
-    metrics = load_predictor(ctx, model).evaluate(frame, f"dataset {dataset.ref}", ctx.progress)
+    use_threads(ctx)
+    optimize = ctx.payload.get("optimize")
+    metrics = evaluate_model(ctx.store, model, dataset, frame, optimize, ctx.progress)
     return {"model": model.ref, "data": dataset.ref, "metrics": metrics}
+
+
+def check_optimize(model: Any, optimize: str | None) -> None:
+    """`optimize` (int8, onnx) applies to classifiers: refused for others before any work."""
+    from llmos.core.errors import UsageError
+    from llmos.train.predict import OPTIMIZERS
+
+    if optimize is None:
+        return
+    if optimize not in OPTIMIZERS:
+        raise UsageError(
+            f"optimize {optimize!r}: only {' or '.join(OPTIMIZERS)}, for fine-tuned text classifiers"
+        )
+    if model.task == "generation":
+        raise UsageError(f"--optimize applies to classifiers; {model.ref} is a generation model")
+
+
+def evaluate_model(
+    store: Any,
+    model: Any,
+    dataset: Any,
+    frame: Any,
+    optimize: str | None = None,
+    progress: Any = None,
+    predictor: Any = None,
+    llm: Any = None,
+) -> dict[str, Any]:
+    """Metrics of a registered model on a dataset version's rows; with `optimize`, of its
+    int8 or ONNX version, with the full-precision accuracy and the difference under
+    `metrics["optimized"]`. `predictor` / `llm`: already loaded copies to reuse."""
+    from llmos.store.models import model_folder
+    from llmos.train.predict import Predictor
+
+    check_optimize(model, optimize)
+    source = f"dataset {dataset.ref}"
+    folder = model_folder(store, model)
+    if model.task == "generation":
+        from llmos.models.llm import LLM
+        from llmos.train.generation import evaluate_llm
+
+        llm = llm or LLM.from_folder(folder, model.ref, store.settings.artifacts_dir)
+        return evaluate_llm(llm, frame, source, progress)
+    baseline = predictor or Predictor.from_folder(folder, store.settings.artifacts_dir)
+    if optimize is None:
+        return baseline.evaluate(frame, source, progress)
+    plain = baseline.evaluate(frame, source, progress)
+    fast = Predictor.from_folder(folder, store.settings.artifacts_dir, optimize=optimize)
+    metrics = fast.evaluate(frame, source, progress)
+    metrics["optimized"] = {
+        "optimize": optimize,
+        "baseline_accuracy": plain["accuracy"],
+        "accuracy_change": round(metrics["accuracy"] - plain["accuracy"], 5),
+    }
+    return metrics
 
 
 def batch_predict_job(ctx: JobContext) -> dict[str, Any]:
