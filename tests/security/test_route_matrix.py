@@ -19,10 +19,11 @@ from llmos.serve.runtime import ServeConfig, ServeRuntime
 
 THIS, OTHER = "chat", "other"
 # the contract of the README: what each role may do
+DATA = {"data:read", "data:write", "models:read"}  # datasets, specs, the registry
 RIGHTS = {
-    "admin": {"deployments:read", "deployments:write", "predict", "metrics:read"},
-    "developer": {"deployments:read", "deployments:write", "predict", "metrics:read"},
-    "viewer": {"deployments:read", "metrics:read"},
+    "admin": {"deployments:read", "deployments:write", "predict", "metrics:read", *DATA},
+    "developer": {"deployments:read", "deployments:write", "predict", "metrics:read", *DATA},
+    "viewer": {"deployments:read", "metrics:read", "data:read", "models:read"},
     "app-this": {"predict"},
     "app-other": {"predict"},
 }
@@ -38,6 +39,18 @@ DECLARED = {  # the permission each built-in route must declare
     ("POST", "/v1/deployments"): "deployments:write",
     ("DELETE", "/v1/deployments/{name}"): "deployments:write",
     ("POST", "/v1/deployments/{name}/predict"): "predict",
+    ("POST", "/v1/datasets"): "data:write",
+    ("GET", "/v1/datasets"): "data:read",
+    ("GET", "/v1/datasets/{ref}"): "data:read",
+    ("GET", "/v1/datasets/{ref}/rows"): "data:read",
+    ("POST", "/v1/specs/check"): "data:read",
+    ("GET", "/v1/specs/schema"): "data:read",
+    ("GET", "/v1/registry/models"): "models:read",
+    ("GET", "/v1/registry/models/{ref}"): "models:read",
+    ("GET", "/v1/registry/models/{ref}/lineage"): "models:read",
+    ("GET", "/v1/registry/models/{ref}/files"): "models:read",
+    ("GET", "/v1/registry/models/{ref}/files/{path:path}"): "models:read",
+    ("GET", "/v1/registry/zoo"): "models:read",
 }
 # one body that every route accepts or rejects with a non-auth error (422/404), naming THIS
 BODY = {
