@@ -11,7 +11,9 @@ import pytest
 from llmos.ops.context import Actor, Context
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))  # what a report's confusion matrix starts with
-METRICS = {"accuracy": 0.9, "macro_f1": 0.85, "privacy": {"epsilon": 3.5}}
+PRIVACY = {"epsilon": 3.5, "target_epsilon": 4, "delta": 1e-4, "noise_multiplier": 1.1,
+           "max_grad_norm": 1.0, "accountant": "rdp", "steps": 10}  # fmt: skip
+METRICS = {"accuracy": 0.9, "macro_f1": 0.85, "privacy": PRIVACY}
 
 
 def register_fake(ws, name: str = "tiny", train: str | None = "intents@1") -> str:

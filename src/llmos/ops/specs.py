@@ -68,7 +68,9 @@ def spec_schema(ctx: Context) -> dict[str, Any]:
     return schema
 
 
-def spec_text(spec: dict[str, Any] | str | os.PathLike[str], source: str = "spec") -> tuple[Any, str]:
+def spec_text(
+    spec: dict[str, Any] | str | os.PathLike[str], source: str = "spec"
+) -> tuple[dict[str, Any] | str, str]:
     """What `check_spec` sends: a mapping or YAML text as given, a file's text (named by its path)."""
     if isinstance(spec, (dict, str)):
         return spec, source

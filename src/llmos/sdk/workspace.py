@@ -149,8 +149,8 @@ class Workspace(JobsMixin):
     def check_spec(self, spec: dict[str, Any] | str | os.PathLike[str], source: str = "spec") -> SpecCheck:
         """Check a spec (a mapping, its YAML text, or a `Path` to its file): `SpecError`
         lists every problem with its path; warnings name datasets this workspace lacks."""
-        spec, source = spec_text(spec, source)
-        return ops_specs.check_spec(self.context, spec, source)
+        body, source = spec_text(spec, source)
+        return ops_specs.check_spec(self.context, body, source)
 
     def spec_schema(self) -> dict[str, Any]:
         return ops_specs.spec_schema(self.context)
