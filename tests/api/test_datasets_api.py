@@ -129,3 +129,22 @@ def test_not_multipart_no_file_and_roles(api, intents_csv):
     r = api.get("/v1/datasets/ghost@2", "viewer")
     assert r.status_code == 404 and "dataset 'ghost@2' not found" in r.json()["error"]["message"]
     assert api.get("/v1/datasets/ghost/rows").status_code == 404
+
+
+def test_upload_to_an_encrypted_workspace_leaves_no_plaintext(ws, intents_csv):
+    from fastapi.testclient import TestClient
+
+    from tests.api.conftest import make_api
+
+    ws.enable_encryption()
+    app, headers = make_api(ws)
+    with TestClient(app) as client:
+        files = {"file": ("intents.csv", intents_csv.read_bytes())}
+        r = client.post("/v1/datasets", headers=headers["developer"], files=files, data={"name": "i"})
+        assert r.status_code == 200, r.text
+        rows = client.get("/v1/datasets/i/rows", headers=headers["viewer"], params={"limit": 1}).json()
+    first = rows["rows"][0]["text"].encode()
+    for path in ws.home.rglob("*"):
+        if path.is_file():
+            assert first not in path.read_bytes(), path
+    assert not list(ws.store.plain_dir(ws.settings.cache_dir / "uploads").glob("*"))

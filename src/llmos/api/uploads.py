@@ -65,10 +65,13 @@ def safe_filename(raw: str) -> str:
 
 
 @asynccontextmanager
-async def receive_upload(request: Request, limit: int, file_field: str = "file") -> AsyncIterator[Upload]:
+async def receive_upload(
+    request: Request, limit: int, under: Path | None = None, file_field: str = "file"
+) -> AsyncIterator[Upload]:
     """Parse the request's multipart body as it arrives; the file part `file_field` goes to
-    disk. Raises `InputTooLarge` past `limit` bytes of file, `UsageError` for a body that
-    is not multipart/form-data or lacks the file."""
+    disk, in a private temporary folder under `under` (default: the system's). Raises
+    `InputTooLarge` past `limit` bytes of file, `UsageError` for a body that is not
+    multipart/form-data or lacks the file."""
     from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -82,7 +85,9 @@ async def receive_upload(request: Request, limit: int, file_field: str = "file")
     if length.isdigit() and int(length) > limit + FORM_OVERHEAD:
         raise too_large(limit, f"the upload ({int(length)} bytes)")
 
-    folder = Path(tempfile.mkdtemp(prefix="llmos-upload-"))
+    if under is not None:
+        under.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="llmos-upload-", dir=under))
     upload = Upload()
     part: dict[str, Any] = {}
     header: list[bytes] = [b"", b""]

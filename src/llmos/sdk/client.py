@@ -215,6 +215,11 @@ class Client:
         import http.client
         import uuid
 
+        if file.is_dir():
+            raise UsageError(
+                f"{file}: is a folder; a server takes one uploaded file (import a folder of images "
+                "on the server's machine, or list the images in a CSV)"
+            )
         if not file.is_file():
             raise NotFoundError(f"{file}: no such file")
         boundary = f"llmos-{uuid.uuid4().hex}"

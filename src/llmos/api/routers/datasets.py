@@ -59,7 +59,9 @@ def router(allow: Any) -> APIRouter:
     async def import_(request: Request, ctx: Context = Depends(context)) -> ImportInfo:
         """Import an uploaded file as a dataset version; nothing is stored when it fails."""
         limit = request.app.state.runtime.config.max_upload_bytes
-        async with receive_upload(request, limit) as upload:
+        # the workspace's disk (a system /tmp may be a small RAM disk); outside an encrypted one
+        under = ctx.store.plain_dir(ctx.settings.cache_dir / "uploads")
+        async with receive_upload(request, limit, under) as upload:
             name = upload.fields.get("name", "").strip()
             if not name:
                 raise UsageError("name: required (the dataset name, a form field beside the file)")
