@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmos import __version__
 from llmos.api.access import PUBLIC, access_check, add_bearer_scheme, check_declared, needs
-from llmos.api.errors import error_body, status_of, validation_message
+from llmos.api.errors import error_body, exception_body, status_of, validation_message
 from llmos.core.errors import LlmosError
 from llmos.security.access import Policy
 from llmos.serve.metrics import ServeMetrics
@@ -39,6 +39,9 @@ from llmos.store.audit import record
 # modules of llmos.api.routers, each with `router(allow)`
 ROUTERS = (
     "deployments",
+    "datasets",
+    "specs",
+    "registry",
     "jobs",
     "openai",
     "users",
@@ -76,7 +79,10 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
 
-    app.add_middleware(MeasureAndLimit, metrics=metrics, max_body_bytes=runtime.config.max_body_bytes)
+    uploads: set[str] = set()  # routes that read large bodies themselves, under their own limit
+    app.add_middleware(
+        MeasureAndLimit, metrics=metrics, max_body_bytes=runtime.config.max_body_bytes, uploads=uploads
+    )
 
     @app.exception_handler(LlmosError)
     async def llmos_error(request: Request, exc: LlmosError) -> JSONResponse:
@@ -94,7 +100,7 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
             headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))}
         elif code == 401:
             headers = {"WWW-Authenticate": 'Bearer realm="llmos"'}
-        return JSONResponse(error_body(exc.message, type(exc).__name__, code), code, headers=headers)
+        return JSONResponse(exception_body(exc, code), code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -102,7 +108,9 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
 
     allow = access_check(policy)
     for name in ROUTERS:
-        app.include_router(importlib.import_module(f"llmos.api.routers.{name}").router(allow))
+        module = importlib.import_module(f"llmos.api.routers.{name}")
+        app.include_router(module.router(allow))
+        uploads.update(getattr(module, "UPLOAD_PATHS", ()))
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(allow)], openapi_extra=needs(PUBLIC))
     async def healthz(request: Request) -> dict[str, Any]:
@@ -132,15 +140,19 @@ FORM = b"application/x-www-form-urlencoded"
 
 class MeasureAndLimit:
     """Counts and times every request by route and status, and answers 413 to a body over
-    the limit before it is read. Every route takes a JSON body, so one labelled as a form
+    the limit before it is read (upload routes, `uploads`, enforce their own larger limit
+    as they stream the body). Every route takes a JSON body, so one labelled as a form
     (what `curl -d` sends unless told otherwise) is read as JSON rather than refused.
     Plain ASGI: `BaseHTTPMiddleware` costs a task and a stream per request, measurable at
     hundreds of requests per second."""
 
-    def __init__(self, app: ASGIApp, metrics: ServeMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: ServeMetrics, max_body_bytes: int, uploads: set[str] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.uploads = uploads if uploads is not None else set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -158,7 +170,8 @@ class MeasureAndLimit:
             }
         start = time.perf_counter()
         try:
-            if length.isdigit() and int(length) > self.max_body_bytes:
+            upload = scope["method"] == "POST" and scope["path"] in self.uploads
+            if length.isdigit() and int(length) > self.max_body_bytes and not upload:
                 status = 413
                 message = f"request body of {int(length)} bytes is over the limit of {self.max_body_bytes}"
                 await JSONResponse(error_body(message, "InputTooLarge", 413), 413)(scope, receive, send)

@@ -42,9 +42,18 @@ def status_of(exc: LlmosError) -> int:
     return next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
 
 
-def error_body(message: str, kind: str, code: int) -> dict[str, Any]:
-    """OpenAI's error shape, so its clients show the message."""
-    return {"error": {"message": message, "type": kind, "code": code}}
+def error_body(message: str, kind: str, code: int, problems: list[str] | None = None) -> dict[str, Any]:
+    """OpenAI's error shape, so its clients show the message; a spec's errors also come as
+    the list `problems`, one line each with its path."""
+    error: dict[str, Any] = {"message": message, "type": kind, "code": code}
+    if problems:
+        error["problems"] = problems
+    return {"error": error}
+
+
+def exception_body(exc: LlmosError, code: int) -> dict[str, Any]:
+    problems = exc.problems if isinstance(exc, SpecError) else None
+    return error_body(exc.message, type(exc).__name__, code, problems)
 
 
 def validation_message(errors: Any) -> str:

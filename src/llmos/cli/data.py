@@ -10,7 +10,6 @@ from rich.markup import escape
 
 from llmos.cli.output import out, print_json, table
 from llmos.cli.state import STATE
-from llmos.store.summaries import dataset_summary
 
 app = typer.Typer(help="Import, list and inspect datasets.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -37,13 +36,12 @@ def import_(
     ] = "off",
     json_out: JsonOpt = False,
 ) -> None:
-    """Import a file as a new immutable dataset version (identical content: same version)."""
-    result = STATE.workspace.import_dataset(path, name, label=label, format=fmt, pii=pii)
-    ds = result.dataset
-    found = result.screen_report or []
+    """Import a file as a new immutable dataset version (identical content: same version);
+    with --url, the file is uploaded to the server."""
+    result = STATE.backend.import_dataset(path, name, label=label, format=fmt, pii=pii)
+    found = result.pii or []
     if json_out:
-        extra = {"pii": [c.to_json() for c in found]} if pii in ("report", "redact") else {}
-        print_json({**dataset_summary(ds), "created": result.created, **extra})
+        print_json(result.as_json())
         return
     if pii in ("report", "redact"):
         table(
@@ -53,12 +51,8 @@ def import_(
         )
     verb = "imported" if result.created else "unchanged, already"
     out.print(
-        f"{verb} {ds.ref}: {ds.num_rows} rows, {len(ds.columns)} columns"
-        + (
-            f", label {ds.label_column!r} with {len(ds.label_distribution or {})} values"
-            if ds.label_column
-            else ""
-        )
+        f"{verb} {result.ref}: {result.rows} rows, {len(result.columns)} columns"
+        + (f", label {result.label_column!r} with {result.labels} values" if result.label_column else "")
     )
 
 
@@ -68,7 +62,7 @@ def list_(
     json_out: JsonOpt = False,
 ) -> None:
     """List dataset versions."""
-    rows = [dataset_summary(d) for d in STATE.workspace.datasets(name)]
+    rows = [d.as_json() for d in STATE.backend.datasets(name)]
     if json_out:
         print_json(rows)
         return
@@ -86,15 +80,14 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Schema, statistics, label distribution and first rows of a dataset version."""
-    ws = STATE.workspace
-    ds = ws.dataset(ref)
-    head = ws.dataset_frame(ds.ref).head(rows)
+    backend = STATE.backend
+    ds = backend.dataset(ref)
+    head = backend.dataset_rows(ds.ref, rows)
     if json_out:
-        print_json({**dataset_summary(ds, full=True), "head": head.to_dict(orient="records")})
+        print_json({**ds.as_json(), "head": head.rows})
         return
-    info = dataset_summary(ds, full=True)
     source = escape(str(ds.source))
-    out.print(f"[bold]{ds.ref}[/bold]  {ds.num_rows} rows  from {source}  sha256 {ds.content_hash[:12]}")
+    out.print(f"[bold]{ds.ref}[/bold]  {ds.rows} rows  from {source}  sha256 {ds.content_hash[:12]}")
     table(
         "columns",
         ["column", "kind", "dtype", "missing", "unique", "details"],
@@ -107,10 +100,14 @@ def show(
                 c.get("unique", ""),
                 ", ".join(f"{k} {c[k]}" for k in ("mean_words", "max_words", "min", "max", "mean") if k in c),
             )
-            for c in info["columns"]
+            for c in ds.columns
         ],
     )
     if ds.label_distribution:
         dist = sorted(ds.label_distribution.items(), key=lambda kv: -kv[1])
         table(f"label {ds.label_column!r} ({len(dist)} values)", ["label", "rows"], dist)
-    table("first rows", list(head.columns), head.astype(str).values.tolist())
+    table("first rows", head.columns, [[_text(r.get(c)) for c in head.columns] for r in head.rows])
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)

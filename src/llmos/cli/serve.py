@@ -71,6 +71,9 @@ def serve(
     guard_labels: Annotated[
         str, typer.Option("--guard-labels", help="Its labels that mean injection (comma-separated).")
     ] = "injection,jailbreak",
+    max_upload_mb: Annotated[
+        float, typer.Option("--max-upload-mb", help="Largest dataset upload (else 413).")
+    ] = 512.0,
 ) -> None:
     """Serve the workspace's deployments over HTTP (OpenAPI docs at /docs); Ctrl-C stops it gracefully."""
     from llmos.api.server import serve as run
@@ -84,6 +87,10 @@ def serve(
         from llmos.core.errors import UsageError
 
         raise UsageError(f"--workers must be at least 1, not {workers}")
+    if max_upload_mb <= 0:
+        from llmos.core.errors import UsageError
+
+        raise UsageError(f"--max-upload-mb must be positive, not {max_upload_mb:g}")
     config = ServeConfig(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
@@ -94,6 +101,7 @@ def serve(
         adapter_budget_mb=adapter_budget_mb,
         max_adapters=max_adapters,
         workers=workers,
+        max_upload_bytes=int(max_upload_mb * 2**20),
     )
     ws = STATE.workspace
     ws.init()

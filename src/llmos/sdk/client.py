@@ -25,16 +25,21 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
-from llmos.core.errors import JobError, LlmosError, NotFoundError, UsageError
+from llmos.core.errors import JobError, LlmosError, NotFoundError, SpecError, UsageError
 from llmos.ops.adaptation import AdaptJob, AdaptPlan, AdaptResult, Decision, LabelSuggestions
 from llmos.ops.audit import AuditEventInfo, AuditVerdict
+from llmos.ops.datasets import DatasetInfo, DatasetRows, ImportInfo
 from llmos.ops.deployments import DeploymentInfo
 from llmos.ops.feedback import FeedbackEvent, FeedbackImport, FeedbackReceipt, LabelledFeedback
 from llmos.ops.jobs import JobInfo, JobLog, KernelStatus, follow_events
 from llmos.ops.keys import EncryptionStatus, KeyRotation
+from llmos.ops.models import Lineage, ModelFile, ModelInfo, ZooModel
 from llmos.ops.monitoring import AlertInfo, MonitorReport
 from llmos.ops.predict import Predictions, PredictionSetInfo
+from llmos.ops.specs import SpecCheck, spec_text
 from llmos.ops.users import NewToken, TokenInfo, UserInfo
+
+CHUNK = 1024 * 1024  # bytes an upload sends at a time
 
 
 def _q(part: str) -> str:
@@ -60,6 +65,70 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/healthz")
+
+    # datasets
+
+    def import_dataset(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        label: str | None = None,
+        format: str | None = None,
+        pii: str = "off",
+    ) -> ImportInfo:
+        """Upload a file (streamed, never held in memory whole) and import it as a dataset
+        version on the server."""
+        fields = {"name": name, "label": label, "format": format, "pii": pii}
+        answer = self._upload("/v1/datasets", Path(path), {k: v for k, v in fields.items() if v is not None})
+        return ImportInfo(**answer)
+
+    def datasets(self, name: str | None = None) -> list[DatasetInfo]:
+        query = f"?{urllib.parse.urlencode({'name': name})}" if name else ""
+        return [DatasetInfo(**row) for row in self._call("GET", f"/v1/datasets{query}")]
+
+    def dataset(self, ref: str) -> DatasetInfo:
+        return DatasetInfo(**self._call("GET", f"/v1/datasets/{_q(ref)}"))
+
+    def dataset_rows(self, ref: str, limit: int = 10) -> DatasetRows:
+        return DatasetRows(**self._call("GET", f"/v1/datasets/{_q(ref)}/rows?limit={int(limit)}"))
+
+    # specs
+
+    def check_spec(self, spec: dict[str, Any] | str | os.PathLike[str], source: str = "spec") -> SpecCheck:
+        """Check a spec on the server; `SpecError` (with `.problems`) lists every problem."""
+        body, source = spec_text(spec, source)
+        return SpecCheck(**self._call("POST", "/v1/specs/check", {"spec": body, "source": source}))
+
+    def spec_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = self._call("GET", "/v1/specs/schema")
+        return schema
+
+    # the model registry
+
+    def models(self, name: str | None = None) -> list[ModelInfo]:
+        query = f"?{urllib.parse.urlencode({'name': name})}" if name else ""
+        return [ModelInfo(**row) for row in self._call("GET", f"/v1/registry/models{query}")]
+
+    def model(self, ref: str) -> ModelInfo:
+        return ModelInfo(**self._call("GET", f"/v1/registry/models/{_q(ref)}"))
+
+    def lineage(self, ref: str) -> Lineage:
+        return Lineage(**self._call("GET", f"/v1/registry/models/{_q(ref)}/lineage"))
+
+    def model_files(self, ref: str) -> list[ModelFile]:
+        return [ModelFile(**row) for row in self._call("GET", f"/v1/registry/models/{_q(ref)}/files")]
+
+    def model_file(self, ref: str, path: str) -> bytes:
+        where = urllib.parse.quote(path, safe="/")
+        with self._open("GET", f"/v1/registry/models/{_q(ref)}/files/{where}") as response:
+            data: bytes = response.read()
+            return data
+
+    def zoo(self) -> list[ZooModel]:
+        return [ZooModel(**row) for row in self._call("GET", "/v1/registry/zoo")]
+
+    # deployments
 
     def deployments(self) -> list[DeploymentInfo]:
         return [DeploymentInfo(**row) for row in self._call("GET", "/v1/deployments")]
@@ -495,21 +564,64 @@ class Client:
             return json.loads(response.read())
 
     def _upload(self, path: str, file: Path, fields: dict[str, str]) -> Any:
-        """POST `file` and `fields` as multipart/form-data (the file under the name `file`)."""
+        """POST `file` and `fields` as multipart/form-data, the file read and sent in chunks.
+        http.client rather than urllib: a server refusing the upload part-way (413) closes
+        the connection, and its answer is still read after the failed send."""
+        import http.client
+
+        if file.is_dir():
+            raise UsageError(
+                f"{file}: is a folder; a server takes one uploaded file (import a folder of images "
+                "on the server's machine, or list the images in a CSV)"
+            )
         if not file.is_file():
             raise NotFoundError(f"{file}: no such file")
-        boundary = "llmos-" + uuid.uuid4().hex
-        parts = []
-        for name, value in fields.items():
-            parts.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-            )
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{_q(file.name)}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        boundary = f"llmos-{uuid.uuid4().hex}"
+        head = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, v in fields.items()
         )
-        data = b"".join(parts) + head.encode() + file.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-        return self._call("POST", path, data=data, content_type=f"multipart/form-data; boundary={boundary}")
+        filename = file.name.replace('"', "%22").replace("\r", "").replace("\n", "")
+        head += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        url = urllib.parse.urlsplit(self.url + path)
+        connection_class = (
+            http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_class(url.netloc, timeout=self.timeout)
+        target = url.path + (f"?{url.query}" if url.query else "")
+        try:
+            connection.putrequest("POST", target)
+            connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+            connection.putheader("Content-Length", str(len(head) + file.stat().st_size + len(tail)))
+            if self.token:
+                connection.putheader("Authorization", f"Bearer {self.token}")
+            connection.endheaders()
+            try:
+                connection.send(head)
+                with file.open("rb") as source:
+                    while chunk := source.read(CHUNK):
+                        connection.send(chunk)
+                connection.send(tail)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused part-way: the answer says why
+            try:
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                raise UsageError(
+                    f"the llmos server at {self.url} closed the connection during the upload of {file}: {exc}"
+                ) from None
+            raw = response.read()
+        except OSError as exc:
+            raise UsageError(f"cannot reach the llmos server at {self.url}: {exc}") from None
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise _answer_error(raw, response.status, response.reason)
+        return json.loads(raw)
 
 
 def _param(value: Any) -> str:
@@ -609,12 +721,21 @@ def _error_class(name: str, status: int) -> type[LlmosError]:
 
 
 def _error(exc: urllib.error.HTTPError) -> ServerError:
+    return _answer_error(exc.read(), exc.code, str(exc.reason))
+
+
+def _answer_error(raw: bytes, status: int, reason: str) -> ServerError:
+    problems: list[str] = []
     try:
-        error = json.loads(exc.read())["error"]
+        error = json.loads(raw)["error"]
         message, kind = error["message"], str(error.get("type", ""))
+        problems = [str(p) for p in error.get("problems") or []]
     except (ValueError, KeyError, TypeError):
-        message, kind = f"HTTP {exc.code} {exc.reason}", ""
-    cls = _error_class(kind, exc.code)
+        message, kind = f"HTTP {status} {reason}", ""
+    cls = _error_class(kind, status)
     if cls is LlmosError:
-        return ServerError(message, exc.code)
-    return _remote_class(cls)(message, exc.code)
+        return ServerError(message, status)
+    found = _remote_class(cls)(message, status)
+    if isinstance(found, SpecError):
+        found.problems = problems  # every problem with its path, as a local check has them
+    return found

@@ -23,26 +23,30 @@ from llmos.core.settings import Settings
 from llmos.core.util import atomic_path
 from llmos.ops import adaptation as ops_adaptation
 from llmos.ops import audit as ops_audit
+from llmos.ops import datasets as ops_datasets
 from llmos.ops import deployments as ops_deployments
 from llmos.ops import feedback as ops_feedback
 from llmos.ops import keys as ops_keys
+from llmos.ops import models as ops_models
 from llmos.ops import monitoring as ops_monitoring
 from llmos.ops import predict as ops_predict
+from llmos.ops import specs as ops_specs
 from llmos.ops import users as ops_users
 from llmos.ops.adaptation import AdaptJob, AdaptPlan, AdaptResult, Decision, LabelSuggestions
 from llmos.ops.audit import AuditEventInfo, AuditVerdict
 from llmos.ops.context import Actor, Context
+from llmos.ops.datasets import DatasetInfo, DatasetRows, ImportInfo
 from llmos.ops.deployments import DeploymentInfo
 from llmos.ops.feedback import FeedbackEvent, FeedbackImport, FeedbackReceipt, LabelledFeedback
 from llmos.ops.keys import EncryptionEnabled, EncryptionStatus, KeyRotation
+from llmos.ops.models import Lineage, ModelFile, ModelInfo, ZooModel
 from llmos.ops.monitoring import AlertInfo, MonitorReport
 from llmos.ops.predict import Predictions
+from llmos.ops.specs import SpecCheck, spec_text
 from llmos.ops.users import NewToken, TokenInfo, UserInfo
 from llmos.sdk.jobs import JobsMixin, to_spec
 from llmos.spec.schema import TaskSpec
-from llmos.store.datasets import ImportResult
 from llmos.store.db import Store
-from llmos.store.schema import DatasetVersion, ModelVersion
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.models.generation import Completion, SamplingParams
@@ -158,73 +162,67 @@ class Workspace(JobsMixin):
         label: str | None = None,
         format: str | None = None,
         pii: str = "off",
-    ) -> ImportResult:
+    ) -> ImportInfo:
         """Import a file as a dataset version. `pii`: `off` (no scan), `report` (counts
-        per column and type in `result.screen_report`), `redact` (store `[EMAIL]`-style
-        tags instead of the values) or `reject` (refuse a file holding any PII)."""
-        from llmos.security.pii import import_screen
-        from llmos.store.datasets import import_dataset
+        per column and type in `result.pii`), `redact` (store `[EMAIL]`-style tags instead
+        of the values) or `reject` (refuse a file holding any PII)."""
+        return ops_datasets.import_dataset(self.context, path, name, label=label, format=format, pii=pii)
 
-        screen = import_screen(pii)
-        return import_dataset(self.store, Path(path), name, label=label, fmt=format, screen=screen)
+    def datasets(self, name: str | None = None) -> list[DatasetInfo]:
+        return ops_datasets.datasets(self.context, name)
 
-    def datasets(self, name: str | None = None) -> list[DatasetVersion]:
-        from llmos.store.datasets import list_datasets
+    def dataset(self, ref: str) -> DatasetInfo:
+        return ops_datasets.dataset(self.context, ref)
 
-        return list_datasets(self.store, name)
-
-    def dataset(self, ref: str) -> DatasetVersion:
-        from llmos.store.datasets import get_dataset
-
-        return get_dataset(self.store, ref)
+    def dataset_rows(self, ref: str, limit: int = 10) -> DatasetRows:
+        return ops_datasets.dataset_rows(self.context, ref, limit)
 
     def dataset_frame(self, ref: str) -> pd.DataFrame:
-        from llmos.store.datasets import load_frame
+        """The whole table of a dataset version (pandas; on this machine only)."""
+        from llmos.store.datasets import get_dataset, load_frame
 
-        return load_frame(self.store, self.dataset(ref))
+        self.context.require("data:read")
+        return load_frame(self.store, get_dataset(self.store, ref))
+
+    # --- specs ------------------------------------------------------------------------
+
+    def check_spec(self, spec: dict[str, Any] | str | os.PathLike[str], source: str = "spec") -> SpecCheck:
+        """Check a spec (a mapping, its YAML text, or a `Path` to its file): `SpecError`
+        lists every problem with its path; warnings name datasets this workspace lacks."""
+        body, source = spec_text(spec, source)
+        return ops_specs.check_spec(self.context, body, source)
+
+    def spec_schema(self) -> dict[str, Any]:
+        return ops_specs.spec_schema(self.context)
 
     # --- models -----------------------------------------------------------------------
 
-    def zoo(self) -> list[dict[str, Any]]:
-        from llmos.models.zoo import ZOO
+    def zoo(self) -> list[ZooModel]:
+        return ops_models.zoo(self.context)
 
-        return [
-            {
-                "alias": e.alias,
-                "kind": e.kind,
-                "params": e.params,
-                "package": e.package,
-                "installed": e.installed(),
-                "source": e.source,
-                "description": e.description,
-            }
-            for e in ZOO.values()
-        ]
+    def models(self, name: str | None = None) -> list[ModelInfo]:
+        return ops_models.models(self.context, name)
 
-    def models(self, name: str | None = None) -> list[ModelVersion]:
-        from llmos.store.models import list_models
+    def model(self, ref: str) -> ModelInfo:
+        return ops_models.model(self.context, ref)
 
-        return list_models(self.store, name)
-
-    def model(self, ref: str) -> ModelVersion:
-        from llmos.store.models import get_model
-
-        return get_model(self.store, ref)
-
-    def lineage(self, ref: str) -> dict[str, str | None]:
+    def lineage(self, ref: str) -> Lineage:
         """The dataset versions a model was trained and tested on."""
-        from llmos.store.datasets import get_dataset_by_id
+        return ops_models.lineage(self.context, ref)
 
-        model = self.model(ref)
-        return {
-            part: get_dataset_by_id(self.store, ds_id).ref if ds_id else None
-            for part, ds_id in (("train", model.train_dataset_id), ("test", model.test_dataset_id))
-        }
+    def model_files(self, ref: str) -> list[ModelFile]:
+        """The files of a model's report (metrics.json, confusion_matrix.png, ...) and its spec."""
+        return ops_models.model_files(self.context, ref)
+
+    def model_file(self, ref: str, path: str) -> bytes:
+        """The bytes of one of `model_files` (decrypted in an encrypted workspace)."""
+        return ops_models.model_file(self.context, ref, path)
 
     def model_path(self, ref: str) -> Path:
-        from llmos.store.models import model_folder
+        from llmos.store.models import get_model, model_folder
 
-        return model_folder(self.store, self.model(ref))
+        self.context.require("models:read")
+        return model_folder(self.store, get_model(self.store, ref))
 
     # --- training and use ---------------------------------------------------------------
 

@@ -45,6 +45,8 @@ class ServeConfig:
     refresh_s: float = 1.0
     max_generations: int = 64
     max_body_bytes: int = 8 * 2**20
+    # a dataset upload (POST /v1/datasets), streamed to disk: its own, larger limit
+    max_upload_bytes: int = 512 * 2**20
     # rows per forward pass inside a batch, sorted by length: on a CPU, MiniLM costs 9.5 ms
     # a text in length-sorted groups of 8, 25 ms alone and 28 ms in one padded group of 128
     model_batch_size: int = 8

@@ -111,14 +111,21 @@ def load_spec(path: str | os.PathLike[str]) -> TaskSpec:
     if not path.exists():
         raise NotFoundError(f"{path}: no such spec file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise SpecError(f"{path}: not UTF-8 text") from None
+    return parse_spec_text(text, str(path))
+
+
+def parse_spec_text(text: str, source: str = "spec") -> TaskSpec:
+    """A spec from its YAML text; `source` names it in the messages."""
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SpecError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse_spec(data, str(path))
+        raise SpecError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_spec(data, source)
 
 
 def spec_json_schema() -> str:

@@ -174,9 +174,11 @@ def import_dataset(
     label: str | None = None,
     fmt: str | None = None,
     screen: ImportScreen | None = None,
+    source: str | None = None,
 ) -> ImportResult:
     """Import `path` as dataset `name`; with `screen`, the rows pass through it first
-    (nothing is stored when it raises; a transforming screen stores its output)."""
+    (nothing is stored when it raises; a transforming screen stores its output).
+    `source` is recorded as where the rows came from (default: `path`, resolved)."""
     check_name(name, "dataset name")
     path = Path(path)
     if path.is_dir():  # a folder of class subfolders of images
@@ -215,7 +217,7 @@ def import_dataset(
             version=next_version(session, DatasetVersion, name),
             content_hash=content_hash,
             format=fmt,
-            source=str(path.resolve()),
+            source=source or str(path.resolve()),
             num_rows=len(frame),
             columns=infer_schema(frame),
             label_column=label_col,
