@@ -49,8 +49,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            with self.engine.begin() as conn:
-                migrations.upgrade(conn)
+            migrations.upgrade(self.engine)
         except OperationalError as exc:
             raise StoreError(f"cannot open workspace database {settings.db_url}: {exc.orig}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
