@@ -6,6 +6,7 @@ from llmos.core.settings import Settings
 from llmos.store import Store, migrations
 
 
+@pytest.mark.local_only
 def test_fresh_database_is_at_head_in_wal_mode(home):
     store = Store(Settings.resolve(home))
     with store.engine.connect() as conn:
@@ -17,6 +18,7 @@ def test_head_is_the_last_migration_file():
     assert migrations.revisions()[-1] == migrations.HEAD
 
 
+@pytest.mark.local_only
 def test_migrations_build_exactly_the_tables_schema_py_declares(home, tmp_path):
     """The migration files and the ORM classes cannot drift apart unnoticed."""
     from llmos.store.schema import Base
@@ -30,6 +32,7 @@ def test_migrations_build_exactly_the_tables_schema_py_declares(home, tmp_path):
     }
 
 
+@pytest.mark.local_only
 def test_processes_opening_a_new_workspace_at_once_migrate_it_once(home):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -81,6 +84,7 @@ INSERT INTO model_versions VALUES (1, 'old', 1, 'text-classification', 'minilm',
 """
 
 
+@pytest.mark.local_only
 def test_version_1_database_is_migrated_to_the_shape_of_a_fresh_one(home, tmp_path):
     """A workspace made before the kernel gains the jobs and prediction tables, and keeps its models."""
     import sqlite3
@@ -100,6 +104,7 @@ def test_version_1_database_is_migrated_to_the_shape_of_a_fresh_one(home, tmp_pa
     assert old.job_id is None and old.train_seconds == 1.5
 
 
+@pytest.mark.local_only
 def test_database_from_newer_llmos_is_refused(home):
     store = Store(Settings.resolve(home))
     with store.engine.begin() as conn:
@@ -109,6 +114,7 @@ def test_database_from_newer_llmos_is_refused(home):
         Store(Settings.resolve(home))
 
 
+@pytest.mark.local_only
 def test_legacy_database_from_an_unknown_runner_version_is_refused(home):
     import sqlite3
 
@@ -144,3 +150,26 @@ def test_conflicting_write_is_rolled_back_with_a_clear_error(home):
         session.add(row())
     with store.read() as session:
         assert session.query(DatasetVersion).count() == 1
+
+
+def test_postgresql_database_is_migrated_from_empty_to_the_declared_shape(scale_servers):
+    """On PostgreSQL too, the migration files build exactly what schema.py declares."""
+    if scale_servers is None:
+        pytest.skip("needs --backend scale")
+    from llmos.core.settings import sqlalchemy_url
+    from llmos.store.db import open_engine
+    from llmos.store.schema import Base
+
+    for name in ("mig_empty", "mig_declared"):
+        scale_servers.admin(f"DROP DATABASE IF EXISTS {name}")
+        scale_servers.admin(f"CREATE DATABASE {name}")
+    migrated = open_engine(sqlalchemy_url(scale_servers.db_url("mig_empty")))
+    assert migrations.upgrade(migrated) is None
+    declared = open_engine(sqlalchemy_url(scale_servers.db_url("mig_declared")))
+    Base.metadata.create_all(declared)
+    with migrated.connect() as conn:
+        assert migrations.current_revision(conn) == migrations.HEAD
+    shape = _shape(migrated)
+    assert shape == {**_shape(declared), "alembic_version": shape["alembic_version"]}
+    migrated.dispose()
+    declared.dispose()

@@ -26,6 +26,7 @@ def test_save_repoint_delete(home):
         save_deployment(store, "no spaces", "m@1", "classifier", {})
 
 
+@pytest.mark.local_only
 def test_a_workspace_from_before_serving_gains_the_table(home):
     import sqlite3
 
