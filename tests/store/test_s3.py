@@ -165,3 +165,29 @@ def test_wrong_s3_credentials_are_one_line_and_write_nothing(tmp_path):
             AWS_ACCESS_KEY_ID=key["AccessKeyId"],
             AWS_SECRET_ACCESS_KEY="wrong-secret",
         )
+
+
+def test_init_db_records_a_reachable_database_and_refuses_an_unreachable_one(tmp_path, scale_servers):
+    import subprocess
+    import sys
+
+    port = servers.free_port()
+    home = tmp_path / "bad"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("LLMOS_DB_URL", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "llmos.cli.main", "--home", str(home), "init", "--db", f"postgresql://u:pw@127.0.0.1:{port}/x"],
+        capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert run.returncode != 0 and "cannot open workspace database" in run.stderr + run.stdout
+    assert "pw" not in run.stderr + run.stdout and not home.exists()
+    if scale_servers is None:
+        return
+    scale_servers.admin("DROP DATABASE IF EXISTS init_cli")
+    scale_servers.admin("CREATE DATABASE init_cli")
+    url = scale_servers.db_url("init_cli")
+    argv = [sys.executable, "-m", "llmos.cli.main", "--home", str(tmp_path / "ok"), "init", "--db", url]
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert Settings.resolve(tmp_path / "ok").store_config()["db_url"] == url
+    assert not (tmp_path / "ok" / "llmos.db").exists()

@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from llmos.core.errors import StoreError, first_line
-from llmos.core.settings import Settings
+from llmos.core.settings import Settings, sqlalchemy_url
 from llmos.store import crypto, migrations
 from llmos.store.artifacts import open_artifacts
 
@@ -72,6 +72,23 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+def _migrate(engine: Engine, url: str) -> None:
+    try:
+        migrations.upgrade(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = first_line(exc.orig or exc)
+        raise StoreError(f"cannot open workspace database {shown_url(url)}: {reason}") from exc
+
+
+def check_database(url: str) -> None:
+    """Open `url`, bringing its schema to the latest (`llmos init --db`); one line if it fails."""
+    url = sqlalchemy_url(url)
+    engine = open_engine(url)
+    _migrate(engine, url)
+    engine.dispose()
+
+
 class Store:
     """Open (creating if needed) the workspace at `settings.home`."""
 
@@ -84,13 +101,7 @@ class Store:
         if local:  # the database file goes in the folder
             self._make_home()
         self.engine: Engine = open_engine(url)
-        try:
-            migrations.upgrade(self.engine)
-        except DBAPIError as exc:
-            self.engine.dispose()
-            raise StoreError(
-                f"cannot open workspace database {shown_url(url)}: {first_line(exc.orig)}"
-            ) from exc
+        _migrate(self.engine, url)
         if not local:
             self._make_home()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
