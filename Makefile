@@ -28,8 +28,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+# The whole suite on the embedded default (SQLite + folder), then the packages that own
+# storage and its users again on the scale-out parts (a throwaway PostgreSQL 15 cluster and
+# moto's S3 server, started and removed by the test session: tests/servers.py). Training,
+# adapt, apps and interfaces reach the store only through these packages, so running them
+# twice would repeat the same queries at the cost of minutes of model training each.
+SCALE_TESTS := tests/store tests/kernel tests/security tests/serve
+
 test: lint
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --backend scale $(SCALE_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train_text.py

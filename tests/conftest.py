@@ -1,8 +1,13 @@
 """Shared fixtures: an empty workspace, a tiny random BERT with its tokenizer, and a
-small synthetic intent dataset whose labels a tiny model can learn in a few epochs."""
+small synthetic intent dataset whose labels a tiny model can learn in a few epochs.
+
+`--backend scale` (or LLMOS_TEST_BACKEND=scale) puts every `home`/`ws` workspace on the
+scale-out parts: its own database in a throwaway PostgreSQL cluster and its own prefix
+in a moto S3 server, both started once per session (`tests/servers.py`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from dataclasses import dataclass
@@ -75,9 +80,85 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("local", "scale"),
+        default=os.environ.get("LLMOS_TEST_BACKEND", "local"),
+        help="local: SQLite + folder (default); scale: PostgreSQL + moto S3 for every `home` workspace",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--backend") != "scale":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite file itself (the scale backend has none)")
+    for item in items:
+        if "local_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"llmos backend: {config.getoption('--backend')}"
+
+
+@dataclass
+class ScaleServers:
+    admin_url: str  # postgresql://postgres@127.0.0.1:PORT/postgres
+    s3_endpoint: str
+    bucket: str = "llmos-test"
+    template: str = "llmos_template"
+    count: int = 0
+
+    def db_url(self, name: str) -> str:
+        return self.admin_url.rsplit("/", 1)[0] + "/" + name
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def scale_servers(request: pytest.FixtureRequest):
+    """PostgreSQL + S3 for the session (None on the local backend)."""
+    if request.config.getoption("--backend") != "scale":
+        yield None
+        return
+    from llmos.core.settings import sqlalchemy_url
+    from llmos.store import migrations
+    from llmos.store.db import open_engine
+    from tests import servers
+
+    os.environ.update(servers.s3_env())
+    with servers.postgres() as pg, servers.moto_s3() as s3:
+        found = ScaleServers(pg, s3)
+        servers.make_bucket(s3, found.bucket)
+        found.admin(f"CREATE DATABASE {found.template}")
+        engine = open_engine(sqlalchemy_url(found.db_url(found.template)))
+        migrations.upgrade(engine)  # each test's database is a copy: no migration per test
+        engine.dispose()
+        yield found
+
+
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "ws"
+def home(tmp_path: Path, scale_servers: ScaleServers | None):
+    path = tmp_path / "ws"
+    if scale_servers is None:
+        yield path
+        return
+    from llmos.core.settings import Settings
+
+    scale_servers.count += 1
+    name = f"t{os.getpid()}_{scale_servers.count}"
+    scale_servers.admin(f"CREATE DATABASE {name} TEMPLATE {scale_servers.template}")
+    Settings(path).write_store_config(
+        scale_servers.db_url(name), f"s3://{scale_servers.bucket}/{name}?endpoint={scale_servers.s3_endpoint}"
+    )
+    yield path
+    with contextlib.suppress(Exception):  # else the cluster goes at the session's end
+        scale_servers.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
@@ -97,17 +178,27 @@ def intents_csv(tmp_path: Path) -> Path:
 
 
 def snapshot(home: Path) -> dict[str, object]:
-    """Everything a failed command must leave untouched: rows of every table and files."""
+    """Everything a failed command must leave untouched: rows of every table and files
+    (and, on the scale backend, the PostgreSQL tables and the S3 objects)."""
     import sqlite3
 
     db = home / "llmos.db"
     tables: dict[str, object] = {}
+    config = home / "store.json"
+    if config.exists():
+        import json
+
+        return {**_remote_snapshot(json.loads(config.read_text())), "files": _files(home)}
     if db.exists():
         con = sqlite3.connect(db)
         names = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
         tables = {n: con.execute(f"select * from {n}").fetchall() for n in names}
         con.close()
-    files = (
+    return {"tables": tables, "files": _files(home)}
+
+
+def _files(home: Path) -> list[str]:
+    return (
         sorted(
             str(p.relative_to(home))
             for p in home.rglob("*")
@@ -116,7 +207,22 @@ def snapshot(home: Path) -> dict[str, object]:
         if home.exists()
         else []
     )
-    return {"tables": tables, "files": files}
+
+
+def _remote_snapshot(config: dict[str, str]) -> dict[str, object]:
+    from sqlalchemy import create_engine, inspect, text
+
+    from llmos.core.settings import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(config["db_url"]))
+    with engine.connect() as conn:
+        names = inspect(conn).get_table_names()
+        tables = {n: sorted(map(repr, conn.execute(text(f'SELECT * FROM "{n}"')).all())) for n in names}
+    engine.dispose()
+    from llmos.store.s3 import S3Artifacts
+
+    s3 = S3Artifacts(config["artifacts_url"], Path("/nonexistent"))
+    return {"tables": tables, "objects": s3.digests()}
 
 
 def tiny_spec(model_dir: Path, **overrides: object) -> dict[str, object]:

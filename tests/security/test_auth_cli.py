@@ -34,6 +34,7 @@ def _one_line_error(result: tuple[int, str, str], code: int, text: str) -> None:
     assert err.count("\n") == 1 and err.startswith("error: ") and text in err, err
 
 
+@pytest.mark.local_only
 def test_init_users_tokens_and_their_audit_trail(run, home):
     rc, out, _ = run("auth", "init", "--json")
     assert rc == 0
@@ -93,6 +94,7 @@ def test_bad_input_is_one_line_and_non_zero(run):
     )
 
 
+@pytest.mark.local_only
 def test_audit_verify_names_the_tampered_entry(run, home):
     run("auth", "init")
     for name in ("a", "b", "c"):

@@ -6,25 +6,41 @@ from llmos.core.settings import Settings
 from llmos.store import Store, migrations
 
 
-def test_fresh_database_is_stamped_latest_in_wal_mode(home):
+@pytest.mark.local_only
+def test_fresh_database_is_at_head_in_wal_mode(home):
     store = Store(Settings.resolve(home))
     with store.engine.connect() as conn:
-        assert migrations.current_version(conn) == migrations.LATEST
+        assert migrations.current_revision(conn) == migrations.HEAD
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
-def test_pending_migrations_run_in_order(home, monkeypatch):
-    Store(Settings.resolve(home)).close()
-    start = migrations.LATEST
-    ran = []
-    steps = [lambda conn: ran.append(start + 1), lambda conn: ran.append(start + 2)]
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, *steps])
-    monkeypatch.setattr(migrations, "LATEST", start + 2)
-    engine = create_engine(f"sqlite:///{home / 'llmos.db'}")
-    with engine.begin() as conn:
-        assert migrations.upgrade(conn) == start
-        assert migrations.current_version(conn) == start + 2
-    assert ran == [start + 1, start + 2]
+def test_head_is_the_last_migration_file():
+    assert migrations.revisions()[-1] == migrations.HEAD
+
+
+@pytest.mark.local_only
+def test_migrations_build_exactly_the_tables_schema_py_declares(home, tmp_path):
+    """The migration files and the ORM classes cannot drift apart unnoticed."""
+    from llmos.store.schema import Base
+
+    migrated = Store(Settings.resolve(home))
+    declared = create_engine(f"sqlite:///{tmp_path / 'declared.db'}")
+    Base.metadata.create_all(declared)
+    assert _shape(migrated.engine) == {
+        **_shape(declared),
+        "alembic_version": _shape(migrated.engine)["alembic_version"],
+    }
+
+
+@pytest.mark.local_only
+def test_processes_opening_a_new_workspace_at_once_migrate_it_once(home):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: Store(Settings.resolve(home)), range(4)))
+    with stores[0].engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        assert conn.execute(text("SELECT version FROM llmos_schema")).scalar() == 8
 
 
 def _shape(engine):
@@ -32,7 +48,14 @@ def _shape(engine):
 
     insp = inspect(engine)
     return {
-        table: sorted((c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table))
+        table: (
+            sorted((c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)),
+            sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)),
+            sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
+            sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"]) for f in insp.get_foreign_keys(table)
+            ),
+        )
         for table in insp.get_table_names()
     }
 
@@ -61,6 +84,7 @@ INSERT INTO model_versions VALUES (1, 'old', 1, 'text-classification', 'minilm',
 """
 
 
+@pytest.mark.local_only
 def test_version_1_database_is_migrated_to_the_shape_of_a_fresh_one(home, tmp_path):
     """A workspace made before the kernel gains the jobs and prediction tables, and keeps its models."""
     import sqlite3
@@ -74,18 +98,31 @@ def test_version_1_database_is_migrated_to_the_shape_of_a_fresh_one(home, tmp_pa
     migrated = Store(Settings.resolve(home))
     fresh = Store(Settings.resolve(tmp_path / "fresh"))
     with migrated.engine.connect() as conn:
-        assert migrations.current_version(conn) == migrations.LATEST
+        assert migrations.current_revision(conn) == migrations.HEAD
     assert _shape(migrated.engine) == _shape(fresh.engine)
     old = get_model(migrated, "old@1")
     assert old.job_id is None and old.train_seconds == 1.5
 
 
+@pytest.mark.local_only
 def test_database_from_newer_llmos_is_refused(home):
     store = Store(Settings.resolve(home))
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE llmos_schema SET version = 99"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     store.close()
-    with pytest.raises(StoreError, match="newer than this llmos"):
+    with pytest.raises(StoreError, match="schema 9999, newer than this llmos"):
+        Store(Settings.resolve(home))
+
+
+@pytest.mark.local_only
+def test_legacy_database_from_an_unknown_runner_version_is_refused(home):
+    import sqlite3
+
+    home.mkdir(parents=True)
+    con = sqlite3.connect(home / "llmos.db")
+    con.executescript(V1_SCHEMA.replace("VALUES (1, 1)", "VALUES (1, 99)"))
+    con.close()
+    with pytest.raises(StoreError, match="version 99, newer than this llmos"):
         Store(Settings.resolve(home))
 
 
@@ -113,3 +150,26 @@ def test_conflicting_write_is_rolled_back_with_a_clear_error(home):
         session.add(row())
     with store.read() as session:
         assert session.query(DatasetVersion).count() == 1
+
+
+def test_postgresql_database_is_migrated_from_empty_to_the_declared_shape(scale_servers):
+    """On PostgreSQL too, the migration files build exactly what schema.py declares."""
+    if scale_servers is None:
+        pytest.skip("needs --backend scale")
+    from llmos.core.settings import sqlalchemy_url
+    from llmos.store.db import open_engine
+    from llmos.store.schema import Base
+
+    for name in ("mig_empty", "mig_declared"):
+        scale_servers.admin(f"DROP DATABASE IF EXISTS {name}")
+        scale_servers.admin(f"CREATE DATABASE {name}")
+    migrated = open_engine(sqlalchemy_url(scale_servers.db_url("mig_empty")))
+    assert migrations.upgrade(migrated) is None
+    declared = open_engine(sqlalchemy_url(scale_servers.db_url("mig_declared")))
+    Base.metadata.create_all(declared)
+    with migrated.connect() as conn:
+        assert migrations.current_revision(conn) == migrations.HEAD
+    shape = _shape(migrated)
+    assert shape == {**_shape(declared), "alembic_version": shape["alembic_version"]}
+    migrated.dispose()
+    declared.dispose()

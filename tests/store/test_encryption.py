@@ -135,6 +135,7 @@ def test_nothing_of_the_dataset_is_stored_in_the_clear(tmp_path, big_csv, tiny_m
     assert plaintext_hits(home, strings + synthetic) == []
 
 
+@pytest.mark.local_only
 def test_keys_enable_encrypts_an_existing_workspace(ws, big_csv, tiny_model_dir, capsys):
     strings = known_strings(big_csv)
     ws.import_dataset(big_csv, "intents")
@@ -155,6 +156,7 @@ def test_keys_enable_encrypts_an_existing_workspace(ws, big_csv, tiny_model_dir,
     assert '"blobs_encrypted_now": 0' in capsys.readouterr().out
 
 
+@pytest.mark.local_only
 def test_label_lists_are_sealed_in_the_database(ws, big_csv):
     import sqlite3
 
@@ -369,6 +371,7 @@ def test_init_encrypt_from_the_cli(home, capsys):
     assert json.loads(capsys.readouterr().out)["data_keys"] == 1
 
 
+@pytest.mark.local_only
 def test_keys_enable_interrupted_halfway_is_finished_by_running_it_again(ws, big_csv, tmp_path, monkeypatch):
     from llmos.store import keys
 

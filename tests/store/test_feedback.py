@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from llmos.core.settings import Settings
 from llmos.store import Store
 from llmos.store.deployments import save_deployment
@@ -82,6 +84,7 @@ def test_generation_feedback_is_an_answer_column(home):
     assert frame["predicted"].tolist() == ["hi there"]
 
 
+@pytest.mark.local_only
 def test_feedback_commit_is_visible_to_another_connection_at_once(home):
     """The acknowledged write is committed (not left in an open transaction) and the
     connection goes back to the workspace's NORMAL sync mode for other writes."""

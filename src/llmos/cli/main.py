@@ -90,16 +90,28 @@ def init(
     encrypt: Annotated[
         bool, typer.Option("--encrypt", help="Encrypt the workspace at rest (see `llmos keys`).")
     ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", metavar="URL", help="Keep the metadata in this database (postgresql://...)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create the workspace (database, artifact store) if it does not exist."""
     from llmos.cli.output import out, print_json
+    from llmos.store.db import check_database, shown_url
 
+    if db:
+        check_database(db)  # reachable and migrated before the workspace records it
+        STATE.workspace.settings.write_store_config(db_url=db)
     home = STATE.workspace.init(encrypt=encrypt)
     status = STATE.workspace.encryption_status()
     if json_out:
         print_json(
-            {"home": str(home), "database": STATE.workspace.settings.db_url, "encryption": status.as_json()}
+            {
+                "home": str(home),
+                "database": shown_url(STATE.workspace.settings.db_url),
+                "encryption": status.as_json(),
+            }
         )
     else:
         out.print(

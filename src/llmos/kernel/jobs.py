@@ -13,7 +13,9 @@ dies goes back to queued while it has attempts left.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from llmos.kernel.resources import Resources
 from llmos.store.db import Store
 from llmos.store.schema import JOB_STATES, Job
 
+ENV_HOST_ID = "LLMOS_HOST_ID"
 _HANDLER_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -171,27 +174,66 @@ def queued_in_order(store: Store) -> list[Job]:
         return list(session.scalars(query))
 
 
-def running_jobs(store: Store) -> list[Job]:
+def running_jobs(store: Store, host: str | None = None) -> list[Job]:
+    """Running jobs; with `host`, those claimed by that host (or by a release that did not
+    record hosts)."""
     with store.read() as session:
-        return list(session.scalars(select(Job).where(Job.state == "running")))
+        query = select(Job).where(Job.state == "running")
+        if host is not None:
+            query = query.where((Job.host == host) | Job.host.is_(None))
+        return list(session.scalars(query))
 
 
-def start(store: Store, job_id: int, threads: int) -> bool:
-    """Move a queued job to running (one more attempt); False if it is no longer queued."""
+def host_id() -> str:
+    """The name this host's scheduler claims jobs under (`LLMOS_HOST_ID`, else the host name)."""
+    return os.environ.get(ENV_HOST_ID) or socket.gethostname()
+
+
+def _start_in(session: Session, job_id: int, threads: int, host: str | None) -> bool:
+    now = utcnow()
+    return _set(
+        session,
+        job_id,
+        [Job.state == "queued"],
+        state="running",
+        attempts=Job.attempts + 1,
+        threads=threads,
+        started_at=now,
+        heartbeat_at=now,
+        pid=None,
+        cancel_requested=False,
+        host=host or host_id(),
+    )
+
+
+def start(store: Store, job_id: int, threads: int, host: str | None = None) -> bool:
+    """Claim a queued job for this host: running, one more attempt. False when it is no
+    longer queued (another scheduler, here or on another host, claimed or cancelled it):
+    the UPDATE's condition makes a claim happen once, on SQLite and PostgreSQL alike."""
     with store.transaction() as session:
-        now = utcnow()
-        return _set(
-            session,
-            job_id,
-            [Job.state == "queued"],
-            state="running",
-            attempts=Job.attempts + 1,
-            threads=threads,
-            started_at=now,
-            heartbeat_at=now,
-            pid=None,
-            cancel_requested=False,
-        )
+        return _start_in(session, job_id, threads, host)
+
+
+def claim_next(store: Store, threads: int = 1, host: str | None = None) -> int | None:
+    """Claim the head of the queue for this host; the job's id, or None when the queue is
+    empty. On PostgreSQL the head is read `FOR UPDATE SKIP LOCKED`, so schedulers on many
+    hosts each take a different job instead of queueing on one row lock."""
+    while True:
+        with store.transaction() as session:
+            query = (
+                select(Job.id)
+                .where(Job.state == "queued")
+                .order_by(Job.priority.desc(), Job.created_at, Job.id)
+                .limit(1)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            job_id = session.scalar(query)
+            if job_id is None:
+                return None
+            if _start_in(session, job_id, threads, host):
+                return int(job_id)
+        # SQLite: another process claimed it between the read and the write; take the next
 
 
 def set_pid(store: Store, job_id: int, pid: int) -> None:

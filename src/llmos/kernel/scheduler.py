@@ -8,7 +8,12 @@ that dies; the next one keeps counting them and watches their heartbeats. A runn
 whose heartbeat stops (its machine or worker died) is requeued while it has attempts
 left. Cancelling ends the worker with SIGTERM, then SIGKILL after a grace period.
 
-One scheduler per workspace, held by an advisory lock on `kernel.lock`.
+One scheduler per workspace folder, held by an advisory lock on `kernel.lock`. Over a
+shared PostgreSQL database, schedulers on many hosts (each with its own folder) serve one
+queue: a claim is a conditional UPDATE (`jobs.start`, `jobs.claim_next` with `FOR UPDATE
+SKIP LOCKED`), so a job runs once; each host counts its resources and watches its worker
+processes only for the jobs it claimed (`jobs.host`), and requeues another host's job only
+when that job's heartbeat stopped.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class Scheduler:
     children: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     _cancel_seen: dict[int, float] = field(default_factory=dict)
     _lock: IO[str] | None = None
+    host: str = field(default_factory=jobs.host_id)
 
     # --- the single-scheduler lock ------------------------------------------------------
 
@@ -124,7 +130,7 @@ class Scheduler:
 
     def free(self) -> Free:
         free = Free(self.capacity.cpus, self.capacity.gpus, self.capacity.memory_mb)
-        for job in jobs.running_jobs(self.store):
+        for job in jobs.running_jobs(self.store, self.host):
             free.take(jobs.resources_of(job))
         return free
 
@@ -146,14 +152,14 @@ class Scheduler:
             f"needs {jobs.resources_of(job).describe()} but this kernel has {whole.cpus} cpus, "
             f"{whole.gpus} gpus and {whole.memory_mb} MB"
         )
-        if jobs.start(self.store, job.id, threads=0):
+        if jobs.start(self.store, job.id, threads=0, host=self.host):
             jobs.fail(self.store, job.id, reason, retryable=False)
             append_log(job, f"refused: {reason}")
 
     def _launch(self, job: Job) -> bool:
         threads = job.cpus
-        if not jobs.start(self.store, job.id, threads):
-            return False  # cancelled meanwhile
+        if not jobs.start(self.store, job.id, threads, host=self.host):
+            return False  # cancelled meanwhile, or claimed by another host's scheduler
         log = Path(job.log_path)
         log.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -209,7 +215,7 @@ class Scheduler:
 
     def _enforce_cancels(self) -> None:
         now = time.monotonic()
-        for job in jobs.running_jobs(self.store):
+        for job in jobs.running_jobs(self.store, self.host):
             if not job.cancel_requested:
                 continue
             proc = self.children.get(job.id)
@@ -227,6 +233,15 @@ class Scheduler:
         for job in jobs.running_jobs(self.store):
             proc = self.children.get(job.id)
             stale = jobs.is_stale(job, self.heartbeat_timeout_s)
+            if job.host not in (None, self.host):  # another host's: only its heartbeat tells
+                if stale:
+                    state = jobs.fail(
+                        self.store, job.id, f"host {job.host} lost (no heartbeat)", retryable=True
+                    )
+                    append_log(
+                        job, f"host {job.host} stopped beating, attempt {job.attempts}; job is now {state}"
+                    )
+                continue
             if proc is not None:
                 if stale:
                     _kill_group(proc.pid)  # hung: reaped, and requeued, on the next pass
@@ -242,7 +257,9 @@ class Scheduler:
     # --- the loop -----------------------------------------------------------------------
 
     def busy(self) -> bool:
-        return bool(self.children or jobs.running_jobs(self.store) or jobs.queued_in_order(self.store))
+        return bool(
+            self.children or jobs.running_jobs(self.store, self.host) or jobs.queued_in_order(self.store)
+        )
 
     def run(
         self,

@@ -10,6 +10,12 @@ AES-256-GCM ciphertext of the file under its own data key, while its name stays 
 SHA-256 of the plaintext (deduplication still works); `read_bytes` decrypts into memory
 and `materialize` decrypts each file into the destination, which the caller keeps
 outside the workspace.
+
+Where blobs live is chosen by the URL's scheme (MLflow's artifact repositories):
+`open_artifacts` maps a plain path or `file://` to this folder store and `s3://bucket/prefix`
+to `S3Artifacts` (any S3-compatible service; endpoint from the URL's `?endpoint=` or
+`LLMOS_S3_ENDPOINT`, credentials from the usual AWS variables). Both share the content
+addressing, deduplication and encryption here; only where the bytes go differs.
 """
 
 from __future__ import annotations
@@ -22,13 +28,20 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from llmos.core.errors import StoreError
+from llmos.core.settings import Settings
 from llmos.core.util import sha256_file
 from llmos.store import crypto
 
 
 class ArtifactStore:
+    """Blobs in a local folder: the embedded default."""
+
+    url_schemes: tuple[str, ...] = ("", "file")
+    remote = False
+
     def __init__(self, root: Path, keyring: crypto.Keyring | None = None) -> None:
         self.root = root
         self.keyring = keyring
@@ -43,6 +56,10 @@ class ArtifactStore:
         dest = self.path(digest)
         if dest.exists():
             return
+        self._write_local(digest, src, dest)
+
+    def _write_local(self, digest: str, src: BinaryIO, dest: Path) -> None:
+        """Write the stored form of a blob (ciphertext when encrypted) to `dest`, atomically."""
         key = self.keyring.data_key(blob_object(digest), create=True) if self.keyring else None
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
@@ -135,6 +152,13 @@ class ArtifactStore:
                 os.replace(partial, target)
         return dest
 
+    def describe(self) -> str:
+        return str(self.root)
+
+    def blob_states(self) -> list[tuple[str, bool]]:
+        """(digest, encrypted) of every stored blob."""
+        return [(p.parent.name + p.name, crypto.is_encrypted_file(p)) for p in self.files()]
+
     def files(self) -> list[Path]:
         base = self.root / "sha256"
         return (
@@ -147,3 +171,18 @@ class ArtifactStore:
 def blob_object(digest: str) -> str:
     """The name of a blob's data key in the key table."""
     return f"blob:{digest}"
+
+
+def open_artifacts(settings: Settings) -> ArtifactStore:
+    """The artifact store of `settings.artifacts_url`, chosen by its scheme."""
+    url = settings.artifacts_url
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme in ArtifactStore.url_schemes:
+        return ArtifactStore(Path(urlsplit(url).path) if scheme else Path(url))
+    if scheme == "s3":
+        from llmos.store.s3 import S3Artifacts
+
+        return S3Artifacts(url, settings.cache_dir / "blobs")
+    raise StoreError(
+        f"artifact store URL {url!r}: unknown scheme {scheme!r}; use a folder or s3://BUCKET/PREFIX"
+    )

@@ -1,8 +1,15 @@
-"""The store of one workspace: its metadata database and its artifact folder.
+"""The store of one workspace: its metadata database and its artifact store.
 
 SQLite in WAL mode is the embedded default (readers never wait for the one writer);
-any SQLAlchemy URL, PostgreSQL included, works through `LLMOS_DB_URL`. Every write runs
-in `Store.transaction()`, so a failure leaves nothing half-written.
+PostgreSQL (through psycopg 3) by URL: `LLMOS_DB_URL` or `llmos init --db URL`, which
+records it in the workspace (`core.settings`). Every write runs in
+`Store.transaction()`, so a failure leaves nothing half-written; both databases run the
+same alembic migrations (`store.migrations`). The artifact store is chosen by the URL's
+scheme (`store.artifacts.open_artifacts`): the workspace folder, or `s3://bucket/prefix`.
+
+A database or object store that cannot be reached stops the open within seconds
+(`CONNECT_TIMEOUT_S`) with one line naming the URL (password hidden), before anything is
+written to the workspace folder.
 
 An encrypted workspace (`llmos init --encrypt`, `llmos keys enable`) loads its master key
 when it opens, so a missing, wrong or loosely-permitted key stops every command at once;
@@ -17,14 +24,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from llmos.core.errors import StoreError
-from llmos.core.settings import Settings
+from llmos.core.errors import StoreError, first_line
+from llmos.core.settings import Settings, sqlalchemy_url
 from llmos.store import crypto, migrations
-from llmos.store.artifacts import ArtifactStore
+from llmos.store.artifacts import open_artifacts
+
+CONNECT_TIMEOUT_S = 5
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -36,25 +45,66 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def shown_url(url: str) -> str:
+    """A database URL fit for messages and `llmos init` output: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def open_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"invalid database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+        ) from None
+    args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        args = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}, "pool_pre_ping": True}
+    try:
+        engine = create_engine(parsed, **args)
+    except Exception as exc:  # an unknown dialect or a driver that is not installed
+        raise StoreError(f"cannot use database URL {shown_url(url)}: {first_line(exc)}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _migrate(engine: Engine, url: str) -> None:
+    try:
+        migrations.upgrade(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = first_line(exc.orig or exc)
+        raise StoreError(f"cannot open workspace database {shown_url(url)}: {reason}") from exc
+
+
+def check_database(url: str) -> None:
+    """Open `url`, bringing its schema to the latest (`llmos init --db`); one line if it fails."""
+    url = sqlalchemy_url(url)
+    engine = open_engine(url)
+    _migrate(engine, url)
+    engine.dispose()
+
+
 class Store:
     """Open (creating if needed) the workspace at `settings.home`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        try:
-            settings.home.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create workspace {settings.home}: {exc.strerror}") from exc
-        self.engine: Engine = create_engine(settings.db_url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            with self.engine.begin() as conn:
-                migrations.upgrade(conn)
-        except OperationalError as exc:
-            raise StoreError(f"cannot open workspace database {settings.db_url}: {exc.orig}") from exc
+        url = settings.db_url
+        local = url.startswith("sqlite")
+        # a remote object store and database are checked before the folder is touched
+        self.artifacts = open_artifacts(settings)
+        if local:  # the database file goes in the folder
+            self._make_home()
+        self.engine: Engine = open_engine(url)
+        _migrate(self.engine, url)
+        if not local:
+            self._make_home()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.artifacts = ArtifactStore(settings.artifacts_dir)
         self.keyring: crypto.Keyring | None = None
         self._scratch_id = uuid.uuid4().hex[:12]
         key_id = crypto.recorded_key_id(self.engine)
@@ -62,6 +112,12 @@ class Store:
             self.attach_keyring(
                 crypto.Keyring(self.engine, crypto.load_master_key(settings, key_id), settings)
             )
+
+    def _make_home(self) -> None:
+        try:
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create workspace {self.settings.home}: {exc.strerror}") from exc
 
     def attach_keyring(self, keyring: crypto.Keyring) -> None:
         """Encrypt from now on: blobs, and sealed columns (through the engine's dialect)."""

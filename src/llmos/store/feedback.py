@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -122,7 +122,8 @@ def request_output(row: ServedRequest) -> Any:
 
 @contextmanager
 def durable_transaction(store: Store) -> Iterator[Session]:
-    """A transaction whose commit is on disk when it returns (fsync'd WAL on SQLite)."""
+    """A transaction whose commit is on disk when it returns (fsync'd WAL on SQLite; on
+    PostgreSQL a synchronous commit, whatever the server's default)."""
     with store.engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
@@ -130,6 +131,8 @@ def durable_transaction(store: Store) -> Iterator[Session]:
             conn.commit()
         try:
             with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                if conn.dialect.name == "postgresql":
+                    session.execute(text("SET LOCAL synchronous_commit = on"))
                 yield session
         except IntegrityError as exc:
             raise StoreError(

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm.attributes import flag_modified
 
-from llmos.core.errors import UsageError
+from llmos.core.errors import StoreError, UsageError
 from llmos.core.util import utcnow
 from llmos.store import crypto
 from llmos.store.artifacts import blob_object
@@ -46,6 +46,11 @@ def _master_for_enable(store: Store) -> tuple[crypto.MasterKey, bool]:
 def enable_encryption(store: Store) -> dict[str, Any]:
     """Encrypt the workspace from now on, and everything it already holds."""
     created = False
+    if store.artifacts.remote and any(not enc for _, enc in store.artifacts.blob_states()):
+        raise StoreError(
+            f"{store.artifacts.describe()} already holds plaintext blobs, which llmos does not re-encrypt "
+            "in an object store: enable encryption before the first upload (`llmos init --encrypt`)"
+        )
     if store.keyring is None:
         master, created = _master_for_enable(store)
         with store.engine.begin() as conn:
@@ -171,8 +176,8 @@ def rotate_master_key(store: Store, new_key_file: Path | None = None) -> dict[st
 
 def encryption_status(store: Store) -> dict[str, Any]:
     """Whether the workspace is encrypted, under which key, and how many blobs are."""
-    blobs = store.artifacts.files()
-    plain = [b for b in blobs if not crypto.is_encrypted_file(b)]
+    blobs = store.artifacts.blob_states()
+    plain = [digest for digest, encrypted in blobs if not encrypted]
     with store.engine.connect() as conn:
         key_ids = Counter(conn.execute(select(crypto.data_keys.c.key_id)).scalars())
     keyring = store.keyring

@@ -1,8 +1,8 @@
 """Tables of the metadata database (SQLAlchemy 2 typed ORM).
 
-Changing a table means adding a migration in `migrations.py`: fresh databases are
-created from these classes and stamped with the latest schema version, existing ones
-are brought forward by the migrations they have not run yet.
+Changing a table means adding an alembic migration in `migrations/versions/`: every
+database, new or old, reaches the shape of these classes by running those files (a test
+checks that a migrated database has exactly the shape these classes declare).
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ class Base(DeclarativeBase):
 
 
 class SchemaVersion(Base):
+    """The hand-written runner's version row (releases before alembic): kept, at 8, so that
+    such a release refuses a database that alembic has moved on."""
+
     __tablename__ = "llmos_schema"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -118,6 +121,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    host: Mapped[str | None] = mapped_column(String(256), nullable=True)  # the claiming scheduler's
 
     @property
     def finished(self) -> bool:
