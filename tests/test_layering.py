@@ -72,3 +72,54 @@ def test_core_does_not_import_torch():
                 else []
             )
         }, path
+
+
+# what the interfaces may import besides `ops`: kernel types (core), spec types (TaskSpec),
+# the security layer's policy (the api and `llmos serve` build it) and the serving runtime
+# (the data plane: the api's predict and OpenAI routes feed its batcher directly, and
+# `llmos serve` configures it); each other import is listed with its reason
+INTERFACE_MAY_USE = {"ops", "core", "spec", "security", "serve", "cli", "sdk", "api", "console"}
+INTERFACE_EXCEPTIONS = {
+    ("api/routers/openai.py", "models"): "the OpenAI routes build the generation engine's SamplingParams",
+    ("api/routers/openai.py", "modalities"): "the OpenAI routes parse chat messages with the one chat driver",
+    ("api/server.py", "models"): "imports the model code before freezing the start-up heap out of garbage "
+    "collection (nothing is called)",
+    ("api/server.py", "train"): "imports the predictor before freezing the start-up heap (nothing is called)",
+}
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Like `imported_packages`, without imports only a type checker runs (`if TYPE_CHECKING:`)."""
+    tree = ast.parse(path.read_text())
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            typing_only |= {id(n) for child in node.body for n in ast.walk(child)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "llmos" and len(parts) > 1 and parts[1] in RANK:
+                found.add(parts[1])
+    return found
+
+
+def test_interfaces_reach_use_cases_only_through_ops():
+    violations = []
+    for pkg in sorted(INTERFACES):
+        folder = SRC / pkg
+        if not folder.exists():
+            continue
+        for path in folder.rglob("*.py"):
+            rel = str(path.relative_to(SRC))
+            for used in runtime_imports(path) - INTERFACE_MAY_USE:
+                if (rel, used) not in INTERFACE_EXCEPTIONS:
+                    violations.append(f"{rel} imports llmos.{used} (call an llmos.ops function instead)")
+    assert not violations, "\n".join(sorted(violations))

@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "llmos"
 # being moved into `ops`/`api` on other branches and join the scan at merge time
 PACKAGES = ["core", "store", "spec", "modalities", "models", "kernel", "train", "serve", "adapt", "security"]
 OTHER_PACKAGES = ["sdk", "cli", "ops", "api"]
-SCANNED = PACKAGES  # the lead switches this to PACKAGES + OTHER_PACKAGES at merge
+SCANNED = PACKAGES + OTHER_PACKAGES
 
 # the registries themselves: where the names are defined and legacy folders recognised
 REGISTRY_MODULES = {

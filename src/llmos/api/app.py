@@ -31,10 +31,10 @@ from llmos import __version__
 from llmos.api.access import PUBLIC, access_check, add_bearer_scheme, check_declared, needs
 from llmos.api.errors import error_body, exception_body, status_of, validation_message
 from llmos.core.errors import LlmosError
+from llmos.ops.audit import record_event
 from llmos.security.access import Policy
 from llmos.serve.metrics import ServeMetrics
 from llmos.serve.runtime import ServeRuntime
-from llmos.store.audit import record
 
 # modules of llmos.api.routers, each with `router(allow)`
 ROUTERS = (
@@ -94,7 +94,7 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
                 f"{request.method} {request.url.path}",
                 {"status": code, "error": exc.message[:300]},
             )
-            await asyncio.to_thread(record, runtime.store, "http.change", target, "failed", detail)
+            await asyncio.to_thread(record_event, runtime.store, "http.change", target, "failed", detail)
         headers = None
         if code == 429:
             headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))}

@@ -11,13 +11,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmos.api.app import create_app
 from llmos.core.errors import UsageError
 from llmos.security.access import Policy
 from llmos.serve.runtime import ServeConfig, ServeRuntime
-from llmos.store.db import Store
+
+if TYPE_CHECKING:
+    from llmos.store.db import Store
 
 
 def _server(

@@ -180,7 +180,7 @@ def start(
 ) -> None:
     """Run the scheduler in the foreground (Ctrl-C stops it; running jobs carry on)."""
     from llmos.core.errors import UsageError
-    from llmos.kernel.resources import machine_capacity
+    from llmos.ops.workspace import machine_capacity
 
     if STATE.remote:
         raise UsageError(

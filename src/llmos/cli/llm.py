@@ -31,9 +31,9 @@ Template = Annotated[
 
 
 def _params(temperature: float, top_p: float, max_new_tokens: int, stop: list[str], seed: int | None) -> Any:
-    from llmos.models.generation import SamplingParams
+    from llmos.ops.llm import sampling_params
 
-    return SamplingParams(max_new_tokens, temperature, top_p, list(stop), seed).check()
+    return sampling_params(max_new_tokens, temperature, top_p, list(stop), seed)
 
 
 def _write(text: str) -> None:

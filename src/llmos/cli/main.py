@@ -98,7 +98,7 @@ def init(
 ) -> None:
     """Create the workspace (database, artifact store) if it does not exist."""
     from llmos.cli.output import out, print_json
-    from llmos.store.db import check_database, shown_url
+    from llmos.ops.workspace import check_database, shown_url
 
     if db:
         check_database(db)  # reachable and migrated before the workspace records it

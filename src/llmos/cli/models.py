@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from llmos.cli.output import fmt_pct, headline, out, print_json, table
 from llmos.cli.state import STATE
+from llmos.spec.tasks import task_rules
 
 app = typer.Typer(help="The model zoo and the registry of trained models.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -85,7 +86,7 @@ def show(
     split = model.split.get("split")
     how = lineage.test or f"a seeded split of it ({split})"
     out.print(f"trained on {lineage.train}, tested on {how}; rows {model.split.get('rows')}")
-    if model.task == "generation":
+    if task_rules(model.task).generates:
         before = m.get("before", {})
         out.print(
             f"perplexity {m.get('perplexity')} (before training {before.get('perplexity')})  "

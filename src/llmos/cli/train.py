@@ -152,16 +152,9 @@ def eval_(
     with RichProgress(quiet=json_out) as progress:
         metrics = STATE.backend.evaluate(model, data, progress, optimize=optimize)
     if report is not None:
-        import json
+        from llmos.ops.predict import write_report
 
-        from llmos.train.metrics import plot_confusion_matrix
-
-        report.mkdir(parents=True, exist_ok=True)
-        (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        if "confusion_matrix" in metrics:
-            plot_confusion_matrix(
-                metrics["confusion_matrix"], report / "confusion_matrix.png", f"{model} on {data}"
-            )
+        write_report(metrics, report, f"{model} on {data}")
     if json_out:
         print_json({"model": model, "data": data, "metrics": metrics})
         return

@@ -61,3 +61,20 @@ def verify_audit(ctx: Context) -> AuditVerdict:
         ok=v.ok, events=v.count, bad_id=v.bad_id, problem=v.problem, message=v.message,
         head=v.head if v.ok else None,
     )  # fmt: skip
+
+
+def record_event(store: Any, action: str, target: str, outcome: str, detail: dict[str, Any]) -> None:
+    """Append one event in the name of the current actor (what an interface records about
+    a request itself, such as an allowed change that failed)."""
+    from llmos.store.audit import record
+
+    record(store, action, target, outcome, detail)
+
+
+def install_redactor() -> None:
+    """Audit entries go through the security layer's PII redactor (the store, below the
+    security layer, cannot import it; see `store.audit.set_redactor`)."""
+    from llmos.security.pii import redact_for_log
+    from llmos.store.audit import set_redactor
+
+    set_redactor(redact_for_log)

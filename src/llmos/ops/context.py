@@ -67,6 +67,8 @@ class Context:
         self.project = project
         # the serving runtime when the call comes through a server (memory figures, eviction)
         self.runtime = runtime
+        # models loaded in this process for this context's calls (LLMs for a chat session)
+        self.cache: dict[str, Any] = {}
 
     @property
     def settings(self) -> Settings:

@@ -573,3 +573,10 @@ def kernel_status(ctx: Context) -> KernelStatus:
         active=len(list_jobs(ctx.store, "running")),
         capacity=JobResources(cpus=cap.cpus, gpus=cap.gpus, memory_mb=cap.memory_mb),
     )
+
+
+def parse_job_id(value: int | str) -> int:
+    """A job id from what a user typed (`UsageError` naming it when it is not one)."""
+    from llmos.kernel.jobs import parse_job_id as parse
+
+    return parse(value)

@@ -10,17 +10,22 @@ takes as long as the dataset is large, and a job can be followed, cancelled and 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from pydantic import Field
 
-from llmos.core.errors import UsageError
+from llmos.core.errors import DataError, NotFoundError, UsageError
 from llmos.core.progress import Progress
+from llmos.core.util import atomic_path
 from llmos.ops.context import Context
 from llmos.ops.registry import operation
 from llmos.ops.results import Result, Timestamp
+from llmos.spec.tasks import task_rules
 
 if TYPE_CHECKING:
     from llmos.store.db import Store
@@ -37,7 +42,7 @@ def loaded_predictor(store: Store, ref: str) -> Predictor:
     from llmos.train.predict import Predictor
 
     row = get_model(store, ref)
-    if row.task == "generation":
+    if task_rules(row.task).generates:
         raise UsageError(f"{row.ref} is a generation model: use `llmos generate` or `llmos chat`")
     key = (str(store.settings.home), row.ref)
     with _lock:
@@ -109,7 +114,7 @@ def evaluate(
     dataset = get_dataset(ctx.store, data)
     check_optimize(row, optimize)
     frame = load_frame(ctx.store, dataset)
-    predictor = None if row.task == "generation" else loaded_predictor(ctx.store, row.ref)
+    predictor = None if task_rules(row.task).generates else loaded_predictor(ctx.store, row.ref)
     metrics = evaluate_model(ctx.store, row, dataset, frame, optimize, progress, predictor)
     return Evaluation(model=row.ref, data=dataset.ref, optimize=optimize, metrics=metrics)
 
@@ -134,3 +139,89 @@ def prediction_sets(ctx: Context, name: str | None = None) -> list[PredictionSet
         )
         for p in list_predictions(ctx.store, name)
     ]
+
+
+@operation("predict")
+def predict_file(
+    ctx: Context,
+    model: str,
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    column: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[Path, int]:
+    """Predict every row of a data file, every line of a .txt file, or every image
+    under a folder; write the inputs with the predictions (label, score and
+    per-label probabilities, or tags, or a value) to `out` (CSV or JSONL)."""
+    src = Path(path)
+    predictor = loaded_predictor(ctx.store, model)
+    needed = predictor.columns
+    frame = _read_inputs(src, needed)
+    if column is not None:
+        if len(needed) > 1:
+            raise UsageError(f"--column is for single-input models; this one reads {', '.join(needed)}")
+        if column not in frame.columns:
+            raise DataError(
+                f"{src}: text column {column!r} not found; columns are {', '.join(frame.columns)} "
+                "(choose one with --column)"
+            )
+    inputs = frame.copy()
+    if column is not None:
+        inputs[needed[0]] = frame[column]
+    for name in needed:
+        if name not in inputs.columns:
+            kind = "text column" if len(needed) == 1 else "input column"
+            raise DataError(
+                f"{src}: {kind} {name!r} not found; columns are {', '.join(map(str, frame.columns))}"
+                + (" (choose one with --column)" if len(needed) == 1 else "")
+            )
+    target = Path(out) if out else Path.cwd() / f"{src.stem}.predictions.csv"
+    if target.suffix.lower() not in (".csv", ".jsonl"):
+        raise UsageError(f"{target}: predictions are written as .csv or .jsonl")
+    result = predictor.predict_frame(frame, column, progress, source=str(src))
+    with atomic_path(target) as tmp:
+        if target.suffix.lower() == ".jsonl":
+            result.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            result.to_csv(tmp, index=False)
+    return target, len(result)
+
+
+def _read_inputs(src: Path, needed: list[str]) -> pd.DataFrame:
+    """The rows to predict: a table, a .txt file (one value a line) or a folder of images
+    (one row per image) for single-input models."""
+    from llmos.store.datasets import detect_format, read_table
+    from llmos.store.images import list_images
+
+    if src.is_dir():
+        images = list_images(src)
+        if not images:
+            raise DataError(f"{src}: no image files in this folder")
+        if len(needed) > 1:
+            raise UsageError(f"{src}: a folder of images is for single-input models")
+        return pd.DataFrame({needed[0]: [str(p.resolve()) for p in images]})
+    if src.suffix.lower() == ".txt":
+        if not src.exists():
+            raise NotFoundError(f"{src}: no such file")
+        try:
+            lines = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{src}: not UTF-8 text (invalid byte at offset {exc.start})") from exc
+        if not lines:
+            raise DataError(f"{src}: the file is empty")
+        if len(needed) > 1:
+            raise UsageError(f"{src}: a .txt file is for single-input models")
+        return pd.DataFrame({needed[0]: lines})
+    return read_table(src, detect_format(src, None))
+
+
+def write_report(metrics: dict[str, Any], folder: Path, title: str) -> None:
+    """metrics.json and, for classifiers, confusion_matrix.png into `folder` (`llmos eval --report`)."""
+    import json
+
+    from llmos.train.metrics import plot_confusion_matrix
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if "confusion_matrix" in metrics:
+        plot_confusion_matrix(metrics["confusion_matrix"], folder / "confusion_matrix.png", title)

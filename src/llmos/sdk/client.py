@@ -649,7 +649,7 @@ def _write_rows(target: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _job_id(job_id: int | str) -> str:
-    from llmos.kernel.jobs import parse_job_id
+    from llmos.ops.jobs import parse_job_id
 
     return str(parse_job_id(job_id))  # `invalid job id` here, as locally, not a 404 or 422
 

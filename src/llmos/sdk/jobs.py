@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmos.ops import jobs as ops_jobs
 from llmos.ops import predict as ops_predict
+from llmos.ops import workspace as ops_workspace
 from llmos.ops.jobs import JobInfo, JobLog, KernelStatus, to_spec
 from llmos.ops.predict import PredictionSetInfo
 from llmos.spec.schema import TaskSpec
@@ -177,15 +178,10 @@ class JobsMixin:
         until_idle: bool = False,
     ) -> None:
         """Run the scheduler in this process (`llmos kernel start`)."""
-        from llmos.kernel.resources import machine_capacity
-        from llmos.kernel.scheduler import Scheduler
-
-        Scheduler(self.store, machine_capacity(cpus, gpus, memory_mb)).run(until_idle=until_idle)
+        ops_workspace.run_kernel(self.context, cpus, gpus, memory_mb, until_idle)
 
     def kernel_pid(self) -> int | None:
-        from llmos.kernel.scheduler import kernel_pid
-
-        return kernel_pid(self.settings)
+        return ops_workspace.kernel_pid(self.context)
 
     # --- prediction sets ----------------------------------------------------------------
 
@@ -193,6 +189,4 @@ class JobsMixin:
         return ops_predict.prediction_sets(self.context, name)
 
     def prediction_frame(self, ref: str) -> Any:
-        from llmos.store.predictions import get_predictions, load_predictions
-
-        return load_predictions(self.store, get_predictions(self.store, ref))
+        return ops_workspace.prediction_frame(self.context, ref)

@@ -17,21 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from llmos.core.errors import DataError, NotFoundError, UsageError
 from llmos.core.progress import Progress
 from llmos.core.settings import Settings
-from llmos.core.util import atomic_path
 from llmos.ops import adaptation as ops_adaptation
 from llmos.ops import audit as ops_audit
 from llmos.ops import datasets as ops_datasets
 from llmos.ops import deployments as ops_deployments
 from llmos.ops import feedback as ops_feedback
 from llmos.ops import keys as ops_keys
+from llmos.ops import llm as ops_llm
 from llmos.ops import models as ops_models
 from llmos.ops import monitoring as ops_monitoring
 from llmos.ops import predict as ops_predict
 from llmos.ops import specs as ops_specs
+from llmos.ops import training as ops_training
 from llmos.ops import users as ops_users
+from llmos.ops import workspace as ops_workspace
 from llmos.ops.adaptation import AdaptJob, AdaptPlan, AdaptResult, Decision, LabelSuggestions
 from llmos.ops.audit import AuditEventInfo, AuditVerdict
 from llmos.ops.context import Actor, Context
@@ -44,24 +45,20 @@ from llmos.ops.monitoring import AlertInfo, MonitorReport
 from llmos.ops.predict import Predictions
 from llmos.ops.specs import SpecCheck, spec_text
 from llmos.ops.users import NewToken, TokenInfo, UserInfo
-from llmos.sdk.jobs import JobsMixin, to_spec
+from llmos.sdk.jobs import JobsMixin
 from llmos.spec.schema import TaskSpec
-from llmos.store.db import Store
 
 if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.models.generation import Completion, SamplingParams
     from llmos.models.llm import LLM
+    from llmos.store.db import Store
     from llmos.train.predict import Predictor
     from llmos.train.run import TrainOutcome
 
 
 def install_redactor() -> None:
-    """Audit entries go through the security layer's PII redactor (the store, below the
-    security layer, cannot import it; see `store.audit.set_redactor`)."""
-    from llmos.security.pii import redact_for_log
-    from llmos.store.audit import set_redactor
-
-    set_redactor(redact_for_log)
+    """Audit entries go through the security layer's PII redactor."""
+    ops_audit.install_redactor()
 
 
 class Workspace(JobsMixin):
@@ -74,7 +71,6 @@ class Workspace(JobsMixin):
         self._store: Store | None = None
         self._actor = actor
         self._context: Context | None = None
-        self._llms: dict[str, LLM] = {}
 
     @property
     def context(self) -> Context:
@@ -90,19 +86,13 @@ class Workspace(JobsMixin):
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.settings)
+            self._store = ops_workspace.open_store(self.settings)
         return self._store
 
     def init(self, encrypt: bool = False) -> Path:
         """Create the workspace (idempotent) and return its folder; `encrypt` turns
         encryption at rest on (`enable_encryption`)."""
-        _ = self.store
-        for folder in (
-            self.settings.artifacts_dir,
-            self.settings.runs_dir,
-            self.settings.cache_dir,
-        ):
-            folder.mkdir(parents=True, exist_ok=True)
+        ops_workspace.init_folders(self.context)
         if encrypt:
             self.enable_encryption()
         return self.home
@@ -179,10 +169,7 @@ class Workspace(JobsMixin):
 
     def dataset_frame(self, ref: str) -> pd.DataFrame:
         """The whole table of a dataset version (pandas; on this machine only)."""
-        from llmos.store.datasets import get_dataset, load_frame
-
-        self.context.require("data:read")
-        return load_frame(self.store, get_dataset(self.store, ref))
+        return ops_workspace.dataset_frame(self.context, ref)
 
     # --- specs ------------------------------------------------------------------------
 
@@ -219,10 +206,8 @@ class Workspace(JobsMixin):
         return ops_models.model_file(self.context, ref, path)
 
     def model_path(self, ref: str) -> Path:
-        from llmos.store.models import get_model, model_folder
-
-        self.context.require("models:read")
-        return model_folder(self.store, get_model(self.store, ref))
+        """The folder of a registered model's files (on this machine only)."""
+        return ops_workspace.model_path(self.context, ref)
 
     # --- training and use ---------------------------------------------------------------
 
@@ -231,15 +216,12 @@ class Workspace(JobsMixin):
         spec: str | os.PathLike[str] | dict[str, Any] | TaskSpec,
         progress: Progress | None = None,
     ) -> TrainOutcome:
-        from llmos.train.run import train_from_spec
-
-        return train_from_spec(self.store, to_spec(spec), progress)
+        """Train in this process (`submit_train` queues a kernel job instead)."""
+        return ops_training.train(self.context, spec, progress)
 
     def predictor(self, ref: str) -> Predictor:
         """The loaded predictor of a registered model (kept for the next call)."""
-        from llmos.ops.predict import loaded_predictor
-
-        return loaded_predictor(self.store, ref)
+        return ops_workspace.predictor(self.context, ref)
 
     def predict(
         self, model: str, inputs: list[Any] | pd.DataFrame, progress: Progress | None = None
@@ -263,28 +245,9 @@ class Workspace(JobsMixin):
     # --- LLMs -------------------------------------------------------------------------
 
     def llm(self, ref: str, chat_template: str | None = None) -> LLM:
-        """A generation model registered here, or a pretrained causal LM (alias, folder, hub id).
-        `chat_template` (Jinja text, a file holding it, or `chatml`) is for causal LMs whose
-        tokenizer has none; a registered model always uses the template it was trained with."""
-        from llmos.models.llm import LLM
-
-        if chat_template and Path(chat_template).is_file():
-            chat_template = Path(chat_template).read_text(encoding="utf-8")
-        key = f"{ref}\n{chat_template}" if chat_template else ref
-        if key in self._llms:
-            return self._llms[key]
-        if "@" in ref or self.models(ref):
-            row = self.model(ref)
-            if row.task != "generation":
-                raise UsageError(
-                    f"{row.ref} is a {row.task} model; chat and generate need a generation model "
-                    "or a causal LM such as smollm2-135m"
-                )
-            llm = LLM.from_folder(self.model_path(row.ref), row.ref, self.settings.artifacts_dir)
-        else:
-            llm = LLM.from_pretrained(ref, self.settings.artifacts_dir, chat_template)
-        self._llms[key] = llm
-        return llm
+        """A generation model registered here, or a pretrained causal LM, loaded in this process
+        (kept for the next call)."""
+        return ops_llm.load_llm(self.context, ref, chat_template)
 
     def generate(
         self,
@@ -299,29 +262,14 @@ class Workspace(JobsMixin):
     ) -> list[Completion]:
         """Answers to each prompt (one user message each, or raw text with `raw=True`),
         decoded together in one batch. `stream(text)` receives a single prompt's text as it grows."""
-        from llmos.models.generation import SamplingParams
-
-        llm = self.llm(model, chat_template)
-        params = params or SamplingParams()
-        if raw:
-            ids = [list(llm.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-        else:
-            head = [{"role": "system", "content": system}] if system else []
-            ids = [llm.format.prompt_ids([*head, {"role": "user", "content": p}]) for p in prompts]
-        on_text = (lambda _i, text: stream(text)) if stream is not None and len(prompts) == 1 else None
-        return llm.generator.generate(ids, [params] * len(prompts), on_text)
+        return ops_llm.generate(
+            self.context, model, prompts, params, system=system, raw=raw, stream=stream,
+            chat_template=chat_template,
+        )  # fmt: skip
 
     def export(self, model: str, fmt: str, out: str | os.PathLike[str]) -> Path:
         """Write a generation model as merged weights or as its adapter into the folder `out`."""
-        from llmos.models.causal import export_model, load_generation_model
-
-        if fmt not in ("merged", "adapter"):
-            raise UsageError(f"unknown export format {fmt!r}: use merged or adapter")
-        row = self.model(model)
-        if row.task != "generation":
-            raise UsageError(f"{row.ref} is a {row.task} model; export handles generation models")
-        loaded = load_generation_model(self.model_path(row.ref), self.settings.artifacts_dir)
-        return export_model(loaded, fmt, Path(out))
+        return ops_llm.export(self.context, model, fmt, out)
 
     def predict_file(
         self,
@@ -334,38 +282,7 @@ class Workspace(JobsMixin):
         """Predict every row of a data file, every line of a .txt file, or every image
         under a folder; write the inputs with the predictions (label, score and
         per-label probabilities, or tags, or a value) to `out` (CSV or JSONL)."""
-        src = Path(path)
-        predictor = self.predictor(model)
-        needed = predictor.columns
-        frame = _read_inputs(src, needed)
-        if column is not None:
-            if len(needed) > 1:
-                raise UsageError(f"--column is for single-input models; this one reads {', '.join(needed)}")
-            if column not in frame.columns:
-                raise DataError(
-                    f"{src}: text column {column!r} not found; columns are {', '.join(frame.columns)} "
-                    "(choose one with --column)"
-                )
-        inputs = frame.copy()
-        if column is not None:
-            inputs[needed[0]] = frame[column]
-        for name in needed:
-            if name not in inputs.columns:
-                kind = "text column" if len(needed) == 1 else "input column"
-                raise DataError(
-                    f"{src}: {kind} {name!r} not found; columns are {', '.join(map(str, frame.columns))}"
-                    + (" (choose one with --column)" if len(needed) == 1 else "")
-                )
-        target = Path(out) if out else Path.cwd() / f"{src.stem}.predictions.csv"
-        if target.suffix.lower() not in (".csv", ".jsonl"):
-            raise UsageError(f"{target}: predictions are written as .csv or .jsonl")
-        result = predictor.predict_frame(frame, column, progress, source=str(src))
-        with atomic_path(target) as tmp:
-            if target.suffix.lower() == ".jsonl":
-                result.to_json(tmp, orient="records", lines=True, force_ascii=False)
-            else:
-                result.to_csv(tmp, index=False)
-        return target, len(result)
+        return ops_predict.predict_file(self.context, model, path, out, column, progress)
 
     # --- deployments (serving) -----------------------------------------------------------
 
@@ -471,31 +388,3 @@ class Workspace(JobsMixin):
     ) -> LabelSuggestions:
         """`llmos label suggest`: the k rows of `dataset` most worth labelling for `model`."""
         return ops_adaptation.suggest_labels(self.context, dataset, model, k, strategy, out)
-
-
-def _read_inputs(src: Path, needed: list[str]) -> pd.DataFrame:
-    """The rows to predict: a table, a .txt file (one value a line) or a folder of images
-    (one row per image) for single-input models."""
-    from llmos.store.datasets import detect_format, read_table
-    from llmos.store.images import list_images
-
-    if src.is_dir():
-        images = list_images(src)
-        if not images:
-            raise DataError(f"{src}: no image files in this folder")
-        if len(needed) > 1:
-            raise UsageError(f"{src}: a folder of images is for single-input models")
-        return pd.DataFrame({needed[0]: [str(p.resolve()) for p in images]})
-    if src.suffix.lower() == ".txt":
-        if not src.exists():
-            raise NotFoundError(f"{src}: no such file")
-        try:
-            lines = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{src}: not UTF-8 text (invalid byte at offset {exc.start})") from exc
-        if not lines:
-            raise DataError(f"{src}: the file is empty")
-        if len(needed) > 1:
-            raise UsageError(f"{src}: a .txt file is for single-input models")
-        return pd.DataFrame({needed[0]: lines})
-    return read_table(src, detect_format(src, None))

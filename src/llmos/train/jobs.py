@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmos.kernel.context import JobContext
+from llmos.spec.tasks import task_rules
 
 TRAIN_HANDLER = "llmos.train.jobs:train_job"
 EVAL_HANDLER = "llmos.train.jobs:eval_job"
@@ -92,7 +93,7 @@ def check_optimize(model: Any, optimize: str | None) -> None:
         raise UsageError(
             f"optimize {optimize!r}: only {' or '.join(OPTIMIZERS)}, for fine-tuned text classifiers"
         )
-    if model.task == "generation":
+    if task_rules(model.task).generates:
         raise UsageError(f"--optimize applies to classifiers; {model.ref} is a generation model")
 
 
@@ -115,7 +116,7 @@ def evaluate_model(
     check_optimize(model, optimize)
     source = f"dataset {dataset.ref}"
     folder = model_folder(store, model)
-    if model.task == "generation":
+    if task_rules(model.task).generates:
         from llmos.models.llm import LLM
         from llmos.train.generation import evaluate_llm
 
