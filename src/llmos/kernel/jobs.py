@@ -54,8 +54,13 @@ def submit(
     priority: int = 0,
     max_attempts: int = 1,
 ) -> Job:
-    """Queue a job; `handler` is the `module:function` the worker will call."""
+    """Queue a job; `handler` is the `module:function` the worker will call. The acting
+    user (`store.audit.current_actor`) is kept as `payload["submitted_by"]`, and the worker
+    records the job's audit events (the model it registers, a promotion) in that name."""
+    from llmos.store.audit import current_actor
+
     check_name(name, "job name")
+    payload = {**payload, "submitted_by": payload.get("submitted_by") or current_actor()}
     if not _HANDLER_RE.match(handler):
         raise UsageError(f"invalid job handler {handler!r}: expected 'package.module:function'")
     if max_attempts < 1:

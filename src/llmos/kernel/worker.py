@@ -26,6 +26,7 @@ from llmos.core.errors import JobError, LlmosError
 from llmos.core.settings import Settings
 from llmos.kernel import jobs
 from llmos.kernel.context import Cancelled, JobContext, JobProgress
+from llmos.store.audit import acting_as, local_actor
 from llmos.store.db import Store
 
 HEARTBEAT_SECONDS = 1.0
@@ -103,7 +104,8 @@ def run_job(store: Store, job_id: int, heartbeat_s: float = HEARTBEAT_SECONDS) -
         handler = resolve_handler(job.handler)
         limit_threads(threads)  # the handler's module may have loaded torch
         ctx.progress.log(f"{job.kind} job {job_id} ({job.name}), attempt {job.attempts}, {threads} thread(s)")
-        result = handler(ctx)
+        with acting_as(str(job.payload.get("submitted_by") or local_actor())):
+            result = handler(ctx)
         # the last line before the state changes: whoever sees the job finished (`jobs logs
         # -f`) then finds every line in the log
         ctx.progress.log(f"succeeded: {result}")
