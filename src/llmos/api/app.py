@@ -18,18 +18,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmos import __version__
 from llmos.api.access import PUBLIC, access_check, add_bearer_scheme, check_declared, needs
-from llmos.api.errors import error_body, status_of, validation_message
+from llmos.api.errors import (
+    ErrorBody,
+    error_body,
+    error_of,
+    status_of,
+    validation_message,
+    validation_param,
+)
 from llmos.core.errors import LlmosError
 from llmos.security.access import Policy
 from llmos.serve.metrics import ServeMetrics
@@ -83,20 +93,53 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
             headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))}
         elif code == 401:
             headers = {"WWW-Authenticate": 'Bearer realm="llmos"'}
-        return JSONResponse(error_body(exc.message, type(exc).__name__, code), code, headers=headers)
+        return JSONResponse(error_of(exc), code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(validation_message(exc.errors()), "ValidationError", 422), 422)
+        errors = exc.errors()
+        code = "invalid_json" if errors and errors[0].get("type") == "json_invalid" else "invalid_value"
+        body = error_body(validation_message(errors), "ValidationError", 422, validation_param(errors), code)
+        return JSONResponse(body, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown routes (404), a method a route does not take (405): OpenAI's shape too."""
+        if exc.status_code == 404:
+            message = f"no route {request.method} {request.url.path}; see /docs for the API"
+        elif exc.status_code == 405:
+            message = f"{request.url.path} does not take {request.method}"
+        else:
+            message = str(exc.detail)
+        body = error_body(message, "HTTPError", exc.status_code)
+        return JSONResponse(body, exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crashed(_request: Request, exc: Exception) -> JSONResponse:
+        """A bug: still an answer in OpenAI's shape (the traceback goes to the log)."""
+        logging.getLogger("llmos.serve").exception("unexpected error", exc_info=exc)
+        message = f"internal error ({type(exc).__name__}); the server log has the details"
+        return JSONResponse(error_body(message, "InternalError", 500), 500)
 
     allow = access_check(policy)
     for name in ROUTERS:
         app.include_router(importlib.import_module(f"llmos.api.routers.{name}").router(allow))
 
-    @app.get("/healthz", tags=["operations"], dependencies=[Depends(allow)], openapi_extra=needs(PUBLIC))
-    async def healthz(request: Request) -> dict[str, Any]:
-        """Liveness for anyone; version and memory figures only for an authenticated caller."""
-        answer: dict[str, Any] = {"status": "ok"}
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        dependencies=[Depends(allow)],
+        openapi_extra=needs(PUBLIC),
+        responses={503: {"description": "Not serving: `problems` says why (a dead engine, shutting down)"}},
+    )
+    async def healthz(request: Request, response: Response) -> dict[str, Any]:
+        """Liveness for anyone (503 with `problems` when the server cannot serve); version
+        and memory figures only for an authenticated caller."""
+        problems = runtime.problems()
+        answer: dict[str, Any] = {"status": "error" if problems else "ok"}
+        if problems:
+            answer["problems"] = problems
+            response.status_code = 503
         if policy.warning:
             answer["warning"] = policy.warning
         if getattr(request.state, "authenticated", False):
@@ -104,24 +147,85 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
         return answer
 
     @app.get(
-        "/metrics", tags=["operations"], dependencies=[Depends(allow)], openapi_extra=needs("metrics:read")
+        "/metrics",
+        tags=["operations"],
+        dependencies=[Depends(allow)],
+        openapi_extra=needs("metrics:read"),
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def prometheus() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
     check_declared(app)
+    declare_error_statuses(app)
     if policy.warning is None:
         add_bearer_scheme(app)
     return app
+
+
+ERROR = {"model": ErrorBody}
+DESCRIPTIONS = {
+    400: "A request the server refuses: an unsupported parameter, too many tokens",
+    401: "No usable token",
+    403: "The token's role or app scope does not allow this",
+    404: "No such resource (or route)",
+    409: "A state conflict",
+    413: "Body, inputs or texts over the server's limits",
+    422: "Invalid input; the message names the field",
+    429: "A queue is full or the token is over its rate limit or quota (Retry-After)",
+    500: "A bug",
+    503: "The model cannot be loaded or the server is stopping",
+    504: "No answer within the server's timeout",
+}
+
+
+def error_statuses(route: APIRoute) -> set[int]:
+    """The error statuses a route can answer, from its declaration: every route may fail
+    (500) and take a malformed query or body (422); a non-public one may refuse its caller
+    (401, 403) and rate-limit it (429); a route with a path parameter, or naming a
+    deployment, may not find it (404); one that takes a body may be too large (413); a
+    change may conflict (409); a data-plane route (naming a deployment) may be refused
+    (400: the guard, an unsupported parameter), find its model unloadable or the server
+    stopping (503), or time out (504)."""
+    declared = route.openapi_extra or {}
+    statuses = {422, 500}
+    if declared.get("x-permission") not in (None, PUBLIC):
+        statuses |= {401, 403, 429}
+    if route.param_convertors or declared.get("x-deployment"):
+        statuses.add(404)
+    if route.body_field is not None:
+        statuses |= {413, 400}
+    if set(route.methods or ()) - {"GET", "HEAD"}:
+        statuses |= {409, 422}
+    if declared.get("x-deployment"):
+        statuses |= {400, 413, 429, 503, 504}
+    return statuses
+
+
+def declare_error_statuses(app: FastAPI) -> None:
+    """Add every error status each route can answer to its OpenAPI `responses`, with the
+    error body's schema (routes added by any router get it; a route's own declaration of a
+    status wins, except that FastAPI's default 422 schema is replaced by ours)."""
+    from llmos.api.access import routes
+
+    for _path, _methods, route in routes(app):
+        if not isinstance(route, APIRoute):
+            continue
+        for status in sorted(error_statuses(route)):
+            given = route.responses.get(status) or route.responses.get(str(status)) or {}
+            route.responses[status] = {**ERROR, "description": DESCRIPTIONS[status], **given}
+    app.openapi_schema = None
 
 
 FORM = b"application/x-www-form-urlencoded"
 
 
 class MeasureAndLimit:
-    """Counts and times every request by route and status, and answers 413 to a body over
-    the limit before it is read. Every route takes a JSON body, so one labelled as a form
+    """Counts and times every request by route and status, gives every answer an
+    `x-request-id`, and answers 413 to a body over the limit before it is read. Every
+    route takes a JSON body, so one labelled as a form
     (what `curl -d` sends unless told otherwise) is read as JSON rather than refused.
     Plain ASGI: `BaseHTTPMiddleware` costs a task and a stream per request, measurable at
     hundreds of requests per second."""
@@ -146,19 +250,26 @@ class MeasureAndLimit:
                 ],
             }
         start = time.perf_counter()
+
+        async def send_status(message: Message) -> None:
+            """Note the status; give every answer an `x-request-id` (routes that log their
+            answers set their own: the id feedback names)."""
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", f"req-{uuid.uuid4().hex[:24]}".encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
         try:
             if length.isdigit() and int(length) > self.max_body_bytes:
-                status = 413
                 message = f"request body of {int(length)} bytes is over the limit of {self.max_body_bytes}"
-                await JSONResponse(error_body(message, "InputTooLarge", 413), 413)(scope, receive, send)
+                await JSONResponse(error_body(message, "InputTooLarge", 413), 413)(
+                    scope, receive, send_status
+                )
                 return
-
-            async def send_status(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")

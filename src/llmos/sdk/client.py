@@ -165,7 +165,7 @@ def _error_class(name: str, status: int) -> type[LlmosError]:
 def _error(exc: urllib.error.HTTPError) -> ServerError:
     try:
         error = json.loads(exc.read())["error"]
-        message, kind = error["message"], str(error.get("type", ""))
+        message, kind = error["message"], str(error.get("llmos_error") or error.get("type", ""))
     except (ValueError, KeyError, TypeError):
         message, kind = f"HTTP {exc.code} {exc.reason}", ""
     cls = _error_class(kind, exc.code)
