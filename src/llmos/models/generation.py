@@ -12,6 +12,7 @@ batch and its cache, and streams each row's new text through a callback.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -365,10 +366,12 @@ class GenerationEngine:
         with self._lock:
             if self._stop_at is not None:
                 raise GenerationStopped("the server is shutting down; retry on another server or later")
+            # queued first: a thread that dies from now on fails it on its way out
+            self._pending.put(request)
             if self._thread is None or not self._thread.is_alive():  # first use, or it died
+                self.failure = None
                 self._thread = threading.Thread(target=self._run, name="llmos-generate", daemon=True)
                 self._thread.start()
-        self._pending.put(request)
         return GenerationHandle(request)
 
     def stop(self, within_s: float = 0.0) -> None:
@@ -386,6 +389,7 @@ class GenerationEngine:
             thread.join()
         with self._lock:
             self._thread = None
+            self._stop_at = None  # usable again (a model outlives a server in tests and notebooks)
 
     def _stopped(self) -> BaseException | None:
         if self._stop_at is not None and time.monotonic() >= self._stop_at:
@@ -399,6 +403,7 @@ class GenerationEngine:
             self._loop()
         except BaseException as exc:  # not expected: say so in healthz, fail what waits
             self.failure = f"{type(exc).__name__}: {exc}"
+            logging.getLogger("llmos.serve").exception("the generation engine died", exc_info=exc)
             while True:
                 try:
                     request = self._pending.get_nowait()
@@ -406,7 +411,6 @@ class GenerationEngine:
                     break
                 if request is not None:
                     request.finish(error=GenerationStopped(f"the generation engine failed ({self.failure})"))
-            raise
 
     def _loop(self) -> None:
         while True:
