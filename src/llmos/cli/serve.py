@@ -43,6 +43,10 @@ def serve(
     graceful: Annotated[
         float, typer.Option("--graceful", help="Seconds in-flight requests get on shutdown.")
     ] = 30.0,
+    max_new_tokens: Annotated[
+        int,
+        typer.Option("--max-new-tokens", help="Most tokens one chat or completion may generate (else 400)."),
+    ] = 2048,
     workers: Annotated[
         int,
         typer.Option(
@@ -84,6 +88,10 @@ def serve(
         from llmos.core.errors import UsageError
 
         raise UsageError(f"--workers must be at least 1, not {workers}")
+    if max_new_tokens < 1:
+        from llmos.core.errors import UsageError
+
+        raise UsageError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
     config = ServeConfig(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
@@ -94,6 +102,7 @@ def serve(
         adapter_budget_mb=adapter_budget_mb,
         max_adapters=max_adapters,
         workers=workers,
+        max_new_tokens=max_new_tokens,
     )
     ws = STATE.workspace
     ws.init()
