@@ -98,8 +98,11 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        code = "invalid_json" if errors and errors[0].get("type") == "json_invalid" else "invalid_value"
-        body = error_body(validation_message(errors), "ValidationError", 422, validation_param(errors), code)
+        if errors and errors[0].get("type") == "json_invalid":
+            code, param = "invalid_json", None
+        else:
+            code, param = "invalid_value", validation_param(errors)
+        body = error_body(validation_message(errors), "ValidationError", 422, param, code)
         return JSONResponse(body, 422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -111,7 +114,10 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
             message = f"{request.url.path} does not take {request.method}"
         else:
             message = str(exc.detail)
-        body = error_body(message, "HTTPError", exc.status_code)
+        code = None
+        if exc.status_code == 400 and "parsing the body" in message:  # bytes that are no text
+            message, code = "the request body is not valid JSON (it cannot be decoded)", "invalid_json"
+        body = error_body(message, "HTTPError", exc.status_code, code=code)
         return JSONResponse(body, exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -225,8 +231,8 @@ FORM = b"application/x-www-form-urlencoded"
 class MeasureAndLimit:
     """Counts and times every request by route and status, gives every answer an
     `x-request-id`, and answers 413 to a body over the limit before it is read. Every
-    route takes a JSON body, so one labelled as a form
-    (what `curl -d` sends unless told otherwise) is read as JSON rather than refused.
+    route takes a JSON body, so one labelled as a form (what `curl -d` sends unless told
+    otherwise), or not labelled at all, is read as JSON rather than refused.
     Plain ASGI: `BaseHTTPMiddleware` costs a task and a stream per request, measurable at
     hundreds of requests per second."""
 
@@ -249,6 +255,11 @@ class MeasureAndLimit:
                     (k, b"application/json" if k == b"content-type" else v) for k, v in scope["headers"]
                 ],
             }
+        elif b"content-type" not in headers and (
+            length not in (b"", b"0") or b"transfer-encoding" in headers
+        ):
+            # a body without a type: read as JSON too (so bad JSON is named as such)
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
         start = time.perf_counter()
 
         async def send_status(message: Message) -> None:
