@@ -26,7 +26,6 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -171,7 +170,6 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
     return app
 
 
-ERROR = {"model": ErrorBody}
 DESCRIPTIONS = {
     400: "A request the server refuses: an unsupported parameter, too many tokens",
     401: "No usable token",
@@ -187,42 +185,65 @@ DESCRIPTIONS = {
 }
 
 
-def error_statuses(route: APIRoute) -> set[int]:
-    """The error statuses a route can answer, from its declaration: every route may fail
-    (500) and take a malformed query or body (422); a non-public one may refuse its caller
-    (401, 403) and rate-limit it (429); a route with a path parameter, or naming a
-    deployment, may not find it (404); one that takes a body may be too large (413); a
-    change may conflict (409); a data-plane route (naming a deployment) may be refused
-    (400: the guard, an unsupported parameter), find its model unloadable or the server
-    stopping (503), or time out (504)."""
-    declared = route.openapi_extra or {}
-    statuses = {422, 500}
-    if declared.get("x-permission") not in (None, PUBLIC):
+def error_statuses(method: str, operation: dict[str, Any]) -> set[int]:
+    """The error statuses an operation of the OpenAPI document can answer, from its
+    declaration: every route may fail (500) and refuse a malformed query or body (422); a
+    non-public one may refuse its caller (401, 403) and rate-limit it (429); one with a
+    path parameter, a body or a deployment may not find what it names (404); one that
+    takes a body may find it too large (413) or refuse it (400); a change may conflict (409); a
+    data-plane route (permission `predict`) may also find its queue full (429), its model
+    unloadable or the server stopping (503), or time out (504)."""
+    statuses = {500}
+    if operation.get("parameters") or "requestBody" in operation:
+        statuses.add(422)
+    if operation.get("x-permission") not in (None, PUBLIC):
         statuses |= {401, 403, 429}
-    if route.param_convertors or declared.get("x-deployment"):
+    if "requestBody" in operation:
+        statuses |= {400, 404, 413}  # a body names things too (a model to deploy)
+    if any(p.get("in") == "path" for p in operation.get("parameters", ())) or operation.get("x-deployment"):
         statuses.add(404)
-    if route.body_field is not None:
-        statuses |= {413, 400}
-    if set(route.methods or ()) - {"GET", "HEAD"}:
-        statuses |= {409, 422}
-    if declared.get("x-deployment"):
-        statuses |= {400, 413, 429, 503, 504}
+    if method.upper() not in ("GET", "HEAD"):
+        statuses.add(409)
+    if operation.get("x-permission") == "predict":  # the data plane
+        statuses |= {400, 429, 503, 504}
     return statuses
 
 
 def declare_error_statuses(app: FastAPI) -> None:
-    """Add every error status each route can answer to its OpenAPI `responses`, with the
-    error body's schema (routes added by any router get it; a route's own declaration of a
-    status wins, except that FastAPI's default 422 schema is replaced by ours)."""
-    from llmos.api.access import routes
+    """Add every error status each operation can answer to the OpenAPI document, with the
+    error body's schema (so routes added by any router get them; a status a route declares
+    itself keeps its description, and FastAPI's own 422 schema, which is not what this API
+    answers, is replaced)."""
+    build = app.openapi
+    done: list[int] = []
 
-    for _path, _methods, route in routes(app):
-        if not isinstance(route, APIRoute):
-            continue
-        for status in sorted(error_statuses(route)):
-            given = route.responses.get(status) or route.responses.get(str(status)) or {}
-            route.responses[status] = {**ERROR, "description": DESCRIPTIONS[status], **given}
-    app.openapi_schema = None
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        if id(schema) in done:
+            return schema
+        body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(body.pop("$defs", {}))
+        components["ErrorBody"] = body
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                for status in sorted(error_statuses(method, operation)):
+                    given = operation["responses"].get(str(status), {})
+                    description = DESCRIPTIONS[status] if status == 422 else given.get("description")
+                    operation["responses"][str(status)] = {
+                        "description": description or DESCRIPTIONS[status],
+                        "content": content,
+                    }
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        done.append(id(schema))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 FORM = b"application/x-www-form-urlencoded"

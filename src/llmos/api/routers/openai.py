@@ -219,6 +219,18 @@ def _model_not_found(exc: NotFoundError) -> NotFoundError:
     return exc
 
 
+# chat and completions answer JSON, or server-sent events with `stream: true`
+GENERATED = {
+    200: {
+        "description": "The completion, or with `stream` its chunks as server-sent events",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
 def router(allow: Any) -> APIRouter:
     """The OpenAI routes; `allow` is the policy dependency every route goes through."""
     router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Depends(allow)])
@@ -264,6 +276,7 @@ def router(allow: Any) -> APIRouter:
     @router.post(
         "/chat/completions",
         response_model=None,
+        responses=GENERATED,
         openapi_extra=needs("predict", deployment="body:model", generative=True),
     )
     async def chat(body: ChatRequest, request: Request, response: Response) -> Any:
@@ -282,6 +295,7 @@ def router(allow: Any) -> APIRouter:
     @router.post(
         "/completions",
         response_model=None,
+        responses=GENERATED,
         openapi_extra=needs("predict", deployment="body:model", generative=True),
     )
     async def completions(body: CompletionRequest, request: Request, response: Response) -> Any:
