@@ -109,7 +109,7 @@ def test_unsupported_fields_are_refused_by_name(served):
 
 
 def test_openai_request_forms(served):
-    url, token, oa = served
+    _, _, oa = served
     card = oa.models.retrieve("tiny")
     assert card.id == "tiny" and card.object == "model"
     plain = oa.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=5)

@@ -23,6 +23,7 @@ from llmos.core.errors import (
     DataError,
     JobError,
     LlmosError,
+    ModelError,
     NotFoundError,
     ServiceUnavailable,
     SpecError,
@@ -51,6 +52,7 @@ STATUS: list[tuple[type[LlmosError], int]] = [
     (InputTooLarge, 413),
     (ServerBusy, 429),
     (ModelUnavailable, 503),
+    (ModelError, 422),  # a model named in the request that cannot be used (deploy ".")
     (RequestTimeout, 504),
     (JobError, 409),
     (UsageError, 422),
