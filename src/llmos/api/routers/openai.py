@@ -17,7 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
@@ -220,7 +220,7 @@ def _model_not_found(exc: NotFoundError) -> NotFoundError:
 
 
 # chat and completions answer JSON, or server-sent events with `stream: true`
-GENERATED = {
+GENERATED: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The completion, or with `stream` its chunks as server-sent events",
         "content": {
@@ -302,9 +302,9 @@ def router(allow: Any) -> APIRouter:
         body.refuse_unsupported()
         runtime = request.app.state.runtime
         target, llm = await _llm(runtime, body.model)
-        given = body.prompt
-        if isinstance(given, str) or (given and all(isinstance(t, int) for t in given)):
-            given = [given]  # type: ignore[list-item]
+        given: list[Any] = list(body.prompt) if isinstance(body.prompt, list) else [body.prompt]
+        if given and all(isinstance(t, int) for t in given):
+            given = [given]  # one prompt of token ids
         if not given:
             raise UsageError("prompt: give some text to continue")
         runtime.check_inputs(given, "prompt")
@@ -436,7 +436,7 @@ async def _generate(
             if chat:
                 for index in range(len(handles)):
                     yield chunk(index, None, first=True)
-            open_, failure = len(handles), None
+            open_, failure = len(handles), cast(BaseException | None, None)
             while open_:
                 try:  # the timeout bounds the wait for the next piece of text
                     index, text, error = await asyncio.wait_for(merged.get(), runtime.config.timeout_s)
