@@ -97,11 +97,15 @@ def test_a_client_that_goes_away_frees_its_slot(tiny, steps):
 def test_generations_in_flight_are_counted_down_after_a_disconnect(tiny, steps):
     server = ServerThread(tiny.store, ServeConfig(max_wait_ms=1), policy=open_policy())
     with server as url:
-        body = {"model": "tiny", "prompt": "hello how are", "max_tokens": 80, "stream": True}
+        body = {"model": "tiny", "prompt": "hello how are", "max_tokens": 80, "stream": True, "seed": 44}
         with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=30) as r:
-            first = next(r.iter_lines())
-            assert server.runtime.generations == 1, (first, steps, list(r.iter_lines()))
+            next(r.iter_lines())
+            counted = server.runtime.generations
+        closed = time.monotonic()
+        assert counted <= 1
         assert _wait(lambda: server.runtime.generations == 0, 3.0)
+        time.sleep(4 * STEP_S)
+        assert _rows_after(steps, closed + 2 * STEP_S, 44) == 0
 
 
 def test_a_dead_engine_is_not_healthy(tiny, monkeypatch):
