@@ -211,9 +211,9 @@ def error_statuses(method: str, operation: dict[str, Any]) -> set[int]:
 
 def declare_error_statuses(app: FastAPI) -> None:
     """Add every error status each operation can answer to the OpenAPI document, with the
-    error body's schema (so routes added by any router get them; a status a route declares
-    itself keeps its description, and FastAPI's own 422 schema, which is not what this API
-    answers, is replaced)."""
+    error body's schema (so routes added by any router get them). A status a route
+    declares itself (`responses=`) is left as declared, except FastAPI's own 422 schema,
+    which is not what this API answers."""
     build = app.openapi
     done: list[int] = []
 
@@ -231,10 +231,11 @@ def declare_error_statuses(app: FastAPI) -> None:
                 if not isinstance(operation, dict) or "responses" not in operation:
                     continue
                 for status in sorted(error_statuses(method, operation)):
-                    given = operation["responses"].get(str(status), {})
-                    description = DESCRIPTIONS[status] if status == 422 else given.get("description")
+                    given = operation["responses"].get(str(status))
+                    if given is not None and status != 422:
+                        continue  # the route's own declaration of this status
                     operation["responses"][str(status)] = {
-                        "description": description or DESCRIPTIONS[status],
+                        "description": DESCRIPTIONS[status],
                         "content": content,
                     }
         for unused in ("HTTPValidationError", "ValidationError"):
