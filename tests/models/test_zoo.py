@@ -47,3 +47,36 @@ def test_smollm2_gguf_is_dequantised_once_into_safetensors(tmp_path):
     direct = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     with torch.inference_mode():
         assert torch.allclose(direct(ids).logits, logits, atol=1e-4)
+
+
+def test_gguf_conversion_prints_one_line_off_a_terminal(ws, tiny_lm_dir, monkeypatch, capfd):
+    """`llmos deploy smollm2-135m` in a log or pipe: one line says what happens, and
+    transformers' tqdm conversion bar (which its own switch does not silence) is hidden.
+    The conversion itself is stood in for by the tiny Llama, drawn through the same bar."""
+    import transformers
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    from llmos.cli.main import main
+
+    model_load = transformers.AutoModelForCausalLM.from_pretrained
+    tokenizer_load = transformers.AutoTokenizer.from_pretrained
+
+    def converted(load):
+        def from_pretrained(path, *args, gguf_file=None, **kwargs):
+            if gguf_file is None:
+                return load(path, *args, **kwargs)
+            for _ in gguf_utils.tqdm(range(30), desc="Converting and de-quantizing GGUF tensors..."):
+                pass
+            return load(str(tiny_lm_dir))
+
+        return from_pretrained
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", converted(model_load))
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", converted(tokenizer_load))
+    capfd.readouterr()
+    assert main(["--home", str(ws.home), "deploy", "smollm2-135m", "--name", "smol"]) == 0
+    printed = capfd.readouterr()
+    assert "Converting" not in printed.err and "%|" not in printed.err, printed.err
+    assert printed.err.count("converting smollm2-135m from") == 1
+    assert len([line for line in printed.err.splitlines() if line.strip()]) == 1, printed.err
+    assert any(ws.home.rglob("zoo/smollm2-135m/config.json"))  # converted, once

@@ -224,7 +224,8 @@ def test_every_route_times_every_caller(served):
                 wrong.append(f"{route.method} {route.path} as {caller}: {r.status_code} {r.text[:120]}")
             if r.status_code in (401, 403):
                 error = r.json()["error"]
-                assert error["code"] == r.status_code and error["message"] and error["type"]
+                expected_code = "invalid_api_key" if r.status_code == 401 else "permission_denied"
+                assert error["code"] == expected_code and error["message"] and error["type"]
             if r.status_code == 401:
                 assert r.headers["www-authenticate"].startswith("Bearer")
     table = _table(matrix)

@@ -45,9 +45,10 @@ def test_tiny_chat_and_completions_match_offline(ws, tiny_lm_dir):
         with pytest.raises(openai.UnprocessableEntityError, match="message 1 must have `role` and `content`"):
             oa.chat.completions.create(model="tiny-chat", messages=[{"content": "hi"}])  # type: ignore[list-item]
         r = httpx.post(
-            f"{url}/v1/chat/completions", json={"model": "tiny-chat", "messages": MESSAGES, "n": 2}
+            f"{url}/v1/chat/completions", json={"model": "tiny-chat", "messages": MESSAGES, "n": 0}
         )
         assert r.status_code == 422 and r.json()["error"]["message"].startswith("n: ")
+        assert r.json()["error"]["param"] == "n"
         with pytest.raises(openai.NotFoundError, match="deployment 'gpt-4' not found"):
             oa.chat.completions.create(model="gpt-4", messages=MESSAGES)
         with pytest.raises(openai.UnprocessableEntityError, match="serves a generation model"):

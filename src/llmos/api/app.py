@@ -18,18 +18,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmos import __version__
 from llmos.api.access import PUBLIC, access_check, add_bearer_scheme, check_declared, needs
-from llmos.api.errors import error_body, exception_body, status_of, validation_message
+from llmos.api.errors import (
+    ErrorBody,
+    error_body,
+    error_of,
+    status_of,
+    validation_message,
+    validation_param,
+)
 from llmos.core.errors import LlmosError
 from llmos.ops.audit import record_event
 from llmos.security.access import Policy
@@ -100,11 +109,39 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
             headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))}
         elif code == 401:
             headers = {"WWW-Authenticate": 'Bearer realm="llmos"'}
-        return JSONResponse(exception_body(exc, code), code, headers=headers)
+        return JSONResponse(error_of(exc), code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(validation_message(exc.errors()), "ValidationError", 422), 422)
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
+            code, param = "invalid_json", None
+        else:
+            code, param = "invalid_value", validation_param(errors)
+        body = error_body(validation_message(errors), "ValidationError", 422, param, code)
+        return JSONResponse(body, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown routes (404), a method a route does not take (405): OpenAI's shape too."""
+        if exc.status_code == 404:
+            message = f"no route {request.method} {request.url.path}; see /docs for the API"
+        elif exc.status_code == 405:
+            message = f"{request.url.path} does not take {request.method}"
+        else:
+            message = str(exc.detail)
+        code = None
+        if exc.status_code == 400 and "parsing the body" in message:  # bytes that are no text
+            message, code = "the request body is not valid JSON (it cannot be decoded)", "invalid_json"
+        body = error_body(message, "HTTPError", exc.status_code, code=code)
+        return JSONResponse(body, exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crashed(_request: Request, exc: Exception) -> JSONResponse:
+        """A bug: still an answer in OpenAI's shape (the traceback goes to the log)."""
+        logging.getLogger("llmos.serve").exception("unexpected error", exc_info=exc)
+        message = f"internal error ({type(exc).__name__}); the server log has the details"
+        return JSONResponse(error_body(message, "InternalError", 500), 500)
 
     allow = access_check(policy)
     for name in ROUTERS:
@@ -112,10 +149,21 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
         app.include_router(module.router(allow))
         uploads.update(getattr(module, "UPLOAD_PATHS", ()))
 
-    @app.get("/healthz", tags=["operations"], dependencies=[Depends(allow)], openapi_extra=needs(PUBLIC))
-    async def healthz(request: Request) -> dict[str, Any]:
-        """Liveness for anyone; version and memory figures only for an authenticated caller."""
-        answer: dict[str, Any] = {"status": "ok"}
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        dependencies=[Depends(allow)],
+        openapi_extra=needs(PUBLIC),
+        responses={503: {"description": "Not serving: `problems` says why (a dead engine, shutting down)"}},
+    )
+    async def healthz(request: Request, response: Response) -> dict[str, Any]:
+        """Liveness for anyone (503 with `problems` when the server cannot serve); version
+        and memory figures only for an authenticated caller."""
+        problems = runtime.problems()
+        answer: dict[str, Any] = {"status": "error" if problems else "ok"}
+        if problems:
+            answer["problems"] = problems
+            response.status_code = 503
         if policy.warning:
             answer["warning"] = policy.warning
         if getattr(request.state, "authenticated", False):
@@ -123,26 +171,110 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
         return answer
 
     @app.get(
-        "/metrics", tags=["operations"], dependencies=[Depends(allow)], openapi_extra=needs("metrics:read")
+        "/metrics",
+        tags=["operations"],
+        dependencies=[Depends(allow)],
+        openapi_extra=needs("metrics:read"),
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     async def prometheus() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
     check_declared(app)
+    declare_error_statuses(app)
     if policy.warning is None:
         add_bearer_scheme(app)
     return app
+
+
+DESCRIPTIONS = {
+    400: "A request the server refuses: an unsupported parameter, too many tokens",
+    401: "No usable token",
+    403: "The token's role or app scope does not allow this",
+    404: "No such resource (or route)",
+    409: "A state conflict",
+    413: "Body, inputs or texts over the server's limits",
+    422: "Invalid input; the message names the field",
+    429: "A queue is full or the token is over its rate limit or quota (Retry-After)",
+    500: "A bug",
+    503: "The model cannot be loaded or the server is stopping",
+    504: "No answer within the server's timeout",
+}
+
+
+def error_statuses(method: str, operation: dict[str, Any]) -> set[int]:
+    """The error statuses an operation of the OpenAPI document can answer, from its
+    declaration: every route may fail (500) and refuse a malformed query or body (422); a
+    non-public one may refuse its caller (401, 403) and rate-limit it (429); one with a
+    path parameter, a body or a deployment may not find what it names (404); one that
+    takes a body may find it too large (413) or refuse it (400); a change may conflict (409); a
+    data-plane route (permission `predict`) may also find its queue full (429), its model
+    unloadable or the server stopping (503), or time out (504)."""
+    statuses = {500}
+    if operation.get("parameters") or "requestBody" in operation:
+        statuses.add(422)
+    if operation.get("x-permission") not in (None, PUBLIC):
+        statuses |= {401, 403, 429}
+    if "requestBody" in operation:
+        statuses |= {400, 404, 413}  # a body names things too (a model to deploy)
+    if any(p.get("in") == "path" for p in operation.get("parameters", ())) or operation.get("x-deployment"):
+        statuses.add(404)
+    if method.upper() not in ("GET", "HEAD"):
+        statuses.add(409)
+    if operation.get("x-permission") == "predict":  # the data plane
+        statuses |= {400, 429, 503, 504}
+    return statuses
+
+
+def declare_error_statuses(app: FastAPI) -> None:
+    """Add every error status each operation can answer to the OpenAPI document, with the
+    error body's schema (so routes added by any router get them). A status a route
+    declares itself (`responses=`) is left as declared, except FastAPI's own 422 schema,
+    which is not what this API answers."""
+    build = app.openapi
+    done: list[int] = []
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        if id(schema) in done:
+            return schema
+        body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(body.pop("$defs", {}))
+        components["ErrorBody"] = body
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                for status in sorted(error_statuses(method, operation)):
+                    given = operation["responses"].get(str(status))
+                    if given is not None and status != 422:
+                        continue  # the route's own declaration of this status
+                    operation["responses"][str(status)] = {
+                        "description": DESCRIPTIONS[status],
+                        "content": content,
+                    }
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        done.append(id(schema))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 FORM = b"application/x-www-form-urlencoded"
 
 
 class MeasureAndLimit:
-    """Counts and times every request by route and status, and answers 413 to a body over
-    the limit before it is read (upload routes, `uploads`, enforce their own larger limit
-    as they stream the body). Every route takes a JSON body, so one labelled as a form
-    (what `curl -d` sends unless told otherwise) is read as JSON rather than refused.
+    """Counts and times every request by route and status, gives every answer an
+    `x-request-id`, and answers 413 to a body over the limit before it is read (upload
+    routes, `uploads`, enforce their own larger limit as they stream the body). Every
+    route takes a JSON body, so one labelled as a form (what `curl -d` sends unless told
+    otherwise), or not labelled at all, is read as JSON rather than refused.
     Plain ASGI: `BaseHTTPMiddleware` costs a task and a stream per request, measurable at
     hundreds of requests per second."""
 
@@ -168,21 +300,34 @@ class MeasureAndLimit:
                     (k, b"application/json" if k == b"content-type" else v) for k, v in scope["headers"]
                 ],
             }
+        elif b"content-type" not in headers and (
+            length not in (b"", b"0") or b"transfer-encoding" in headers
+        ):
+            # a body without a type: read as JSON too (so bad JSON is named as such)
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
         start = time.perf_counter()
+
+        async def send_status(message: Message) -> None:
+            """Note the status; give every answer an `x-request-id` (routes that log their
+            answers set their own: the id feedback names)."""
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", f"req-{uuid.uuid4().hex[:24]}".encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
         try:
             upload = scope["method"] == "POST" and scope["path"] in self.uploads
             if length.isdigit() and int(length) > self.max_body_bytes and not upload:
                 status = 413
                 message = f"request body of {int(length)} bytes is over the limit of {self.max_body_bytes}"
-                await JSONResponse(error_body(message, "InputTooLarge", 413), 413)(scope, receive, send)
+                await JSONResponse(error_body(message, "InputTooLarge", 413), 413)(
+                    scope, receive, send_status
+                )
                 return
-
-            async def send_status(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")

@@ -3,7 +3,10 @@ a background thread of the current process (tests, benchmarks, notebooks).
 
 uvicorn handles graceful shutdown: on SIGINT/SIGTERM it stops accepting connections,
 lets in-flight requests finish (up to `graceful_s`), then runs the app's lifespan
-shutdown, which drains the batch queues.
+shutdown, which drains the batch queues. A generation may run longer than that, so the
+runtime is told at the signal: generations still decoding shortly before the graceful
+period ends are stopped, and their clients get an error naming the shutdown (a 503, or
+an error event in a stream) instead of a connection cut.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ def _server(
 
     runtime = ServeRuntime(store, config)
     app = create_app(runtime, policy)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            runtime.begin_shutdown(graceful_s)
+            super().handle_exit(sig, frame)
+
     settings = uvicorn.Config(
         app,
         host=host,
@@ -37,7 +46,7 @@ def _server(
         timeout_graceful_shutdown=int(graceful_s),
         lifespan="on",
     )
-    return uvicorn.Server(settings)
+    return Server(settings)
 
 
 def serve(
@@ -56,6 +65,9 @@ def serve(
     import signal
 
     with socket.socket() as probe:  # a one-line error instead of uvicorn's log and exit
+        # as uvicorn binds: a port whose last connections are in TIME_WAIT (a client held
+        # a keep-alive connection) is free to listen on again at once
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -142,5 +154,6 @@ class ServerThread:
         return self.url
 
     def __exit__(self, *exc: object) -> None:
+        self.runtime.begin_shutdown(30.0)
         self.server.should_exit = True
         self.thread.join(60)

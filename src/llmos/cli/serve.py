@@ -43,6 +43,10 @@ def serve(
     graceful: Annotated[
         float, typer.Option("--graceful", help="Seconds in-flight requests get on shutdown.")
     ] = 30.0,
+    max_new_tokens: Annotated[
+        int,
+        typer.Option("--max-new-tokens", help="Most tokens one chat or completion may generate (else 400)."),
+    ] = 2048,
     workers: Annotated[
         int,
         typer.Option(
@@ -91,6 +95,10 @@ def serve(
         from llmos.core.errors import UsageError
 
         raise UsageError(f"--max-upload-mb must be positive, not {max_upload_mb:g}")
+    if max_new_tokens < 1:
+        from llmos.core.errors import UsageError
+
+        raise UsageError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
     config = ServeConfig(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
@@ -102,6 +110,7 @@ def serve(
         max_adapters=max_adapters,
         workers=workers,
         max_upload_bytes=int(max_upload_mb * 2**20),
+        max_new_tokens=max_new_tokens,
     )
     ws = STATE.workspace
     ws.init()

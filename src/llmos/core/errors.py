@@ -19,6 +19,10 @@ class LlmosError(Exception):
     """Base class of every error llmos reports to users."""
 
     exit_code = 1
+    # for HTTP answers (OpenAI's error shape): the request field at fault and a string
+    # code such as "context_length_exceeded"; set on an instance where they are known
+    param: str | None = None
+    code: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -54,6 +58,13 @@ class SpecError(LlmosError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class ServiceUnavailable(LlmosError):
+    """Something that serves requests is stopping or stopped working (HTTP 503): a
+    generation engine during a server's shutdown."""
+
+    exit_code = 9
 
 
 class ModelError(LlmosError):

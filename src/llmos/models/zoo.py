@@ -13,10 +13,14 @@ temporary folder and renamed, so later loads read plain safetensors.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +99,22 @@ def _entry_path(entry: ZooEntry) -> Path:
     return base / entry.relpath
 
 
+@contextmanager
+def _gguf_bar(shown: bool) -> Iterator[None]:
+    """transformers draws its GGUF conversion bar with tqdm directly (its own switch for
+    progress bars does not reach it): off the terminal (a log, a pipe, a server's output)
+    it is hidden, and the one line before it says what happens."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    original = gguf_utils.tqdm
+    if not shown:
+        gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
 def _dequantise_gguf(entry: ZooEntry, gguf_path: Path, dest: Path) -> Path:
     """Turn a GGUF file into a safetensors folder once; return the folder."""
     if (dest / "config.json").exists():
@@ -106,9 +126,11 @@ def _dequantise_gguf(entry: ZooEntry, gguf_path: Path, dest: Path) -> Path:
     quiet_transformers()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.alias}-", dir=dest.parent))
+    print(f"converting {entry.alias} from {gguf_path.name} (once per workspace)", file=sys.stderr, flush=True)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        with _gguf_bar(sys.stderr.isatty()):
+            tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+            loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         # transformers refuses to save a model loaded from GGUF, although its weights are
         # already dequantised: copy them into a plain model built from the same config.
         config = loaded.config

@@ -728,7 +728,7 @@ def _answer_error(raw: bytes, status: int, reason: str) -> ServerError:
     problems: list[str] = []
     try:
         error = json.loads(raw)["error"]
-        message, kind = error["message"], str(error.get("type", ""))
+        message, kind = error["message"], str(error.get("llmos_error") or error.get("type", ""))
         problems = [str(p) for p in error.get("problems") or []]
     except (ValueError, KeyError, TypeError):
         message, kind = f"HTTP {status} {reason}", ""

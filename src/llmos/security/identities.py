@@ -19,13 +19,13 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from llmos.core.errors import NotFoundError, UsageError
-from llmos.core.util import check_name, utcnow
+from llmos.core.util import check_name, iso, utcnow
 from llmos.store.audit import record
 from llmos.store.db import Store
 from llmos.store.schema import ApiToken, User
@@ -98,7 +98,7 @@ def user_info(user: User, tokens: int = 0) -> dict[str, Any]:
     return {
         "name": user.name,
         "role": user.role,
-        "created_at": user.created_at.isoformat(timespec="seconds"),
+        "created_at": iso(user.created_at),
         "active_tokens": tokens,
     }
 
@@ -110,9 +110,6 @@ def token_info(token: ApiToken, user: str) -> dict[str, Any]:
         state = "revoked"
     elif token.expires_at is not None and token.expires_at <= now:
         state = "expired"
-
-    def iso(moment: datetime | None) -> str | None:
-        return moment.isoformat(timespec="seconds") if moment else None
 
     return {
         "id": token.id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmos.core.errors import LlmosError, ModelError
+from llmos.core.errors import LlmosError, ModelError, UsageError
 
 
 class ModelUnavailable(ModelError):
@@ -53,3 +53,14 @@ class RequestBlocked(LlmosError):
     """A request the guard refuses, such as a prompt-injection attempt in block mode (HTTP 400)."""
 
     exit_code = 2
+
+
+class BadRequest(UsageError):
+    """A request OpenAI's API would refuse (HTTP 400): an unsupported parameter or value,
+    more tokens than the model's context or the server allows. Names the field
+    (`param`) and OpenAI's string `code`."""
+
+    def __init__(self, message: str, param: str | None = None, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code

@@ -44,6 +44,9 @@ class ServeConfig:
     max_adapters: int = 64
     refresh_s: float = 1.0
     max_generations: int = 64
+    # the most tokens one chat or completion may generate (`--max-new-tokens`); the
+    # model's context bounds it too
+    max_new_tokens: int = 2048
     max_body_bytes: int = 8 * 2**20
     # a dataset upload (POST /v1/datasets), streamed to disk: its own, larger limit
     max_upload_bytes: int = 512 * 2**20
@@ -77,6 +80,7 @@ class ServeRuntime:
         self._resolved: dict[str, _Resolved] = {}
         self._lock = threading.Lock()
         self.generations = 0  # in flight
+        self.stopping = False
         self.batch_sizes: list[int] = []
         self.observers: list[Any] = []  # metrics hooks: observer(batch_inputs, groups)
         self.request_log = RequestLog(store)  # every served prediction, for feedback and monitoring
@@ -94,9 +98,11 @@ class ServeRuntime:
             gone = self._resolved.pop(name, None)
             if gone is not None:  # undeployed: free its memory unless another deployment shares it
                 self._release(gone.target.ref)
-            raise NotFoundError(
+            missing = NotFoundError(
                 f"deployment {name!r} not found; create it with `llmos deploy MODEL --name {name}`"
             )
+            missing.code = "model_not_found"
+            raise missing
         if cached is not None and cached.row.id == row.id and cached.row.revision == row.revision:
             cached.seen = now
             return cached.row, cached.target
@@ -151,26 +157,42 @@ class ServeRuntime:
         return target, [{**row, "request_id": request_id, "index": i} for i, row in enumerate(rows)]
 
     def record_answer(
-        self, request_id: str, name: str, target: Target, inputs: dict[str, Any], text: str
+        self, request_id: str, name: str, target: Target, inputs: dict[str, Any], text: str, index: int = 0
     ) -> None:
-        """Log a generated answer (chat and completions) under its OpenAI id."""
+        """Log a generated answer (chat and completions) under its OpenAI id (`index`: the
+        choice, for n > 1 or a list of prompts)."""
         from llmos.store.feedback import RequestRecord
 
-        self.request_log.add([RequestRecord(request_id, 0, name, target.ref, inputs, {"answer": text})])
+        record = RequestRecord(request_id, index, name, target.ref, inputs, {"answer": text})
+        self.request_log.add([record])
 
     async def embed(self, name: str, texts: list[str]) -> tuple[Target, list[Any]]:
         _, target = await self.target(name, "embedding")
         self.check_inputs(texts, "input")
         return target, await self.wait(self.batcher.submit(target, texts))
 
-    async def wait(self, future: Future[Any]) -> Any:
+    async def wait(self, future: Future[Any], request: Any = None) -> Any:
+        """The future's result within the timeout. A timed-out request, or one whose client
+        went away (`request`, a Starlette request, checked every quarter second), cancels
+        its future, which frees its place in the batch (a generation stops at the next
+        decoding step)."""
+        waiting = asyncio.wrap_future(future)
+        deadline = time.monotonic() + self.config.timeout_s
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.config.timeout_s)
-        except TimeoutError:
-            future.cancel()
-            raise RequestTimeout(
-                f"no answer within {self.config.timeout_s:g} s; retry or raise --timeout"
-            ) from None
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RequestTimeout(
+                        f"no answer within {self.config.timeout_s:g} s; retry or raise --timeout"
+                    )
+                done, _ = await asyncio.wait({waiting}, timeout=min(left, 0.25) if request else left)
+                if done:
+                    return waiting.result()
+                if request is not None and await request.is_disconnected():
+                    raise RequestTimeout("the client went away")
+        finally:
+            if not future.done():
+                future.cancel()
 
     def _run(self, target: Target, inputs: list[Any]) -> Sequence[Any]:
         """Run one group of a batch (in the base model's worker thread)."""
@@ -202,6 +224,8 @@ class ServeRuntime:
 
     def start_generation(self) -> None:
         with self._lock:
+            if self.stopping:
+                raise ModelUnavailable("the server is shutting down; retry shortly")
             if self.generations >= self.config.max_generations:
                 raise ServerBusy(f"{self.generations} generations in flight, the limit; retry shortly")
             self.generations += 1
@@ -218,15 +242,40 @@ class ServeRuntime:
         memory = self.pager.resident(target.target.ref) if target else None
         return {"memory": memory, "server": self.stats()}
 
+    def engines(self) -> list[Any]:
+        """The generation engines started so far."""
+        found = []
+        for slot in list(self.pager.slots.values()):
+            for model in list(slot.whole.values()):
+                engine = getattr(model, "_engine", None)
+                if engine is not None:
+                    found.append(engine)
+        return found
+
+    def problems(self) -> list[str]:
+        """What keeps this server from serving (healthz answers 503 while there is any)."""
+        found = [
+            f"generation engine died: {e.failure or 'thread ended'}" for e in self.engines() if not e.alive
+        ]
+        if self.stopping:
+            found.append("shutting down")
+        return found
+
+    def begin_shutdown(self, graceful_s: float) -> None:
+        """The server was told to stop: take no new generations, and end those in flight
+        that are still running a little before the graceful period is over, so their
+        answers (an error naming the shutdown) still reach their clients."""
+        self.stopping = True
+        for engine in self.engines():
+            engine.stop(max(0.0, graceful_s * 0.8 - 1.0))
+
     def stats(self) -> dict[str, Any]:
         return {**self.pager.stats(), "queue_depth": self.batcher.depth(), "generations": self.generations}
 
     def close(self) -> None:
         """Finish queued requests, then stop the workers and the generation engines."""
+        self.stopping = True
         self.batcher.close()
         self.request_log.close()
-        for slot in list(self.pager.slots.values()):
-            for model in list(slot.whole.values()):
-                engine = getattr(model, "_engine", None)
-                if engine is not None:
-                    engine.close()
+        for engine in self.engines():
+            engine.close()

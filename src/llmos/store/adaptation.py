@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from llmos.core.errors import NotFoundError, UsageError
-from llmos.core.util import utcnow
+from llmos.core.util import iso, utcnow
 from llmos.store.audit import record
 from llmos.store.db import Store
 from llmos.store.schema import AdaptDecision, Deployment, DeploymentEvent
@@ -126,7 +126,7 @@ def decision_info(d: AdaptDecision) -> dict[str, Any]:
         "last_feedback_id": d.last_feedback_id,
         "job": d.job_id,
         "actor": d.actor,
-        "at": d.created_at.isoformat(timespec="seconds"),
+        "at": iso(d.created_at),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmos.core.util import iso
 from llmos.store.schema import DatasetVersion, Job, ModelVersion, PredictionSet
 
 
@@ -17,7 +18,7 @@ def dataset_summary(ds: DatasetVersion, full: bool = False) -> dict[str, Any]:
         "label_column": ds.label_column,
         "labels": len(ds.label_distribution or {}),
         "content_hash": ds.content_hash,
-        "created_at": ds.created_at.isoformat(timespec="seconds"),
+        "created_at": iso(ds.created_at),
     }
     if full:
         data.update(
@@ -42,7 +43,7 @@ def model_summary(m: ModelVersion, full: bool = False) -> dict[str, Any]:
         "perplexity": m.metrics.get("perplexity"),
         "epsilon": (m.metrics.get("privacy") or {}).get("epsilon"),  # DP runs: the accountant's
         "train_seconds": round(m.train_seconds, 1),
-        "created_at": m.created_at.isoformat(timespec="seconds"),
+        "created_at": iso(m.created_at),
     }
     if full:
         data.update(
@@ -60,7 +61,7 @@ def model_summary(m: ModelVersion, full: bool = False) -> dict[str, Any]:
 
 def job_summary(job: Job, full: bool = False) -> dict[str, Any]:
     def when(t: Any) -> str | None:
-        return t.isoformat(timespec="seconds") if t is not None else None
+        return iso(t)
 
     data: dict[str, Any] = {
         "id": job.id,
@@ -102,5 +103,5 @@ def prediction_summary(p: PredictionSet) -> dict[str, Any]:
         "dataset_id": p.dataset_id,
         "job_id": p.job_id,
         "artifact": p.artifact,
-        "created_at": p.created_at.isoformat(timespec="seconds"),
+        "created_at": iso(p.created_at),
     }
