@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from llmos.core.errors import JobError
 from llmos.core.settings import Settings
@@ -90,8 +90,12 @@ class Scheduler:
     heartbeat_timeout_s: float = 30.0
     cancel_grace_s: float = 3.0
     python: str = sys.executable
-    children: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    children: dict[int, Any] = field(default_factory=dict)  # Popen or ZygoteChild
     _cancel_seen: dict[int, float] = field(default_factory=dict)
+    # workers forked from a warm process (`kernel.zygote`); LLMOS_KERNEL_ZYGOTE=0 starts
+    # each as a new process instead
+    use_zygote: bool = field(default_factory=lambda: os.environ.get("LLMOS_KERNEL_ZYGOTE", "1") != "0")
+    _zygote: Any = None
     _lock: IO[str] | None = None
     host: str = field(default_factory=jobs.host_id)
 
@@ -172,16 +176,18 @@ class Scheduler:
             str(self.store.settings.home),
             str(job.id),
         ]
+        proc = self._fork(job, log, env)
         try:
-            with log.open("ab") as out:
-                proc = subprocess.Popen(
-                    argv,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env,
-                    start_new_session=True,  # Ctrl-C on a foreground kernel does not kill its jobs
-                )
+            if proc is None:
+                with log.open("ab") as out:
+                    proc = subprocess.Popen(
+                        argv,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        env=env,
+                        start_new_session=True,  # Ctrl-C on a foreground kernel does not kill its jobs
+                    )
         except OSError as exc:
             jobs.fail(self.store, job.id, f"cannot start a worker process: {exc}", retryable=False)
             return False
@@ -193,6 +199,27 @@ class Scheduler:
             f"with {jobs.resources_of(job).describe()}, {threads} thread(s)",
         )
         return True
+
+    def _fork(self, job: Job, log: Path, env: dict[str, str]) -> Any:
+        """A worker forked from the warm zygote, or None to start a new process instead
+        (zygote off, another interpreter asked for, or the zygote unavailable)."""
+        if not self.use_zygote or self.python != sys.executable:
+            return None
+        from llmos.kernel.zygote import Zygote
+
+        try:
+            if self._zygote is None or not self._zygote.alive():
+                self._zygote = Zygote(self.python)
+            return self._zygote.spawn(str(self.store.settings.home), job.id, str(log), env)
+        except OSError as exc:
+            append_log(job, f"worker zygote unavailable ({exc}); starting a new process")
+            self.use_zygote = False
+            return None
+
+    def close_zygote(self) -> None:
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
     def _reap(self) -> None:
         for job_id, proc in list(self.children.items()):
@@ -270,6 +297,11 @@ class Scheduler:
         """Schedule until `stop` is set; with `until_idle`, return once nothing is queued
         or running; with `idle_exit_s`, return after that long with nothing to do."""
         self.acquire()
+        if self.use_zygote and self.python == sys.executable and self._zygote is None:
+            from llmos.kernel.zygote import Zygote
+
+            with contextlib.suppress(OSError):
+                self._zygote = Zygote(self.python)  # warms up while the first jobs are admitted
         idle_since = time.monotonic()
         try:
             while stop is None or not stop.is_set():
@@ -280,6 +312,7 @@ class Scheduler:
                     return
                 time.sleep(self.poll_s)
         finally:
+            self.close_zygote()
             self.release()
 
 

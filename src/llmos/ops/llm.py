@@ -45,7 +45,8 @@ def load_llm(ctx: Context, ref: str, chat_template: str | None = None) -> LLM:
         chat_template = Path(chat_template).read_text(encoding="utf-8")
     key = f"llm\n{ref}\n{chat_template}" if chat_template else f"llm\n{ref}"
     if key in ctx.cache:
-        return ctx.cache[key]  # type: ignore[no-any-return]
+        cached: LLM = ctx.cache[key]
+        return cached
     if "@" in ref or list_models(ctx.store, ref):
         row = get_model(ctx.store, ref)
         if not task_rules(row.task).generates:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from llmos.core.settings import Settings
-    from llmos.kernel.resources import Resources
+    from llmos.kernel.resources import Free
     from llmos.store.db import Store
     from llmos.train.predict import Predictor
 
@@ -81,9 +81,7 @@ def prediction_frame(ctx: Context, ref: str) -> Any:
     return load_predictions(ctx.store, get_predictions(ctx.store, ref))
 
 
-def machine_capacity(
-    cpus: int | None = None, gpus: int | None = None, memory_mb: int | None = None
-) -> Resources:
+def machine_capacity(cpus: int | None = None, gpus: int | None = None, memory_mb: int | None = None) -> Free:
     """What this machine offers the kernel (all of it unless limited)."""
     from llmos.kernel.resources import machine_capacity as capacity
 

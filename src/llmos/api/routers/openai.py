@@ -245,16 +245,19 @@ def router(allow: Any) -> APIRouter:
 
     @router.get("/models", openapi_extra=needs("deployments:read"))
     async def models(request: Request) -> dict[str, Any]:
-        from llmos.store.deployments import list_deployments
+        from llmos.api.dependencies import context
+        from llmos.ops.deployments import deployments
 
-        rows = await asyncio.to_thread(list_deployments, request.app.state.runtime.store)
+        rows = await asyncio.to_thread(deployments, context(request))
         return {"object": "list", "data": [model_card(r) for r in rows]}
 
     @router.get("/models/{model}", openapi_extra=needs("deployments:read", deployment="path:model"))
     async def model(model: str, request: Request) -> dict[str, Any]:
-        from llmos.store.deployments import find_deployment
+        from llmos.api.dependencies import context
+        from llmos.ops.deployments import deployments
 
-        row = await asyncio.to_thread(find_deployment, request.app.state.runtime.store, model)
+        rows = await asyncio.to_thread(deployments, context(request))
+        row = next((r for r in rows if r.name == model), None)
         if row is None:
             missing = NotFoundError(f"model {model!r} not found: no deployment of that name")
             missing.param, missing.code = "model", "model_not_found"
