@@ -1,4 +1,4 @@
-"""`llmos data import|list|show`."""
+"""`llmos data import|list|show` and `llmos predictions list`."""
 
 from __future__ import annotations
 
@@ -111,3 +111,23 @@ def show(
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+predictions_app = typer.Typer(help="Prediction sets written by batch prediction jobs.", no_args_is_help=True)
+
+
+@predictions_app.command("list")
+def predictions_list(
+    name: Annotated[str | None, typer.Argument(help="Only the versions of this prediction set.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Prediction sets (`llmos predict MODEL --data D` writes one per job), newest versions last."""
+    rows = [p.as_json() for p in STATE.backend.prediction_sets(name)]
+    if json_out:
+        print_json(rows)
+        return
+    table(
+        None,
+        ["prediction set", "rows", "job", "created"],
+        [(r["ref"], r["rows"], r["job_id"], r["created_at"]) for r in rows],
+    )

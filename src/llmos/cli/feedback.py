@@ -50,9 +50,27 @@ def import_(
 def list_(
     deployment: Annotated[str, typer.Argument(help="The deployment.")],
     limit: Annotated[int, typer.Option("--limit", help="Show the newest N.")] = 50,
+    labelled: Annotated[
+        bool,
+        typer.Option("--labelled", help="Corrected labels and answers joined with the inputs they refer to."),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Feedback events of a deployment, newest first."""
+    """Feedback events of a deployment, newest first (`--labelled`: what adapt learns from, oldest first)."""
+    if labelled:
+        rows = [f.as_json() for f in STATE.backend.labelled_feedback(deployment)][-limit:]
+        if json_out:
+            print_json(rows)
+            return
+        table(
+            f"labelled feedback on {deployment} ({len(rows)} shown)",
+            ["id", "model", "predicted", "label", "answer", "inputs"],
+            (
+                [r["feedback_id"], r["model"], r["predicted"], r["label"], r["answer"], r["inputs"]]
+                for r in rows
+            ),
+        )
+        return
     records = [f.as_json() for f in STATE.backend.feedback(deployment, limit)]
     if json_out:
         print_json(records)

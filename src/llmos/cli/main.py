@@ -42,6 +42,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(data_cmd.predictions_app, name="predictions")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(jobs_cmd.app, name="jobs")

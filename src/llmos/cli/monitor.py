@@ -86,5 +86,27 @@ def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def alerts(
+    deployment: Annotated[str | None, typer.Argument(help="Only this deployment's alerts.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Show the newest N.")] = 50,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Alerts that `llmos monitor` raised (each once), newest first."""
+    rows = [a.as_json() for a in STATE.backend.alerts(deployment, limit)]
+    if json_out:
+        print_json(rows)
+        return
+    table(
+        None,
+        ["id", "deployment", "model", "check", "value", "threshold", "raised", "message"],
+        [
+            (r["alert_id"], r["deployment"], r["model"], r["check"], _num(r["value"], ".4g"),
+             _num(r["threshold"], ".4g"), r["created_at"], r["message"])
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
     app.command("monitor")(monitor)
+    app.command("alerts")(alerts)
