@@ -34,7 +34,7 @@ def test_bad_submissions_and_unknown_jobs(served, ws, tiny_model_dir):
     dev = served.headers("developer")
     spec = tiny_spec(tiny_model_dir, train={"epochs": 0, "batch_size": -1, "lrr": 1})
     r = httpx.post(f"{served.url}/v1/jobs", json={"kind": "train", "spec": spec}, headers=dev)
-    assert r.status_code == 422 and r.json()["error"]["type"] == "SpecError"
+    assert r.status_code == 422 and r.json()["error"]["llmos_error"] == "SpecError"
     message = r.json()["error"]["message"]
     assert "3 problems" in message and all(
         p in message for p in ("train.epochs", "train.batch_size", "train.lrr")

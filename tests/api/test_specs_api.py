@@ -12,7 +12,7 @@ def test_three_errors_422_with_every_path(api):
     r = api.post("/v1/specs/check", "viewer", json={"spec": BAD, "source": "spec.yaml"})
     assert r.status_code == 422
     error = r.json()["error"]
-    assert error["type"] == "SpecError" and len(error["problems"]) == 3
+    assert error["llmos_error"] == "SpecError" and len(error["problems"]) == 3
     for path in ("train.lr", "train.epochs", "train.extra"):
         assert path in error["message"] and any(p.startswith(path + ":") for p in error["problems"])
     assert error["message"].startswith("spec.yaml: 3 problems:") and "\n" not in error["message"]

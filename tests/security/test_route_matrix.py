@@ -65,6 +65,7 @@ ROUTES = [
     Route("GET", "/metrics", "metrics:read"),
     # OpenAI-compatible
     Route("GET", "/v1/models", "deployments:read"),
+    Route("GET", "/v1/models/{model}", "deployments:read", url=f"/v1/models/{THIS}"),
     Route("POST", "/v1/embeddings", "predict", {"json": {"model": THIS, "input": "hi"}}),
     Route("POST", "/v1/chat/completions", "predict", {"json": CHAT}),
     Route("POST", "/v1/completions", "predict",

@@ -206,20 +206,22 @@ DESCRIPTIONS = {
 
 def error_statuses(method: str, operation: dict[str, Any]) -> set[int]:
     """The error statuses an operation of the OpenAPI document can answer, from its
-    declaration: every route may fail (500) and refuse a malformed query or body (422); a
-    non-public one may refuse its caller (401, 403) and rate-limit it (429); one with a
-    path parameter, a body or a deployment may not find what it names (404); one that
+    declaration: every route may fail (500) and refuse a malformed query or body, or a
+    change the workspace's state does not allow (422); a non-public one may refuse its
+    caller (401, 403) and rate-limit it (429); one with a parameter (path or query: both
+    name things, such as `?deployment=`), a body or a deployment may not find what it
+    names (404); one that
     takes a body may find it too large (413) or refuse it (400); a change may conflict (409); a
     data-plane route (permission `predict`) may also find its queue full (429), its model
     unloadable or the server stopping (503), or time out (504)."""
     statuses = {500}
-    if operation.get("parameters") or "requestBody" in operation:
+    if operation.get("parameters") or "requestBody" in operation or method.upper() not in ("GET", "HEAD"):
         statuses.add(422)
     if operation.get("x-permission") not in (None, PUBLIC):
         statuses |= {401, 403, 429}
     if "requestBody" in operation:
         statuses |= {400, 404, 413}  # a body names things too (a model to deploy)
-    if any(p.get("in") == "path" for p in operation.get("parameters", ())) or operation.get("x-deployment"):
+    if operation.get("parameters") or operation.get("x-deployment"):
         statuses.add(404)
     if method.upper() not in ("GET", "HEAD"):
         statuses.add(409)

@@ -331,6 +331,10 @@ def kernel_pid(settings: Settings) -> int | None:
         return None
 
 
+SPAWN_FILE = "kernel.spawn"
+SPAWN_GRACE_S = 15.0  # a scheduler started this recently is taken to be starting up
+
+
 def ensure_kernel(settings: Settings, idle_exit_s: float | None = None) -> int:
     """Start a background scheduler for the workspace unless one runs; return its pid.
     It stops after `idle_exit_s` (env LLMOS_KERNEL_IDLE_EXIT, default 60) without jobs."""
@@ -340,15 +344,40 @@ def ensure_kernel(settings: Settings, idle_exit_s: float | None = None) -> int:
     if pid is not None:
         return pid
     settings.home.mkdir(parents=True, exist_ok=True)
-    with (settings.home / KERNEL_LOG).open("ab") as out:
-        proc = subprocess.Popen(
-            [*KERNEL_ARGV, "--home", str(settings.home), "--idle-exit", str(idle_exit_s)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    # Many submitters at once (four HTTP clients, say) would each start a scheduler in the
+    # second before the first one holds the kernel lock; the spawn record lets the others
+    # see that one is on its way.
+    with (settings.home / SPAWN_FILE).open("a+") as record:
+        fcntl.flock(record, fcntl.LOCK_EX)
+        pid = kernel_pid(settings)
+        if pid is not None:
+            return pid
+        record.seek(0)
+        started, _, recent = record.read().strip().partition(" ")
+        if recent.isdigit() and time.time() - float(started or 0) < SPAWN_GRACE_S and _running(int(recent)):
+            return int(recent)
+        with (settings.home / KERNEL_LOG).open("ab") as out:
+            proc = subprocess.Popen(
+                [*KERNEL_ARGV, "--home", str(settings.home), "--idle-exit", str(idle_exit_s)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        record.seek(0)
+        record.truncate()
+        record.write(f"{time.time():.3f} {proc.pid}")
+        record.flush()
     return proc.pid
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child its parent has not reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return _alive(pid)
+    return state != "Z"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,7 +96,8 @@ def job_info(job: Any) -> AdaptJob:
     from llmos.store.summaries import job_summary
 
     if isinstance(job, Result):
-        return AdaptJob(**{k: getattr(job, k) for k in AdaptJob.model_fields if hasattr(job, k)})
+        fields = job.model_dump()
+        return AdaptJob(**{k: fields[k] for k in AdaptJob.model_fields if k in fields})
     return AdaptJob(**job_summary(job))
 
 
