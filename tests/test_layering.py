@@ -26,9 +26,19 @@ INTERFACES = {"cli", "sdk", "api", "console", "apps"}
 RANK = {pkg: i for i, row in enumerate(ROWS) for pkg in row}
 
 
-def imported_packages(path: Path) -> set[str]:
+def imported_packages(path: Path, runtime_only: bool = False) -> set[str]:
+    """The llmos packages `path` imports; `runtime_only` leaves out imports only a type
+    checker runs (`if TYPE_CHECKING:`)."""
+    tree = ast.parse(path.read_text())
+    typing_only: set[int] = set()
+    if runtime_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+                typing_only |= {id(n) for child in node.body for n in ast.walk(child)}
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         names = []
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
@@ -88,29 +98,6 @@ INTERFACE_EXCEPTIONS = {
 }
 
 
-def runtime_imports(path: Path) -> set[str]:
-    """Like `imported_packages`, without imports only a type checker runs (`if TYPE_CHECKING:`)."""
-    tree = ast.parse(path.read_text())
-    typing_only: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            typing_only |= {id(n) for child in node.body for n in ast.walk(child)}
-    found = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
-        names = []
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "llmos" and len(parts) > 1 and parts[1] in RANK:
-                found.add(parts[1])
-    return found
-
-
 def test_interfaces_reach_use_cases_only_through_ops():
     violations = []
     for pkg in sorted(INTERFACES):
@@ -119,7 +106,7 @@ def test_interfaces_reach_use_cases_only_through_ops():
             continue
         for path in folder.rglob("*.py"):
             rel = str(path.relative_to(SRC))
-            for used in runtime_imports(path) - INTERFACE_MAY_USE:
+            for used in imported_packages(path, runtime_only=True) - INTERFACE_MAY_USE:
                 if (rel, used) not in INTERFACE_EXCEPTIONS:
                     violations.append(f"{rel} imports llmos.{used} (call an llmos.ops function instead)")
     assert not violations, "\n".join(sorted(violations))

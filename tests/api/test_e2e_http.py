@@ -60,6 +60,21 @@ def start_server(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
 
 
+def bank_files(tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    """The demo's training rows of 9 intents (TRAIN_PER_INTENT each) and its test rows of
+    the same intents as bank-train.csv and bank-test.csv; returns the whole training table,
+    the rows written for training, every label and the 9 trained labels."""
+    folder = demo_files()
+    train = pd.read_csv(folder / "banking_demo_train.csv")
+    test = pd.read_csv(folder / "banking_demo_test.csv")
+    labels = sorted(train.category.unique())
+    old = [lab for lab in labels if lab not in NEW]
+    seen = train[train.category.isin(old)].groupby("category").head(TRAIN_PER_INTENT)
+    seen.to_csv(tmp_path / "bank-train.csv", index=False)
+    test[test.category.isin(old)].to_csv(tmp_path / "bank-test.csv", index=False)
+    return train, seen, labels, old
+
+
 def follow(http: httpx.Client, job: int) -> dict[str, Any]:
     """Read the job's event stream to its end; return the final job and the progress seen."""
     seen: list[str] = []
@@ -83,15 +98,7 @@ def test_a_model_s_whole_life_over_http(tmp_path):
     assert boot.returncode == 0, boot.stderr
     token = json.loads(boot.stdout)["token"]
 
-    folder = demo_files()
-    train = pd.read_csv(folder / "banking_demo_train.csv")
-    test = pd.read_csv(folder / "banking_demo_test.csv")
-    labels = sorted(train.category.unique())
-    old = [lab for lab in labels if lab not in NEW]
-    seen = train[train.category.isin(old)].groupby("category").head(TRAIN_PER_INTENT)
-    seen.to_csv(tmp_path / "bank-train.csv", index=False)
-    test[test.category.isin(old)].to_csv(tmp_path / "bank-test.csv", index=False)
-
+    train, seen, labels, old = bank_files(tmp_path)
     server, url = start_server(home, tmp_path / "serve.log")
     http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
     try:

@@ -17,8 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmos.sdk.demo import demo_files
-from tests.api.test_e2e_http import NEW, TRAIN_PER_INTENT, start_server
+from tests.api.test_e2e_http import NEW, bank_files, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -47,14 +46,7 @@ def test_a_model_s_whole_life_through_llmos_url(tmp_path):
         return done.stdout if code == 0 else done.stdout + done.stderr
 
     try:
-        folder = demo_files()
-        train = pd.read_csv(folder / "banking_demo_train.csv")
-        test = pd.read_csv(folder / "banking_demo_test.csv")
-        labels = sorted(train.category.unique())
-        old = [lab for lab in labels if lab not in NEW]
-        seen = train[train.category.isin(old)].groupby("category").head(TRAIN_PER_INTENT)
-        seen.to_csv(tmp_path / "bank-train.csv", index=False)
-        test[test.category.isin(old)].to_csv(tmp_path / "bank-test.csv", index=False)
+        train, seen, labels, old = bank_files(tmp_path)
 
         # data
         for name in ("bank-train", "bank-test"):
