@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from llmos.core.errors import NotFoundError, UsageError
@@ -163,7 +163,7 @@ def set_paused(store: Store, name: str, paused: bool) -> Schedule:
 def remove(store: Store, name: str) -> Schedule:
     row = get(store, name)
     with store.transaction() as session:
-        session.execute(Schedule.__table__.delete().where(Schedule.id == row.id))
+        session.execute(delete(Schedule).where(Schedule.id == row.id))
     return row
 
 
