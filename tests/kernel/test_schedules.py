@@ -100,6 +100,14 @@ def test_a_kernel_with_an_active_schedule_stays_up_and_stops_once_it_is_paused(s
     assert probe_jobs(store) == []
 
 
+def test_until_idle_drains_the_queue_and_stops_despite_an_active_schedule(store):
+    schedules.add(store, "hourly", "probe", {}, every_s=3600)
+    stop, thread = start(store, until_idle=True)
+    thread.join(5)
+    assert not thread.is_alive()
+    stop.set()
+
+
 def test_a_failing_submission_is_recorded_and_the_schedule_carries_on(store, monkeypatch):
     monkeypatch.setitem(schedules.SUBMITTERS, "probe", "tests.kernel.test_schedules:refuse")
     schedules.add(store, "bad", "probe", {}, every_s=60)
@@ -121,7 +129,7 @@ def test_next_run_stays_on_the_grid_and_cron_gives_the_next_time():
     assert schedules.next_run(10, None, s(35), anchor) == s(40)  # 35 s late: the next one after now
     assert schedules.next_run(None, "*/5 * * * *", datetime(2026, 1, 1, 12, 3)) == datetime(2026, 1, 1, 12, 5)
     assert schedules.parse_every("1h") == 3600 and schedules.parse_every("90") == 90
-    for bad in ("0", "0s", "-1", "1w", "soon", ""):
+    for bad in ("0", "0s", "-1", "1w", "soon", "", "367d", "9" * 30):
         with pytest.raises(UsageError, match="invalid --every"):
             schedules.parse_every(bad)
     for bad in ("* * *", "61 * * * *", "bad cron", "* * * * * *"):

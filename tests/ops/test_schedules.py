@@ -49,6 +49,7 @@ def test_a_firing_submits_the_job_as_its_creator(filled):
     [
         ("a", ["bogus", "x"], {"every": "1h"}, UsageError, "unknown job 'bogus' for a schedule: use one of"),
         ("a", [], {"every": "1h"}, UsageError, "a schedule needs a job after `--`"),
+        ("a", "eval 'tiny@1", {"every": "1h"}, UsageError, "No closing quotation"),
         ("a", EVAL, {"every": "1h", "cron": "* * * * *"}, UsageError, "exactly one of --every and --cron"),
         ("a", EVAL, {}, UsageError, "exactly one of --every and --cron"),
         ("a", EVAL, {"cron": "every monday"}, UsageError, "invalid --cron 'every monday'"),

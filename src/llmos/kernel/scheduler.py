@@ -295,13 +295,9 @@ class Scheduler:
     # --- the loop -----------------------------------------------------------------------
 
     def busy(self) -> bool:
-        """Jobs to run or watch, or an active schedule: a kernel with schedules stays up,
-        since nothing else would start it when one falls due."""
+        """Jobs to run or watch."""
         return bool(
-            self.children
-            or jobs.running_jobs(self.store, self.host)
-            or jobs.queued_in_order(self.store)
-            or schedules.any_active(self.store)
+            self.children or jobs.running_jobs(self.store, self.host) or jobs.queued_in_order(self.store)
         )
 
     def run(
@@ -311,7 +307,9 @@ class Scheduler:
         stop: threading.Event | None = None,
     ) -> None:
         """Schedule until `stop` is set; with `until_idle`, return once nothing is queued
-        or running; with `idle_exit_s`, return after that long with nothing to do."""
+        or running; with `idle_exit_s`, return after that long with nothing to do. An
+        active schedule counts as something to do for `idle_exit_s` (nothing else would
+        start a kernel when it falls due), not for `until_idle` (drain the queue, then stop)."""
         self.acquire()
         if self.use_zygote and self.python == sys.executable and self._zygote is None:
             from llmos.kernel.zygote import Zygote
@@ -322,9 +320,12 @@ class Scheduler:
         try:
             while stop is None or not stop.is_set():
                 self.step()
-                if self.busy():
+                working = self.busy()
+                if until_idle and not working:
+                    return
+                if working or (idle_exit_s is not None and schedules.any_active(self.store)):
                     idle_since = time.monotonic()
-                elif until_idle or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
+                elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                     return
                 time.sleep(self.poll_s)
         finally:

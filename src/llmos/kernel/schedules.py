@@ -37,6 +37,7 @@ SUBMITTERS: dict[str, str] = {
 }
 Submitter = Callable[[Store, Schedule], tuple[int | None, str]]
 
+MAX_EVERY_S = 366 * 86400
 _EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -49,6 +50,8 @@ def parse_every(value: str | int) -> int:
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if seconds < 1:
         raise UsageError(f"invalid --every {value!r}: a schedule runs at most once a second (use >= 1s)")
+    if seconds > MAX_EVERY_S:
+        raise UsageError(f"invalid --every {value!r}: at most 366d (use --cron for rarer runs)")
     return seconds
 
 
@@ -105,8 +108,8 @@ def add(
         raise UsageError(f"unknown job kind {kind!r} for a schedule: use one of {', '.join(SUBMITTERS)}")
     if (every_s is None) == (cron is None):
         raise UsageError("a schedule needs exactly one of --every and --cron")
-    if every_s is not None and every_s < 1:
-        raise UsageError(f"invalid --every {every_s}: use >= 1 second")
+    if every_s is not None and not 1 <= every_s <= MAX_EVERY_S:
+        raise UsageError(f"invalid --every {every_s}: use 1 second to 366 days")
     if cron is not None:
         cron = check_cron(cron)
     now = utcnow()

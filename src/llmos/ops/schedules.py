@@ -109,7 +109,10 @@ def _parser(kind: str) -> _Parser:
 def parse_job(ctx: Context, job: list[str] | str) -> tuple[str, dict[str, Any], str]:
     """(kind, checked payload, command text) from the job's words; `UsageError` (or the
     error a manual submission would raise) naming what is wrong."""
-    words = shlex.split(job) if isinstance(job, str) else list(job)
+    try:
+        words = shlex.split(job) if isinstance(job, str) else list(job)
+    except ValueError as exc:
+        raise UsageError(f"schedule job {job!r}: {exc}") from None
     if not words:
         raise UsageError(f"a schedule needs a job after `--`: one of {', '.join(KINDS)} with its arguments")
     kind, rest = words[0], words[1:]
