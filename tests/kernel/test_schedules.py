@@ -32,8 +32,8 @@ def probe_jobs(store):
         return list(session.scalars(select(Job).where(Job.kind == "probe").order_by(Job.id)))
 
 
-def start(store, **run):
-    scheduler = Scheduler(store, Free(cpus=1, gpus=0, memory_mb=1 << 20), poll_s=0.2)
+def start(store, zygote=True, **run):
+    scheduler = Scheduler(store, Free(cpus=1, gpus=0, memory_mb=1 << 20), poll_s=0.2, use_zygote=zygote)
     stop = threading.Event()
     thread = threading.Thread(target=scheduler.run, kwargs={"stop": stop, **run}, daemon=True)
     thread.start()
@@ -88,12 +88,12 @@ def test_an_occurrence_is_fired_once_however_many_schedulers_race(store):
 
 def test_a_kernel_with_an_active_schedule_stays_up_and_stops_once_it_is_paused(store):
     schedules.add(store, "hourly", "probe", {}, every_s=3600)
-    stop, thread = start(store, idle_exit_s=0.3)
+    stop, thread = start(store, zygote=False, idle_exit_s=0.3)
     try:
         time.sleep(1.5)
         assert thread.is_alive()  # idle, but a schedule will fall due
         schedules.set_paused(store, "hourly", True)
-        thread.join(5)
+        thread.join(30)
         assert not thread.is_alive()
     finally:
         stop.set()
@@ -102,8 +102,8 @@ def test_a_kernel_with_an_active_schedule_stays_up_and_stops_once_it_is_paused(s
 
 def test_until_idle_drains_the_queue_and_stops_despite_an_active_schedule(store):
     schedules.add(store, "hourly", "probe", {}, every_s=3600)
-    stop, thread = start(store, until_idle=True)
-    thread.join(5)
+    stop, thread = start(store, zygote=False, until_idle=True)
+    thread.join(30)
     assert not thread.is_alive()
     stop.set()
 
