@@ -26,3 +26,12 @@ def wait_for(condition, timeout=120, what="condition"):
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def submit_probe(store, schedule):
+    """A schedule submitter for tests: a `probe` job that returns at once."""
+    from llmos.kernel import jobs
+    from llmos.kernel.probe import PROBE_HANDLER
+
+    job = jobs.submit(store, kind="probe", name=schedule.name, handler=PROBE_HANDLER, payload={"seconds": 0})
+    return job.id, f"queued job {job.id}"

@@ -128,6 +128,13 @@ ROUTES = [
     Route("GET", "/v1/jobs/{id}/events", "jobs:read", url="/v1/jobs/999/events"),
     Route("GET", "/v1/kernel", "jobs:read"),
     Route("GET", "/v1/prediction-sets", "jobs:read"),
+    # schedules (an unknown job and unknown names: nothing is stored or changed)
+    Route("GET", "/v1/schedules", "jobs:read"),
+    Route("POST", "/v1/schedules", "train", {"json": {"name": "scratch", "job": ["bogus"], "every": "1h"}}),
+    Route("GET", "/v1/schedules/{name}", "jobs:read", url="/v1/schedules/ghost"),
+    Route("DELETE", "/v1/schedules/{name}", "train", url="/v1/schedules/ghost"),
+    Route("POST", "/v1/schedules/{name}/pause", "train", url="/v1/schedules/ghost/pause"),
+    Route("POST", "/v1/schedules/{name}/resume", "train", url="/v1/schedules/ghost/resume"),
     Route("POST", "/v1/registry/models/{ref}/predict", "predict", {"json": {"inputs": ["hi"]}},
           url="/v1/registry/models/nope/predict"),
 ]  # fmt: skip

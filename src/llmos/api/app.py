@@ -59,6 +59,7 @@ ROUTERS = (
     "feedback",
     "monitoring",
     "adaptation",
+    "schedules",
 )
 
 

@@ -25,6 +25,7 @@ from llmos.cli import keys as keys_cmd
 from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
 from llmos.cli import monitor as monitor_cmd
+from llmos.cli import schedules as schedules_cmd
 from llmos.cli import serve as serve_cmd
 from llmos.cli import spec as spec_cmd
 from llmos.cli import train as train_cmd
@@ -51,6 +52,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(feedback_cmd.app, name="feedback")
+app.add_typer(schedules_cmd.app, name="schedule")
 train_cmd.register(app)
 llm_cmd.register(app)
 serve_cmd.register(app)

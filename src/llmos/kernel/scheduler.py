@@ -14,6 +14,10 @@ queue: a claim is a conditional UPDATE (`jobs.start`, `jobs.claim_next` with `FO
 SKIP LOCKED`), so a job runs once; each host counts its resources and watches its worker
 processes only for the jobs it claimed (`jobs.host`), and requeues another host's job only
 when that job's heartbeat stopped.
+
+Each pass also fires the schedules that are due (`kernel.schedules`): the jobs they submit
+join the queue like any other. While a schedule is active the kernel does not stop for
+being idle.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import IO, Any
 
 from llmos.core.errors import JobError
 from llmos.core.settings import Settings
-from llmos.kernel import jobs
+from llmos.kernel import jobs, schedules
 from llmos.kernel.resources import Free, machine_capacity
 from llmos.store.db import Store
 from llmos.store.schema import Job
@@ -130,7 +134,14 @@ class Scheduler:
         self._reap()
         self._enforce_cancels()
         self._recover_stale()
+        self._fire_schedules()
         self._admit()
+
+    def _fire_schedules(self) -> None:
+        """Submit the jobs of due schedules (each occurrence claimed once across
+        schedulers), before admitting, so a fired job can start in the same pass."""
+        for row, _job_id, outcome in schedules.fire_due(self.store):
+            print(f"{_stamp()} schedule {row.name}: {outcome}", flush=True)
 
     def free(self) -> Free:
         free = Free(self.capacity.cpus, self.capacity.gpus, self.capacity.memory_mb)
@@ -284,6 +295,7 @@ class Scheduler:
     # --- the loop -----------------------------------------------------------------------
 
     def busy(self) -> bool:
+        """Jobs to run or watch."""
         return bool(
             self.children or jobs.running_jobs(self.store, self.host) or jobs.queued_in_order(self.store)
         )
@@ -295,7 +307,9 @@ class Scheduler:
         stop: threading.Event | None = None,
     ) -> None:
         """Schedule until `stop` is set; with `until_idle`, return once nothing is queued
-        or running; with `idle_exit_s`, return after that long with nothing to do."""
+        or running; with `idle_exit_s`, return after that long with nothing to do. An
+        active schedule counts as something to do for `idle_exit_s` (nothing else would
+        start a kernel when it falls due), not for `until_idle` (drain the queue, then stop)."""
         self.acquire()
         if self.use_zygote and self.python == sys.executable and self._zygote is None:
             from llmos.kernel.zygote import Zygote
@@ -306,9 +320,12 @@ class Scheduler:
         try:
             while stop is None or not stop.is_set():
                 self.step()
-                if self.busy():
+                working = self.busy()
+                if until_idle and not working:
+                    return
+                if working or (idle_exit_s is not None and schedules.any_active(self.store)):
                     idle_since = time.monotonic()
-                elif until_idle or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
+                elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                     return
                 time.sleep(self.poll_s)
         finally:

@@ -36,6 +36,7 @@ from llmos.ops.keys import EncryptionStatus, KeyRotation
 from llmos.ops.models import Lineage, ModelFile, ModelInfo, ZooModel
 from llmos.ops.monitoring import AlertInfo, MonitorReport
 from llmos.ops.predict import Predictions, PredictionSetInfo
+from llmos.ops.schedules import ScheduleInfo
 from llmos.ops.specs import SpecCheck, spec_text
 from llmos.ops.users import NewToken, TokenInfo, UserInfo
 
@@ -144,6 +145,37 @@ class Client:
 
     def undeploy(self, name: str) -> DeploymentInfo:
         return DeploymentInfo(**self._call("DELETE", f"/v1/deployments/{_q(name)}"))
+
+    # schedules
+
+    def add_schedule(
+        self,
+        name: str,
+        job: list[str] | str,
+        *,
+        every: str | int | None = None,
+        cron: str | None = None,
+        paused: bool = False,
+        start_kernel: bool = True,
+    ) -> ScheduleInfo:
+        """`start_kernel` is the server's: it starts its kernel for an active schedule."""
+        body = {"name": name, "job": job, "every": every, "cron": cron, "paused": paused}
+        return ScheduleInfo(**self._call("POST", "/v1/schedules", body))
+
+    def schedules(self) -> list[ScheduleInfo]:
+        return [ScheduleInfo(**r) for r in self._call("GET", "/v1/schedules")]
+
+    def schedule(self, name: str) -> ScheduleInfo:
+        return ScheduleInfo(**self._call("GET", f"/v1/schedules/{_q(name)}"))
+
+    def pause_schedule(self, name: str) -> ScheduleInfo:
+        return ScheduleInfo(**self._call("POST", f"/v1/schedules/{_q(name)}/pause"))
+
+    def resume_schedule(self, name: str, start_kernel: bool = True) -> ScheduleInfo:
+        return ScheduleInfo(**self._call("POST", f"/v1/schedules/{_q(name)}/resume"))
+
+    def remove_schedule(self, name: str) -> ScheduleInfo:
+        return ScheduleInfo(**self._call("DELETE", f"/v1/schedules/{_q(name)}"))
 
     def predict(
         self, deployment: str, inputs: str | list[str] | list[dict[str, Any]]

@@ -29,6 +29,7 @@ from llmos.ops import llm as ops_llm
 from llmos.ops import models as ops_models
 from llmos.ops import monitoring as ops_monitoring
 from llmos.ops import predict as ops_predict
+from llmos.ops import schedules as ops_schedules
 from llmos.ops import specs as ops_specs
 from llmos.ops import training as ops_training
 from llmos.ops import users as ops_users
@@ -43,6 +44,7 @@ from llmos.ops.keys import EncryptionEnabled, EncryptionStatus, KeyRotation
 from llmos.ops.models import Lineage, ModelFile, ModelInfo, ZooModel
 from llmos.ops.monitoring import AlertInfo, MonitorReport
 from llmos.ops.predict import Predictions
+from llmos.ops.schedules import ScheduleInfo
 from llmos.ops.specs import SpecCheck, spec_text
 from llmos.ops.users import NewToken, TokenInfo, UserInfo
 from llmos.sdk.jobs import JobsMixin
@@ -300,6 +302,38 @@ class Workspace(JobsMixin):
 
     def deployment(self, name: str) -> DeploymentInfo:
         return ops_deployments.deployment(self.context, name)
+
+    # --- schedules (ops.schedules) -------------------------------------------------------
+
+    def add_schedule(
+        self,
+        name: str,
+        job: list[str] | str,
+        *,
+        every: str | int | None = None,
+        cron: str | None = None,
+        paused: bool = False,
+        start_kernel: bool = True,
+    ) -> ScheduleInfo:
+        """Run `job` (`["adapt", "support", "--on-drift"]`) every `every` or on `cron`."""
+        return ops_schedules.add_schedule(
+            self.context, name, job, every=every, cron=cron, paused=paused, start_kernel=start_kernel
+        )
+
+    def schedules(self) -> list[ScheduleInfo]:
+        return ops_schedules.schedules(self.context)
+
+    def schedule(self, name: str) -> ScheduleInfo:
+        return ops_schedules.schedule(self.context, name)
+
+    def pause_schedule(self, name: str) -> ScheduleInfo:
+        return ops_schedules.pause_schedule(self.context, name)
+
+    def resume_schedule(self, name: str, start_kernel: bool = True) -> ScheduleInfo:
+        return ops_schedules.resume_schedule(self.context, name, start_kernel)
+
+    def remove_schedule(self, name: str) -> ScheduleInfo:
+        return ops_schedules.remove_schedule(self.context, name)
 
     # --- feedback, monitoring, adaptation (ops.feedback, ops.monitoring, ops.adaptation) --
 

@@ -322,3 +322,30 @@ class AdaptDecision(Base):
     job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     actor: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Schedule(Base):
+    """A periodic job: every `every_s` seconds or on a cron expression, the kernel submits
+    the job (`kind` and its `payload`, as a manual submission would) acting as `created_by`.
+    A firing is claimed by a conditional UPDATE of `next_run_at`, so it happens once however
+    many schedulers watch the table; the next run is the first occurrence after the firing,
+    so a schedule missed during downtime runs once, not once per missed period."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # adapt | train | eval | predict
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    command: Mapped[str] = mapped_column(Text, default="")  # the job as the user wrote it
+    every_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cron: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run_at: Mapped[datetime] = mapped_column(index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_outcome: Mapped[str | None] = mapped_column(Text, nullable=True)  # queued job N, skipped: ...
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(16), default="admin")  # the creator's, which firings act with
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

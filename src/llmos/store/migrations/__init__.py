@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from llmos.core.errors import StoreError
 
-HEAD = "0008"
+HEAD = "0009"
 LEGACY_LATEST = 7  # the last `llmos_schema` version the hand-written runner made
 _LOCK_KEY = 7_315_000_013  # pg_advisory_xact_lock key of schema migrations
 FOLDER = Path(__file__).parent
