@@ -300,6 +300,21 @@ class Scheduler:
             self.children or jobs.running_jobs(self.store, self.host) or jobs.queued_in_order(self.store)
         )
 
+    def _stay_after_release(self) -> bool:
+        """Leaving when idle: let go of the kernel lock first, then look at the queue once
+        more. A job submitted a moment ago either saw the lock still held (and counts on
+        this kernel: then it is in the queue now, and this kernel takes the lock back and
+        stays) or saw it free (and started a kernel of its own). Without this, a job
+        queued between the last look and the exit waited for the next submission."""
+        self.release()
+        if not jobs.queued_in_order(self.store):
+            return False
+        try:
+            self.acquire()
+        except JobError:  # another kernel has started for it
+            return False
+        return True
+
     def run(
         self,
         until_idle: bool = False,
@@ -326,7 +341,9 @@ class Scheduler:
                 if working or (idle_exit_s is not None and schedules.any_active(self.store)):
                     idle_since = time.monotonic()
                 elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
-                    return
+                    if not self._stay_after_release():
+                        return
+                    idle_since = time.monotonic()
                 time.sleep(self.poll_s)
         finally:
             self.close_zygote()
