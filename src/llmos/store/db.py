@@ -37,10 +37,25 @@ CONNECT_TIMEOUT_S = 5
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """Wait for locks (first, so that the rest waits too), WAL, foreign keys. Switching a new
+    database to WAL needs a moment alone with it: processes that open a new workspace at
+    once can find it locked even with the busy timeout (SQLite does not always call the
+    busy handler for that switch), so the switch is retried for up to the same 30 s."""
+    import sqlite3
+    import time
+
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
