@@ -93,9 +93,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--backend") != "scale":
         return
     skip = pytest.mark.skip(reason="about the SQLite file itself (the scale backend has none)")
+    once = pytest.mark.skip(reason="a timing test the backend does not change: it runs in the default pass")
     for item in items:
         if "local_only" in item.keywords:
             item.add_marker(skip)
+        elif "default_backend_only" in item.keywords:
+            item.add_marker(once)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

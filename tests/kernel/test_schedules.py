@@ -40,6 +40,7 @@ def start(store, zygote=True, **run):
     return stop, thread
 
 
+@pytest.mark.default_backend_only  # 100 s of waiting; the claim's queries run on both backends below
 def test_every_10s_fires_on_time_for_a_minute_then_catches_up_once_after_35s_down(store):
     row = schedules.add(store, "tick", "probe", {}, every_s=10, command="probe")
     first_due = row.next_run_at
