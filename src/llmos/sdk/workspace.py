@@ -58,18 +58,13 @@ if TYPE_CHECKING:  # torch stays out of `import llmos`
     from llmos.train.run import TrainOutcome
 
 
-def install_redactor() -> None:
-    """Audit entries go through the security layer's PII redactor."""
-    ops_audit.install_redactor()
-
-
 class Workspace(JobsMixin):
     """The local entry: each method is one call into `llmos.ops` as the local admin
     (`local:<os user>`); `llmos.Client` offers the same methods over HTTP."""
 
     def __init__(self, home: str | os.PathLike[str] | None = None, actor: Actor | None = None) -> None:
         self.settings = Settings.resolve(home)
-        install_redactor()
+        ops_audit.install_redactor()  # audit entries go through the PII redactor
         self._store: Store | None = None
         self._actor = actor
         self._context: Context | None = None
