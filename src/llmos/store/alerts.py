@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from llmos.store.db import Store
+from llmos.store.db import Store, insert_unrecorded
 from llmos.store.schema import MonitorAlert
 
 
 def save_alerts(store: Store, alerts: list[MonitorAlert]) -> list[MonitorAlert]:
     """Insert the alerts not recorded yet (same deployment, check and window); return those."""
-    if not alerts:
-        return []
-    fresh = []
-    with store.transaction() as session:
-        for alert in alerts:
-            seen = session.scalar(
+
+    def recorded(session: Session, alert: MonitorAlert) -> bool:
+        return (
+            session.scalar(
                 select(MonitorAlert.id).where(
                     MonitorAlert.deployment == alert.deployment,
                     MonitorAlert.check == alert.check,
                     MonitorAlert.window_end == alert.window_end,
                 )
             )
-            if seen is None:
-                session.add(alert)
-                fresh.append(alert)
-        session.flush()
-    return fresh
+            is not None
+        )
+
+    return insert_unrecorded(store, alerts, recorded)
 
 
 def list_alerts(store: Store, deployment: str | None = None, limit: int | None = None) -> list[MonitorAlert]:

@@ -40,6 +40,7 @@ from sqlalchemy import Connection, insert, select, text
 from llmos.core.errors import StoreError
 from llmos.store.db import Store
 from llmos.store.schema import AuditEvent
+from llmos.store.scope import DEFAULT_PROJECT, current_project
 
 GENESIS = "0" * 64
 OUTCOMES = ("ok", "failed", "denied")
@@ -106,7 +107,13 @@ def canonical(value: Any) -> str:
 
 
 def entry_hash(fields: dict[str, str]) -> str:
-    return hashlib.sha256(canonical({k: fields[k] for k in FIELDS}).encode()).hexdigest()
+    """The hash of an entry: its FIELDS, and its project when that is not `default` (so the
+    entries written before projects keep their hashes, and moving an entry between projects
+    breaks its hash either way)."""
+    covered = {k: fields[k] for k in FIELDS}
+    if fields.get("project", DEFAULT_PROJECT) != DEFAULT_PROJECT:
+        covered["project"] = fields["project"]
+    return hashlib.sha256(canonical(covered).encode()).hexdigest()
 
 
 def _now() -> str:
@@ -173,6 +180,7 @@ def _rows(prev: str, events: list[dict[str, Any]]) -> list[dict[str, str]]:
             "outcome": event["outcome"],
             "detail": canonical(event.get("detail") or {}),
             "prev_hash": prev,
+            "project": event.get("project") or current_project(),
         }
         fields["hash"] = prev = entry_hash(fields)
         rows.append(fields)
@@ -217,11 +225,18 @@ def record(
 
 
 def list_events(
-    store: Store, since: datetime | None = None, limit: int | None = None, newest: bool = False
+    store: Store,
+    since: datetime | None = None,
+    limit: int | None = None,
+    newest: bool = False,
+    project: str | None = None,
 ) -> list[Event]:
-    """Events in order, optionally only those at or after `since` (UTC); `limit` keeps the
-    first N, or with `newest` the last N (still listed oldest first, as `tail` does)."""
+    """Events in order, optionally only those at or after `since` (UTC) or of one `project`;
+    `limit` keeps the first N, or with `newest` the last N (still listed oldest first, as
+    `tail` does)."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc() if newest else AuditEvent.id)
+    if project is not None:
+        query = query.where(AuditEvent.project == project)
     if since is not None:
         moment = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
         query = query.where(
@@ -250,13 +265,13 @@ class Verdict:
 def verify(store: Store) -> Verdict:
     """Walk the chain in id order and name the first entry that was edited, deleted
     (its successor's predecessor is gone) or reordered (its predecessor is elsewhere)."""
-    columns = [getattr(AuditEvent, name) for name in (*FIELDS, "hash", "id")]
+    columns = [getattr(AuditEvent, name) for name in (*FIELDS, "project", "hash", "id")]
     with store.engine.connect() as conn:
         rows = conn.execute(select(*columns).order_by(AuditEvent.id)).all()
     known = {r.hash for r in rows}
     prev = GENESIS
     for r in rows:
-        fields = {k: getattr(r, k) for k in FIELDS}
+        fields = {k: getattr(r, k) for k in (*FIELDS, "project")}
         if entry_hash(fields) != r.hash:
             return Verdict(
                 False,

@@ -26,7 +26,9 @@ from llmos.store.audit import record
 from llmos.store.conll import read_conll
 from llmos.store.db import Store
 from llmos.store.images import absolute_image_paths, read_image_folder
+from llmos.store.projects import check_stored_bytes
 from llmos.store.schema import DatasetVersion
+from llmos.store.scope import current_project
 from llmos.store.versions import find_version, known_names, list_versions, next_version
 
 FORMATS = {
@@ -211,6 +213,7 @@ def import_dataset(
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         payload = buf.getvalue()
+        check_stored_bytes(store, current_project(), len(payload))  # F17: the project's quota
         artifact = store.artifacts.put_bytes(payload)
         row = DatasetVersion(
             name=name,

@@ -19,12 +19,12 @@ the keyring then encrypts blobs (`artifacts`) and sealed columns (`store.crypto`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -177,3 +177,33 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def insert_unrecorded(
+    store: Store, rows: Sequence[Any], recorded: Callable[[Session, Any], bool], attempts: int = 3
+) -> list[Any]:
+    """Insert, in one transaction, the rows that `recorded(session, row)` does not find;
+    return them (detached). Two writers that check at the same moment may both find
+    nothing: the unique constraint stops the second, which checks again and now finds
+    the first one's row, so a concurrent duplicate is skipped, never an error."""
+    if not rows:
+        return []
+    columns = [a.key for a in inspect(type(rows[0])).column_attrs]
+    for attempt in range(attempts):
+        # fresh objects on each try: a rolled-back session leaves its objects unusable
+        batch = [type(r)(**{k: getattr(r, k) for k in columns if getattr(r, k) is not None}) for r in rows]
+        try:
+            fresh = []
+            with store.transaction() as session:
+                for row in batch:
+                    if not recorded(session, row):
+                        session.add(row)
+                        session.flush()
+                        fresh.append(row)
+                for row in fresh:
+                    session.expunge(row)
+            return fresh
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -31,6 +31,7 @@ class DeploymentKind:
     labels: bool = False  # predicts labels (feedback names a label; monitored, adapted)
     generates: bool = False  # writes text (feedback names an answer)
     embeds: bool = False  # returns vectors
+    recommends: bool = False  # ranks items for a user (`/recommend`)
 
     @property
     def feedback_column(self) -> str:
@@ -43,6 +44,7 @@ DEPLOYMENT_KINDS: dict[str, DeploymentKind] = {
         DeploymentKind("classifier", "/v1/deployments/{name}/predict", labels=True),
         DeploymentKind("generation", "/v1/chat/completions or /v1/completions", generates=True),
         DeploymentKind("embedding", "/v1/embeddings", embeds=True),
+        DeploymentKind("recommender", "/v1/deployments/{name}/recommend", recommends=True),
     )
 }
 

@@ -31,6 +31,7 @@ from llmos.core.errors import StoreError
 from llmos.core.util import utcnow
 from llmos.store.db import Store
 from llmos.store.schema import Deployment, Feedback, ServedRequest
+from llmos.store.scope import current_project
 
 
 def _seal(text: str) -> str:
@@ -65,6 +66,7 @@ class RequestRecord:
     label: str | None = None
     confidence: float | None = None
     created_at: datetime = field(default_factory=utcnow)
+    project: str = field(default_factory=current_project)  # the request's, not the writer thread's
 
 
 @dataclass
@@ -98,6 +100,7 @@ def record_requests(store: Store, records: Sequence[RequestRecord]) -> None:
             "label": r.label,
             "confidence": r.confidence,
             "created_at": r.created_at,
+            "project": r.project,
         }
         for r in records
     ]

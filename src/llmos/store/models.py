@@ -19,6 +19,7 @@ from llmos.core.util import check_name
 from llmos.store.audit import record
 from llmos.store.db import Store
 from llmos.store.schema import ModelVersion
+from llmos.store.scope import project_folder
 from llmos.store.versions import find_version, known_names, list_versions, next_version
 
 
@@ -84,14 +85,18 @@ def get_model(store: Store, ref: str) -> ModelVersion:
     return row
 
 
-def list_models(store: Store, name: str | None = None) -> list[ModelVersion]:
-    return list_versions(store, ModelVersion, name)
+def list_models(
+    store: Store, name: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[ModelVersion]:
+    return list_versions(store, ModelVersion, name, limit, offset)
 
 
 def model_folder(store: Store, model: ModelVersion) -> Path:
     """The model's files laid out in the workspace cache (hard links to the blobs); in an
     encrypted workspace, decrypted into a private folder outside the workspace instead."""
-    dest = store.plain_dir(store.settings.cache_dir / "models" / model.name / str(model.version))
+    dest = store.plain_dir(
+        store.settings.cache_dir / project_folder(model.project) / model.name / str(model.version)
+    )
     return store.artifacts.materialize(model.artifacts, dest)
 
 
@@ -104,3 +109,48 @@ def model_labels(store: Store, model: ModelVersion) -> list[str] | None:
     config = json.loads((model_folder(store, model) / "llmos_model.json").read_text())
     labels = (config.get("output") or {}).get("labels")
     return list(labels) if labels is not None else None
+
+
+def share_model(store: Store, ref: str, project: str) -> ModelVersion:
+    """Publish model version `ref` of the current project to `project`, read-only: a new
+    version there (same name) whose files are the same content-addressed blobs and whose
+    `shared_from` names the source; recorded in the audit log of both projects."""
+    from llmos.store.projects import get_project
+    from llmos.store.scope import current_project, in_project
+
+    source = get_model(store, ref)
+    origin = f"{current_project()}/{source.ref}"
+    get_project(store, project)
+    if project == current_project():
+        from llmos.core.errors import UsageError
+
+        raise UsageError(f"model {source.ref} is already in project {project!r}: share it with another one")
+    with in_project(project):
+        with store.transaction() as session:
+            already = session.scalars(
+                select(ModelVersion).where(
+                    ModelVersion.name == source.name, ModelVersion.shared_from == origin
+                )
+            ).first()
+            if already is not None:
+                return already
+            row = ModelVersion(
+                name=source.name,
+                version=next_version(session, ModelVersion, source.name),
+                task=source.task,
+                base_model=source.base_model,
+                method=source.method,
+                spec=source.spec,
+                train_dataset_id=source.train_dataset_id,
+                test_dataset_id=source.test_dataset_id,
+                split=source.split,
+                metrics=source.metrics,
+                artifacts=source.artifacts,
+                train_seconds=source.train_seconds,
+                shared_from=origin,
+            )
+            session.add(row)
+            session.flush()
+        record(store, "model.shared_in", row.ref, detail={"from": origin})
+    record(store, "model.share", source.ref, detail={"to": f"{project}/{row.ref}"})
+    return row

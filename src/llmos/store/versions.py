@@ -30,11 +30,19 @@ def find_version(store: Store, table: type[Row], ref: str, what: str) -> Row | N
         return session.scalars(query).first()
 
 
-def list_versions(store: Store, table: type[Row], name: str | None = None) -> list[Row]:
+def list_versions(
+    store: Store, table: type[Row], name: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[Row]:
+    """Versions by name then version; `limit`/`offset` page in the database (a page of a
+    registry of thousands reads only its rows)."""
     with store.read() as session:
         query = select(table).order_by(table.name, table.version)
         if name:
             query = query.where(table.name == name)
+        if offset:
+            query = query.offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         return list(session.scalars(query))
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from llmos.core.errors import StoreError
 
-HEAD = "0009"
+HEAD = "0017"
 LEGACY_LATEST = 7  # the last `llmos_schema` version the hand-written runner made
 _LOCK_KEY = 7_315_000_013  # pg_advisory_xact_lock key of schema migrations
 FOLDER = Path(__file__).parent
@@ -56,13 +56,21 @@ def _locked(engine: Engine) -> Iterator[Connection]:
     """One connection in a transaction that holds the lock migrations take."""
     if engine.dialect.name == "sqlite":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # a step that copies a table (alembic batch mode) drops the old one: with foreign
+            # keys on, that would delete or refuse the rows that refer to it
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(f"a migration step broke foreign keys: {broken[:3]}")
             except BaseException:
                 conn.exec_driver_sql("ROLLBACK")
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 raise
             conn.exec_driver_sql("COMMIT")
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
     else:
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
