@@ -66,6 +66,10 @@ def submit(
     if max_attempts < 1:
         raise UsageError(f"max_attempts must be >= 1 (got {max_attempts})")
     res = resources or Resources()
+    from llmos.kernel.quotas import check_submit
+    from llmos.store.scope import current_project
+
+    check_submit(store, current_project(), res.gpus)  # out of CPU-minutes (GPU-hours) today: 429
     with store.transaction() as session:
         job = Job(
             kind=kind,
@@ -88,6 +92,9 @@ def submit(
         return job
 
 
+MAX_JOB_ID = 2**63 - 1
+
+
 def parse_job_id(text: str | int) -> int:
     try:
         value = int(text)
@@ -95,6 +102,8 @@ def parse_job_id(text: str | int) -> int:
         raise UsageError(f"invalid job id {text!r}: job ids are numbers (see `llmos jobs list`)") from None
     if value < 1:
         raise UsageError(f"invalid job id {text!r}: job ids are numbers >= 1")
+    if value > MAX_JOB_ID:  # past the databases' 64-bit integers: no such job can exist
+        raise NotFoundError(f"job {value} not found; `llmos jobs list` shows the jobs")
     return value
 
 

@@ -38,9 +38,11 @@ from typing import IO, Any
 from llmos.core.errors import JobError
 from llmos.core.settings import Settings
 from llmos.kernel import jobs, schedules
+from llmos.kernel.quotas import ProjectQuotas
 from llmos.kernel.resources import Free, machine_capacity
 from llmos.store.db import Store
 from llmos.store.schema import Job
+from llmos.store.scope import all_projects
 
 LOCK_FILE = "kernel.lock"
 KERNEL_LOG = "kernel.log"
@@ -131,11 +133,12 @@ class Scheduler:
     # --- one pass -----------------------------------------------------------------------
 
     def step(self) -> None:
-        self._reap()
-        self._enforce_cancels()
-        self._recover_stale()
-        self._fire_schedules()
-        self._admit()
+        with all_projects():  # the kernel serves every project's jobs
+            self._reap()
+            self._enforce_cancels()
+            self._recover_stale()
+            self._fire_schedules()
+            self._admit()
 
     def _fire_schedules(self) -> None:
         """Submit the jobs of due schedules (each occurrence claimed once across
@@ -151,7 +154,16 @@ class Scheduler:
 
     def _admit(self) -> None:
         free = self.free()
+        quotas = ProjectQuotas(self.store)
         for job in jobs.queued_in_order(self.store):
+            refusal = quotas.refusal(job)
+            if refusal is not None:
+                if jobs.start(self.store, job.id, threads=0, host=self.host):
+                    jobs.fail(self.store, job.id, refusal, retryable=False)
+                    append_log(job, f"refused: {refusal}")
+                continue
+            if not quotas.admits(job):
+                continue  # its project is at its concurrent-jobs quota: it waits, others go on
             wants = jobs.resources_of(job)
             whole = Free(self.capacity.cpus, self.capacity.gpus, self.capacity.memory_mb)
             if not wants.fits_in(whole):
@@ -161,6 +173,7 @@ class Scheduler:
                 break  # strict order: a big job at the head is not starved by smaller ones
             if self._launch(job):
                 free.take(wants)
+                quotas.started(job)
 
     def _refuse(self, job: Job, whole: Free) -> None:
         reason = (

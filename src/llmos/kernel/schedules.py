@@ -30,6 +30,7 @@ from llmos.core.errors import NotFoundError, UsageError
 from llmos.core.util import check_name, utcnow
 from llmos.store.db import Store
 from llmos.store.schema import Schedule
+from llmos.store.scope import in_project
 
 # kind -> "module:function" taking (store, schedule) and returning (job id or None, outcome)
 SUBMITTERS: dict[str, str] = {
@@ -233,7 +234,8 @@ def fire_due(store: Store, now: datetime | None = None) -> list[tuple[Schedule, 
         if not claim(store, row, now):
             continue  # another scheduler fired this occurrence
         try:
-            job_id, outcome = resolve_submitter(row.kind)(store, row)
+            with in_project(row.project):  # the job goes to the schedule's project
+                job_id, outcome = resolve_submitter(row.kind)(store, row)
         except Exception as exc:  # a schedule's failure never stops the kernel
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             job_id, outcome = None, f"failed: {message}"

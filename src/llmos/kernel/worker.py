@@ -28,6 +28,7 @@ from llmos.kernel import jobs
 from llmos.kernel.context import Cancelled, JobContext, JobProgress
 from llmos.store.audit import acting_as, local_actor
 from llmos.store.db import Store
+from llmos.store.scope import all_projects, in_project
 
 HEARTBEAT_SECONDS = 1.0
 Handler = Callable[[JobContext], dict[str, Any]]
@@ -80,7 +81,15 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def run_job(store: Store, job_id: int, heartbeat_s: float = HEARTBEAT_SECONDS) -> str:
-    """Run the job's current attempt in this process; return the state it ended in."""
+    """Run the job's current attempt in this process, in the job's project; return the
+    state it ended in."""
+    with all_projects():
+        project = jobs.get_job(store, job_id).project
+    with in_project(project):
+        return _run_job(store, job_id, heartbeat_s)
+
+
+def _run_job(store: Store, job_id: int, heartbeat_s: float) -> str:
     job = jobs.get_job(store, job_id)
     threads = job.threads or job.cpus
     limit_threads(threads)
