@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from llmos.core.errors import ServiceUnavailable, UsageError
+from llmos.models.kv_batch import RunningBatch
 
 TextCallback = Callable[[int, str], None]
 
@@ -73,6 +75,7 @@ class _Row:
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
     emitted: int = 0
+    next: int = -1  # the token the next decoding step feeds
     text: str = ""
     finish: str | None = None
     error: BaseException | None = None
@@ -87,23 +90,6 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
                 hold = max(hold, n)
                 break
     return hold
-
-
-def prefill(model: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[Any, torch.Tensor]:
-    """Run left-padded prompts through `model` into a fresh KV cache; return the output
-    (logits of the last position, `.cache`) and each row's position ids."""
-    from transformers import DynamicCache
-
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=positions,
-        cache=DynamicCache(config=model.config),
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    return out, positions
 
 
 class Generator:
@@ -202,48 +188,68 @@ class Generator:
         """Decode every prompt; `on_text(i, delta)` receives prompt i's text as it grows.
         Before each decoding step `abort(i)` may return an error for prompt i (its caller
         gave up, the server is stopping): that row leaves the batch with the error."""
-        rows = []
-        for i, (prompt, p) in enumerate(zip(prompts, params)):
-            p.check()
-            self.check_prompt(prompt, p)
-            gen = torch.Generator().manual_seed(p.seed) if p.seed is not None else None
-            rows.append(_Row(i, len(prompt), p, gen))
+        rows = [self.new_row(i, prompt, p) for i, (prompt, p) in enumerate(zip(prompts, params))]
         if self.prompt_learning:
             return self._generate_prompt_learning(prompts, rows, on_text, abort)
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, prompt in enumerate(prompts):  # left padding: every row's next token is at the end
-            ids[i, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
-            mask[i, width - len(prompt) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        out, positions = prefill(self.model, ids, mask)
-        active = list(rows)
-        while True:
-            tokens = self._sample(out.logits[:, -1], active)
-            for row, token in zip(active, tokens):
-                self._advance(row, token, on_text)
-                if abort is not None and row.finish is None and (error := abort(row.index)) is not None:
-                    row.error, row.finish = error, "error"
-            keep = [i for i, row in enumerate(active) if row.finish is None]
-            if not keep:
-                break
-            if len(keep) < len(active):  # finished rows leave the batch and the cache
-                index = torch.tensor(keep, device=self.device)
-                out.cache.batch_select_indices(index)
-                mask, positions = mask[index], positions[index]
-                tokens = [tokens[i] for i in keep]
-                active = [active[i] for i in keep]
-            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-            positions = positions[:, -1:] + 1
-            out = self.model(
-                input_ids=torch.tensor(tokens, device=self.device).unsqueeze(1),
-                attention_mask=mask,
-                position_ids=positions,
-                cache=out.cache,
-                use_cache=True,
-            )
+        batch = RunningBatch(self.model, self.pad_id)
+        active = self.admit(batch, [], rows, prompts, on_text, abort)
+        while active:
+            active = self.step(batch, active, on_text, abort)
         return _completions(rows)
+
+    def new_row(self, index: int, prompt: Sequence[int], params: SamplingParams) -> _Row:
+        params.check()
+        self.check_prompt(prompt, params)
+        gen = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
+        return _Row(index, len(prompt), params, gen)
+
+    def admit(
+        self,
+        batch: RunningBatch,
+        active: list[_Row],
+        rows: Sequence[_Row],
+        prompts: Sequence[Sequence[int]],
+        on_text: TextCallback | None = None,
+        abort: Callable[[int], BaseException | None] | None = None,
+    ) -> list[_Row]:
+        """Prefill `rows` into `batch` after the `active` ones and sample their first token;
+        return the rows still running (finished ones have left the batch)."""
+        logits = batch.add(prompts)
+        self._take(logits, list(rows), on_text, abort)
+        return self._leave(batch, [*active, *rows])
+
+    def step(
+        self,
+        batch: RunningBatch,
+        active: list[_Row],
+        on_text: TextCallback | None = None,
+        abort: Callable[[int], BaseException | None] | None = None,
+    ) -> list[_Row]:
+        """One decoding step of every active row; return the rows still running."""
+        logits = batch.step([row.next for row in active])
+        self._take(logits, active, on_text, abort)
+        return self._leave(batch, active)
+
+    def _take(
+        self,
+        logits: torch.Tensor,
+        rows: list[_Row],
+        on_text: TextCallback | None,
+        abort: Callable[[int], BaseException | None] | None,
+    ) -> None:
+        tokens = self._sample(logits, rows)
+        for row, token in zip(rows, tokens):
+            self._advance(row, token, on_text)
+            row.next = token
+            if abort is not None and row.finish is None and (error := abort(row.index)) is not None:
+                row.error, row.finish = error, "error"
+
+    @staticmethod
+    def _leave(batch: RunningBatch, active: list[_Row]) -> list[_Row]:
+        """Finished rows leave the batch and its cache."""
+        keep = [i for i, row in enumerate(active) if row.finish is None]
+        batch.keep(keep)
+        return [active[i] for i in keep]
 
     def _generate_prompt_learning(
         self,
@@ -334,8 +340,11 @@ class GenerationHandle:
 
 
 class GenerationEngine:
-    """Batches concurrent requests: waits up to `max_wait_ms` after the first for more, up to
-    `max_batch`, and decodes them together in a background thread.
+    """Continuous batching of concurrent requests in a background thread: a request joins
+    the running batch at the next decoding step (its prompt is prefilled and its cache
+    stacked under the running rows, `RunningBatch`), and a finished one leaves it at once,
+    up to `max_batch` rows. When the engine is idle it waits up to `max_wait_ms` after a
+    first request for others to prefill with it.
 
     A request whose future is cancelled (its caller timed out or went away) leaves the
     batch at the next decoding step. `stop(within_s)` ends generations still running
@@ -351,7 +360,11 @@ class GenerationEngine:
         self._lock = threading.Lock()
         self._stop_at: float | None = None
         self.failure: str | None = None  # why the decoding thread died, if it did
-        self.batches: list[int] = []  # sizes of the batches run, for metrics and tests
+        # rows in the batch at each decoding step (the latest ones), for metrics and tests
+        self.batches: deque[int] = deque(maxlen=10_000)
+        self.running = 0  # rows decoding now
+        self.steps = 0  # decoding steps run so far
+        self._live: dict[int, _Request] = {}  # the decoding thread's requests by row index
 
     @property
     def alive(self) -> bool:
@@ -399,70 +412,152 @@ class GenerationEngine:
         return None
 
     def _run(self) -> None:
+        live = self._live = {}
         try:
-            self._loop()
+            with torch.inference_mode():
+                self._loop()
         except BaseException as exc:  # not expected: say so in healthz, fail what waits
             self.failure = f"{type(exc).__name__}: {exc}"
             logging.getLogger("llmos.serve").exception("the generation engine died", exc_info=exc)
+            error = GenerationStopped(f"the generation engine failed ({self.failure})")
+            for request in live.values():
+                request.finish(error=error)
             while True:
                 try:
-                    request = self._pending.get_nowait()
+                    queued = self._pending.get_nowait()
                 except queue.Empty:
                     break
-                if request is not None:
-                    request.finish(error=GenerationStopped(f"the generation engine failed ({self.failure})"))
+                if queued is not None:
+                    queued.finish(error=error)
+        finally:
+            self.running = 0
 
     def _loop(self) -> None:
-        while True:
-            first = self._pending.get()
-            if first is None:
-                return
-            batch = [first]
-            deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._pending.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._pending.put(None)
-                    break
-                batch.append(nxt)
-            self.batches.append(len(batch))
-            self._run_batch(batch)
+        """Admit, decode one step, let finished rows go; `_live` maps each row's index to its
+        request (`_run` fails them if this dies)."""
+        live, gen = self._live, self.generator
+        batch = RunningBatch(gen.model, gen.pad_id)
+        active: list[_Row] = []
+        waiting: deque[_Request] = deque()  # taken from the queue, not admitted yet
+        closing = False
+        counter = 0
 
-    def _run_batch(self, batch: list[_Request]) -> None:
-        live = []
-        for r in batch:  # requests given up while queued, or that cannot run, go first
-            error = self._stopped()
-            if error is None:
-                try:
-                    r.params.check()
-                    self.generator.check_prompt(r.prompt, r.params)
-                except Exception as exc:
-                    error = exc
-            if r.future.cancelled() or error is not None:
-                r.finish(error=error)
-            else:
-                live.append(r)
-        if not live:
-            return
+        def on_text(i: int, text: str) -> None:
+            live[i].chunks.put(text)
 
         def abort(i: int) -> BaseException | None:
             if live[i].future.cancelled():
                 return GenerationStopped("cancelled")
             return self._stopped()
 
-        try:
-            results = self.generator.generate(
-                [r.prompt for r in live],
-                [r.params for r in live],
-                on_text=lambda i, text: live[i].chunks.put(text),
-                abort=abort,
-            )
-        except Exception as exc:  # the batch's requests fail; the engine keeps running
-            for r in live:
-                r.finish(error=exc)
-            return
-        for r, result in zip(live, results):
-            r.finish(result, result.error)
+        while True:
+            if not active and not waiting:
+                if closing:
+                    return
+                closing = self._collect(waiting, block=True)
+            elif not closing:
+                closing = self._collect(waiting, block=False)
+            # newcomers join the running batch (a cache that cannot take rows while others
+            # run makes them wait for the batch to drain)
+            room = self.max_batch - len(active)
+            if waiting and room > 0 and (not active or batch.joinable):
+                rows: list[_Row] = []
+                prompts: list[list[int]] = []
+                while waiting and len(rows) < room:
+                    request = waiting.popleft()
+                    row = self._start(request, counter)
+                    if row is None:
+                        continue
+                    live[counter] = request
+                    counter += 1
+                    if gen.prompt_learning:  # decoded alone, through peft's own generate
+                        done = gen._generate_prompt_learning([request.prompt], [row], on_text, abort)
+                        self._finish(live, [row], done)
+                        continue
+                    rows.append(row)
+                    prompts.append(request.prompt)
+                if rows:
+                    self.batches.append(len(active) + len(rows))
+                    before = active
+                    try:
+                        active = gen.admit(batch, active, rows, prompts, on_text, abort)
+                    except Exception as exc:  # a failed forward pass fails the rows in it
+                        active = self._fail_batch(batch, live, [*active, *rows], exc)
+                    self._finish(live, [*before, *rows], None, still=active)
+            if active:
+                self.batches.append(len(active))
+                self.running = len(active)
+                before = active
+                try:
+                    active = gen.step(batch, active, on_text, abort)
+                except Exception as exc:
+                    active = self._fail_batch(batch, live, active, exc)
+                self.steps += 1
+                self._finish(live, before, None, still=active)
+            self.running = len(active)
+
+    def _collect(self, waiting: deque[_Request], block: bool) -> bool:
+        """Move queued requests into `waiting` (when idle, wait for a first one and up to
+        `max_wait` for more); True once `close()` asked the loop to end."""
+        if block:
+            first = self._pending.get()
+            if first is None:
+                return True
+            waiting.append(first)
+            deadline = time.monotonic() + self.max_wait
+            while len(waiting) < self.max_batch:
+                try:
+                    nxt = self._pending.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    return False
+                if nxt is None:
+                    return True
+                waiting.append(nxt)
+            return False
+        while True:
+            try:
+                nxt = self._pending.get_nowait()
+            except queue.Empty:
+                return False
+            if nxt is None:
+                return True
+            waiting.append(nxt)
+
+    def _start(self, request: _Request, index: int) -> _Row | None:
+        """The request's row, or None when it was given up while queued or cannot run."""
+        error = self._stopped()
+        row = None
+        if error is None and not request.future.cancelled():
+            try:
+                row = self.generator.new_row(index, request.prompt, request.params)
+            except Exception as exc:
+                error = exc
+        if row is None:
+            request.finish(error=error)
+        return row
+
+    def _finish(
+        self,
+        live: dict[int, _Request],
+        rows: Sequence[_Row],
+        results: list[Completion] | None,
+        still: Sequence[_Row] = (),
+    ) -> None:
+        """Resolve the requests of the `rows` that are done (not in `still`)."""
+        running = {id(r) for r in still}
+        done = [r for r in rows if id(r) not in running]
+        for row, result in zip(done, results or _completions(done)):
+            request = live.pop(row.index, None)
+            if request is not None:
+                request.finish(result, result.error)
+
+    @staticmethod
+    def _fail_batch(
+        batch: RunningBatch, live: dict[int, _Request], rows: Sequence[_Row], exc: Exception
+    ) -> list[_Row]:
+        """The batch's requests fail with `exc`; the engine keeps running, with an empty batch."""
+        for row in rows:
+            if row.finish is None:
+                row.error, row.finish = exc, "error"
+        batch.keep([])
+        return []

@@ -48,7 +48,7 @@ class LabelScorer(nn.Module):
         answer_ids: torch.Tensor,
         answer_mask: torch.Tensor,
     ) -> torch.Tensor:
-        from llmos.models.generation import prefill
+        from llmos.models.kv_batch import prefill
 
         rows, labels = prompt_ids.shape[0], answer_ids.shape[0]
         out, positions = prefill(self.model, prompt_ids, prompt_mask)

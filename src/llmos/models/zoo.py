@@ -75,6 +75,13 @@ ZOO: dict[str, ZooEntry] = {
 }
 
 
+# what `model: auto` picks for a text column (train/inputs.py): MiniLM, or for a column of
+# mostly Chinese, Japanese or Korean text, a model whose tokenizer reads it (MiniLM's
+# vocabulary maps 66% of waimai10k's characters to [UNK]; benchmarks/bench_chinese.py)
+DEFAULT_TEXT_MODEL = "minilm"
+DEFAULT_CJK_MODEL = "smollm2-135m"
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """Where to load a model from: `path` is a local folder or a Hugging Face id."""
@@ -83,6 +90,7 @@ class ResolvedModel:
     path: str
     kind: str | None
     alias: str | None = None
+    registered: str | None = None  # NAME@V of a registered base model (`task: pretrain`)
 
     @property
     def local(self) -> bool:

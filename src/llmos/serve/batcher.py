@@ -1,14 +1,16 @@
-"""Request batching per base model: coalesce, group per adapter, bound the queue.
+"""Request batching per base model: coalesce, group per deployment, bound the queue.
 
 A classifier or embedder costs about the same for one text as for a dozen on a CPU
 (the weights are read once per forward pass), so serving one request at a time wastes
 most of the machine. Each base model gets a queue and one worker thread: the worker
 takes the first request, waits up to `max_wait_ms` for more until `max_batch` inputs,
-then runs the batch grouped by deployment, so requests for different adapters on one
-base share a batch window and each adapter runs once on all of its inputs. With
-`workers` > 1, that many threads take batches from the queue, so whole models run
-several batches at once on a multi-core CPU (the forward pass releases the GIL;
-adapters on one shared base still take turns, under the base's lock). The queue
+then runs the batch grouped by deployment. When a batch holds several deployments and
+a `run_groups` is given, all of its groups go to it at once: the server runs the LoRA
+adapters of one base in shared forward passes there (`serve/mixed.py`); otherwise each
+group runs on its own. With `workers` > 1, that many threads take batches from the
+queue, so whole models run several batches at once on a multi-core CPU (the forward
+pass releases the GIL; batches over one shared base take turns, under the base's
+lock). The queue
 is bounded: when it is full, `submit` raises `ServerBusy` (HTTP 429) instead of letting
 latency grow without limit. A request whose caller gave up (timeout) is skipped.
 """
@@ -27,13 +29,21 @@ from llmos.serve.errors import ServerBusy
 from llmos.serve.targets import Target
 
 Runner = Callable[[Target, list[Any]], Sequence[Any]]
+# all groups of a batch at once: one result (or the exception that failed it) per group
+GroupsRunner = Callable[[list[tuple[Target, list[Any]]]], Sequence[Sequence[Any] | Exception]]
+
+
+class BatchFuture(Future[list[Any]]):
+    """The outputs of one request, and how many inputs the batch it ran in held."""
+
+    batch_inputs: int = 0
 
 
 @dataclass
 class _Job:
     target: Target
     inputs: list[Any]
-    future: Future[list[Any]]
+    future: BatchFuture
 
 
 class _Lane:
@@ -79,19 +89,34 @@ class _Lane:
         for job in live:
             groups.setdefault(job.target.ref, []).append(job)
         if live:
-            self.batcher.on_batch(sum(len(j.inputs) for j in live), len(groups))
-        for jobs in groups.values():
-            inputs = [x for job in jobs for x in job.inputs]
+            total = sum(len(j.inputs) for j in live)
+            for job in live:
+                job.future.batch_inputs = total
+            self.batcher.on_batch(total, len(groups))
+        work = [(jobs[0].target, [x for job in jobs for x in job.inputs]) for jobs in groups.values()]
+        run_groups = self.batcher.run_groups
+        if run_groups is not None and len(work) > 1:
             try:
-                outputs = list(self.batcher.run(jobs[0].target, inputs))
-            except Exception as exc:  # the group's requests fail; the lane keeps serving
+                results = list(run_groups(work))
+            except Exception as exc:  # every request of the batch fails; the lane keeps serving
+                results = [exc] * len(work)
+        else:
+            results = [self._run_group(target, inputs) for target, inputs in work]
+        for jobs, outputs in zip(groups.values(), results):
+            if isinstance(outputs, Exception):  # the group's requests fail; the lane keeps serving
                 for job in jobs:
-                    job.future.set_exception(exc)
+                    job.future.set_exception(outputs)
                 continue
             start = 0
             for job in jobs:
-                job.future.set_result(outputs[start : start + len(job.inputs)])
+                job.future.set_result(list(outputs[start : start + len(job.inputs)]))
                 start += len(job.inputs)
+
+    def _run_group(self, target: Target, inputs: list[Any]) -> Sequence[Any] | Exception:
+        try:
+            return list(self.batcher.run(target, inputs))
+        except Exception as exc:
+            return exc
 
 
 class Batcher:
@@ -103,8 +128,10 @@ class Batcher:
         max_queue: int = 256,
         on_batch: Callable[[int, int], None] | None = None,
         workers: int = 1,
+        run_groups: GroupsRunner | None = None,
     ) -> None:
         self.run = run
+        self.run_groups = run_groups
         self.workers = max(1, workers)
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
@@ -114,7 +141,7 @@ class Batcher:
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, target: Target, inputs: list[Any]) -> Future[list[Any]]:
+    def submit(self, target: Target, inputs: list[Any]) -> BatchFuture:
         """Queue `inputs` for `target`; the future holds one output per input."""
         with self._lock:
             if self._closed:
@@ -122,7 +149,7 @@ class Batcher:
             lane = self._lanes.get(target.base_key)
             if lane is None:
                 lane = self._lanes[target.base_key] = _Lane(target.base_key, self)
-        job = _Job(target, inputs, Future())
+        job = _Job(target, inputs, BatchFuture())
         try:
             lane.jobs.put_nowait(job)
         except queue.Full:

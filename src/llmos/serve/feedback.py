@@ -58,6 +58,7 @@ class OutputSpec:
 
 
 GENERATED = "generation"  # the `kind` of a model that writes text
+SERVED_ITEMS = "items"  # the `kind` of a recommender: feedback is the clicked item
 
 
 _SPECS: dict[tuple[str, str], OutputSpec] = {}
@@ -78,6 +79,8 @@ def output_spec(store: Store, model_ref: str) -> OutputSpec:
         model = get_model(store, model_ref)
         if task_rules(model.task).generates:
             spec = OutputSpec(GENERATED, [], "|", ["messages"])
+        elif task_rules(model.task).recommends:  # a click names a served item (`ops.recommend`)
+            spec = OutputSpec(SERVED_ITEMS, [], "|", ["user", "items"])
         else:
             config = read_model_config(model_folder(store, model))
             out = config.get("output") or {}
@@ -85,6 +88,8 @@ def output_spec(store: Store, model_ref: str) -> OutputSpec:
             kind = kind if kind in ("category", "set", "number") else "other"
             if "input" in config:
                 columns = [config["input"]["column"]]
+                if config["input"].get("pair"):  # a text-pair input reads two columns
+                    columns.append(config["input"]["pair"])
             else:
                 columns = [s["column"] for s in config.get("inputs") or []]
             spec = OutputSpec(kind, list(out.get("labels") or []), out.get("separator", "|"), columns)
@@ -113,6 +118,12 @@ def check_value(
         if item.label is not None:
             raise UsageError(
                 f"{where}: deployment {deployment.name!r} generates text; send an answer, not a label"
+            )
+        return
+    if spec.kind == SERVED_ITEMS:
+        if item.label is None:
+            raise UsageError(
+                f"{where}: deployment {deployment.name!r} recommends items; send the clicked item as label"
             )
         return
     if item.answer is not None:
@@ -172,6 +183,31 @@ def find_served(
     return matching[0]
 
 
+def _served(store: Store, row: Deployment, item: FeedbackItem, flush: Callable[[], Any] | None) -> Any:
+    """The served input `item` names: by its index, or, for a recommender, the served
+    item it names as its label (a click)."""
+    assert item.request_id is not None
+    for attempt in range(2):
+        if attempt and flush is not None:
+            flush()
+        rows = find_requests(store, item.request_id)
+        clicks = rows and item.index is None and item.label is not None and rows[0].deployment == row.name
+        if clicks and output_spec(store, rows[0].model).kind == SERVED_ITEMS:
+            clicked = [r for r in rows if r.label == item.label]
+            if not clicked and not attempt and flush is not None:
+                continue  # the request's rows may be half written yet: flush, then look again
+            if not clicked:
+                raise UsageError(
+                    f"label: item {item.label!r} is not one of the {len(rows)} items request "
+                    f"{item.request_id!r} recommended"
+                )
+            return clicked[0]
+        served = find_served(store, row, item.request_id, item.index, "request_id")
+        if served is not None or flush is None:
+            return served
+    return None
+
+
 def _not_found(request_id: str, deployment: str, where: str) -> NotFoundError:
     return NotFoundError(
         f"{where}: request id {request_id!r} not found for deployment {deployment!r}; use a `request_id` "
@@ -189,10 +225,7 @@ def submit_feedback(
     row = get_deployment(store, deployment)
     if item.request_id is None:
         raise UsageError("request_id: give the request id a prediction returned")
-    served = find_served(store, row, item.request_id, item.index, "request_id")
-    if served is None and flush is not None:
-        flush()
-        served = find_served(store, row, item.request_id, item.index, "request_id")
+    served = _served(store, row, item, flush)
     if served is None:
         raise _not_found(item.request_id, deployment, "request_id")
     check_value(store, row, served.model, item, "feedback", set())

@@ -12,15 +12,19 @@ module adds, is the budget, the LRU, and one tokenizer for deployments trained f
 same base.
 
 Everything that touches a base model runs under its slot's lock: the batcher's worker
-thread for that base holds it while it switches adapters and runs a batch.
+thread for that base holds it while it switches adapters and runs a batch. The one
+exception is a mixed pass over several LoRA adapters (`serve/mixed.py`), which names
+its adapters per row instead of switching: such passes run outside the lock, several at
+once, and an adapter is loaded or deleted only while none runs (`BaseSlot.quiesce`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +78,24 @@ class BaseSlot:
     tokenizers: dict[str, Any] = field(default_factory=dict)
     layers: list[Any] = field(default_factory=list)  # peft's adapter layers in the shared model
     active: str | None = None
+    # mixed passes run outside `lock` (`readers` of them at a time); loading or deleting
+    # an adapter (`writers` waiting to) waits until none is running, on `idle`
+    readers: int = 0
+    writers: int = 0
+    idle: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.idle = threading.Condition(self.lock)
+
+    def quiesce(self) -> None:
+        """Wait (holding `lock`) until no mixed pass runs; call before changing the adapters."""
+        self.writers += 1
+        try:
+            while self.readers:
+                self.idle.wait()
+        finally:
+            self.writers -= 1
+            self.idle.notify_all()
 
 
 class ModelPager:
@@ -95,6 +117,9 @@ class ModelPager:
         self.failures: dict[str, tuple[float, str]] = {}
         self.adapter_loads = 0
         self.adapter_evictions = 0
+        # LoRA adapters of one base share forward passes; LLMOS_MIXED_ADAPTERS=0 turns that
+        # off (one pass per adapter, as before), for comparison or should a peft release break it
+        self.mixed_batches = os.environ.get("LLMOS_MIXED_ADAPTERS", "1") != "0"
 
     def slot(self, target: Target) -> BaseSlot:
         with self._lock:
@@ -110,12 +135,63 @@ class ModelPager:
         with slot.lock:
             if not target.adapter:
                 return self._whole(slot, target, self._load_classifier)
-            entry = slot.adapters.get(target.ref)
+            entry = slot.adapters.get(target.slot)
             if entry is None:
                 entry = self._page_in(slot, target)
-            slot.adapters.move_to_end(target.ref)
+            slot.adapters.move_to_end(target.slot)
             self._activate(slot, entry.name)
             return entry.predictor
+
+    def predict_adapters(self, groups: Sequence[tuple[Target, list[Any]]]) -> list[list[Any] | Exception]:
+        """Answers for requests to several adapters over one base (one group per adapter),
+        or the exception of a group that failed. The LoRA adapters among them run in
+        shared forward passes (`serve/mixed.py`), outside the base's lock so that several
+        batch workers run at once; the others one adapter at a time, under it."""
+        from llmos.serve.mixed import MixedGroup, mixable, predict_mixed
+        from llmos.train.predict import CPU_BATCH_TOKENS
+
+        slot = self.slot(groups[0][0])
+        results: list[list[Any] | Exception | None] = [None] * len(groups)
+        parts: list[MixedGroup] = []
+        with slot.lock:
+            keep = {target.slot for target, _ in groups}  # a batch does not evict its own adapters
+            entries: dict[int, AdapterSlot] = {}
+            for i, (target, _) in enumerate(groups):
+                try:
+                    entry = slot.adapters.get(target.slot) or self._page_in(slot, target, keep)
+                except Exception as exc:
+                    results[i] = exc
+                    continue
+                slot.adapters.move_to_end(target.slot)
+                entries[i] = entry
+            mixed = [i for i, e in entries.items() if mixable(slot.peft, e.name, e.predictor)]
+            if len(mixed) > 1 and self.mixed_batches:
+                parts = [MixedGroup(entries[i].name, entries[i].predictor, groups[i][1]) for i in mixed]
+                while slot.writers:  # an adapter waits to be loaded or dropped: it goes first
+                    slot.idle.wait()
+                slot.readers += 1
+        if parts:
+            try:
+                max_tokens = parts[0].predictor.max_tokens or CPU_BATCH_TOKENS
+                answers = predict_mixed(slot.peft, parts, self.batch_size, max_tokens)
+                for i, answer in zip(mixed, answers):
+                    results[i] = answer
+            except Exception as exc:
+                for i in mixed:
+                    results[i] = exc
+            finally:
+                with slot.lock:
+                    slot.readers -= 1
+                    slot.idle.notify_all()
+        with slot.lock:
+            for i, entry in entries.items():
+                if results[i] is None:
+                    try:
+                        self._activate(slot, entry.name)
+                        results[i] = list(entry.predictor.predict(groups[i][1]))
+                    except Exception as exc:
+                        results[i] = exc
+        return [r if r is not None else RuntimeError("no answer") for r in results]
 
     def llm(self, target: Target) -> Any:
         slot = self.slot(target)
@@ -176,11 +252,11 @@ class ModelPager:
     # --- loading and eviction ------------------------------------------------------------
 
     def _whole(self, slot: BaseSlot, target: Target, load: Any) -> Any:
-        if target.ref not in slot.whole:
+        if target.slot not in slot.whole:
             with self._loading(target):
-                slot.whole[target.ref] = load(target)
-            slot.bytes = module_bytes(_module_of(slot.whole[target.ref]))
-        return slot.whole[target.ref]
+                slot.whole[target.slot] = load(target)
+            slot.bytes = module_bytes(_module_of(slot.whole[target.slot]))
+        return slot.whole[target.slot]
 
     @contextmanager
     def _loading(self, target: Target) -> Iterator[None]:
@@ -188,7 +264,7 @@ class ModelPager:
         remember it for `retry_s`, so that requests to a broken model fail fast instead of
         each trying to load it again."""
         # keyed by what is loaded: the same version with another --optimize loads apart
-        key = f"{target.ref}:{target.optimize or ''}"
+        key = f"{target.slot}:{target.optimize or ''}"
         failed = self.failures.get(key)
         if failed is not None and time.monotonic() - failed[0] < self.retry_s:
             raise ModelUnavailable(failed[1])
@@ -223,17 +299,19 @@ class ModelPager:
 
         return SentenceEmbedder(resolve_model(target.ref, self.artifacts_dir), batch_size=self.batch_size)
 
-    def _page_in(self, slot: BaseSlot, target: Target) -> AdapterSlot:
+    def _page_in(self, slot: BaseSlot, target: Target, keep: set[str] | None = None) -> AdapterSlot:
         assert target.folder is not None
         folder = target.folder
         expected = sum(p.stat().st_size for p in (folder / "adapter").glob("*.safetensors"))
         expected += (folder / "head.safetensors").stat().st_size
-        self._make_room(slot, expected, target.ref)
+        slot.quiesce()
+        keep = (keep or set()) | {target.slot}
+        self._make_room(slot, expected, keep)
         with self._loading(target):
             entry = self._load_adapter(slot, target)
-        slot.adapters[target.ref] = entry
+        slot.adapters[target.slot] = entry
         self.adapter_loads += 1
-        self._make_room(slot, 0, target.ref)
+        self._make_room(slot, 0, keep)
         return entry
 
     def _load_adapter(self, slot: BaseSlot, target: Target) -> AdapterSlot:
@@ -244,6 +322,7 @@ class ModelPager:
         from llmos.models.build import load_encoder, load_tokenizer
         from llmos.models.classifier import SequenceClassifier
         from llmos.models.zoo import resolve_model
+        from llmos.serve.mixed import install_routing
         from llmos.train.predict import Predictor
 
         assert target.folder is not None
@@ -260,6 +339,7 @@ class ModelPager:
         else:
             slot.peft.load_adapter(adapter_dir, adapter_name=name)
         slot.layers = [m for m in slot.peft.modules() if isinstance(m, BaseTunerLayer)]
+        install_routing(slot.peft)
         slot.active = None  # peft may have switched adapters while loading
         model = SequenceClassifier(
             slot.peft, int(config["hidden_size"]), len(config["output"]["labels"]), config["pooling"], 0.0
@@ -273,18 +353,19 @@ class ModelPager:
         predictor.batch_size = self.batch_size
         size = sum(p.numel() * p.element_size() for n, p in slot.peft.named_parameters() if f".{name}." in n)
         size += module_bytes(model.head)
-        return AdapterSlot(target.ref, name, predictor, int(size), target.pinned)
+        return AdapterSlot(target.slot, name, predictor, int(size), target.pinned)
 
-    def _make_room(self, slot: BaseSlot, incoming: int, keep: str) -> None:
-        """Evict least recently used, unpinned adapters (other than `keep`, the one being
-        served) until `incoming` bytes more fit. Pinned adapters may exceed the budget."""
+    def _make_room(self, slot: BaseSlot, incoming: int, keep: set[str]) -> None:
+        """Evict least recently used, unpinned adapters (other than those in `keep`, the
+        ones being served) until `incoming` bytes more fit. Pinned adapters, and a batch's
+        own adapters, may exceed the budget."""
         adapters = [a for s in list(self.slots.values()) for a in s.adapters.values()]
         used = sum(a.bytes for a in adapters)
         count = len(adapters) + (1 if incoming else 0)
         for entry in list(slot.adapters.values()):  # oldest first
             if used + incoming <= self.adapter_budget_bytes and count <= self.max_adapters:
                 return
-            if entry.pinned or entry.ref == keep:
+            if entry.pinned or entry.ref in keep:
                 continue
             self._drop_adapter(slot, entry)
             used -= entry.bytes
@@ -309,6 +390,7 @@ class ModelPager:
         slot.active = name
 
     def _drop_adapter(self, slot: BaseSlot, entry: AdapterSlot) -> None:
+        slot.quiesce()
         slot.peft.delete_adapter(entry.name)
         slot.active = None
         del slot.adapters[entry.ref]

@@ -25,9 +25,11 @@ from llmos.serve.errors import InputTooLarge, ModelUnavailable, RequestTimeout, 
 from llmos.serve.pager import ModelPager
 from llmos.serve.requestlog import RequestLog, new_request_id
 from llmos.serve.targets import Target, resolve_target
+from llmos.serve.traffic import TrafficRing
 from llmos.store.db import Store
-from llmos.store.deployments import find_deployment
+from llmos.store.deployments import DEPLOYMENT_KINDS, find_deployment
 from llmos.store.schema import Deployment
+from llmos.store.scope import current_project
 
 
 @dataclass
@@ -55,6 +57,18 @@ class ServeConfig:
     model_batch_size: int = 8
     # batch worker threads per base model; whole models run that many batches at once
     workers: int = 1
+    # addresses (or networks) of proxies whose X-Forwarded-For the server believes
+    # (`--trusted-proxy`); none by default: the connection's own address is the client's
+    trusted_proxies: tuple[str, ...] = ()
+    # a client refused for failed authentications that keeps knocking (more than the
+    # limit's refusals in one burst) gets its 429 this much later: a keep-alive flood
+    # then sends one request per connection per delay (`benchmarks/bench_flood.py`)
+    refusal_delay_s: float = 1.0
+
+
+def _key(project: str, name: str) -> str:
+    """Deployments are named per project: the resolved cache holds both."""
+    return f"{project}/{name}"
 
 
 @dataclass
@@ -75,7 +89,13 @@ class ServeRuntime:
             config.model_batch_size,
         )
         self.batcher = Batcher(
-            self._run, config.max_batch, config.max_wait_ms, config.max_queue, self._on_batch, config.workers
+            self._run,
+            config.max_batch,
+            config.max_wait_ms,
+            config.max_queue,
+            self._on_batch,
+            config.workers,
+            self._run_groups,
         )
         self._resolved: dict[str, _Resolved] = {}
         self._lock = threading.Lock()
@@ -84,20 +104,23 @@ class ServeRuntime:
         self.batch_sizes: list[int] = []
         self.observers: list[Any] = []  # metrics hooks: observer(batch_inputs, groups)
         self.request_log = RequestLog(store)  # every served prediction, for feedback and monitoring
+        self.traffic = TrafficRing()  # this replica's recent requests per deployment (console charts)
 
     # --- deployments ---------------------------------------------------------------------
 
     def resolve(self, name: str) -> tuple[Deployment, Target]:
         """The deployment `name` and its target (blocking: call it in a worker thread)."""
         now = time.monotonic()
-        cached = self._resolved.get(name)
+        key = _key(current_project(), name)
+        cached = self._resolved.get(key)
         if cached is not None and now - cached.seen < self.config.refresh_s:
             return cached.row, cached.target
         row = find_deployment(self.store, name)
         if row is None:
-            gone = self._resolved.pop(name, None)
+            self.traffic.forget(key)
+            gone = self._resolved.pop(key, None)
             if gone is not None:  # undeployed: free its memory unless another deployment shares it
-                self._release(gone.target.ref)
+                self._release(gone.target.slot)
             missing = NotFoundError(
                 f"deployment {name!r} not found; create it with `llmos deploy MODEL --name {name}`"
             )
@@ -111,24 +134,23 @@ class ServeRuntime:
         except Exception as exc:
             raise ModelUnavailable(f"deployment {name}: {exc}") from exc
         with self._lock:
-            self._resolved[name] = _Resolved(now, row, target)
-        if cached is not None and cached.target.ref != target.ref:
-            self._release(cached.target.ref)  # re-pointed: requests still queued reload it on demand
+            self._resolved[key] = _Resolved(now, row, target)
+        if cached is not None and cached.target.slot != target.slot:
+            self._release(cached.target.slot)  # re-pointed: requests still queued reload it on demand
         return row, target
 
     def _release(self, ref: str) -> None:
-        if not any(r.target.ref == ref for r in list(self._resolved.values())):
+        if not any(r.target.slot == ref for r in list(self._resolved.values())):
             self.pager.evict(ref)
 
     async def target(self, name: str, kind: str) -> tuple[Deployment, Target]:
-        cached = self._resolved.get(name)
+        cached = self._resolved.get(_key(current_project(), name))
         if cached is not None and time.monotonic() - cached.seen < self.config.refresh_s:
             row, target = cached.row, cached.target  # fresh: no thread hop, no database read
         else:
             row, target = await asyncio.to_thread(self.resolve, name)
         if target.kind != kind:
-            use = {"classifier": "/v1/deployments/{name}/predict", "embedding": "/v1/embeddings"}
-            route = use.get(target.kind, "/v1/chat/completions or /v1/completions").format(name=name)
+            route = DEPLOYMENT_KINDS[target.kind].route.format(name=name)
             raise UsageError(f"deployment {name!r} serves a {target.kind} model ({target.ref}); use {route}")
         return row, target
 
@@ -151,7 +173,7 @@ class ServeRuntime:
         request id and its index (what feedback names)."""
         _, target = await self.target(name, "classifier")
         self.check_inputs(texts, "inputs")
-        rows = await self.wait(self.batcher.submit(target, texts))
+        rows = await self.batched(name, target, texts)
         request_id = new_request_id()
         self.request_log.add_predictions(request_id, name, target, texts, rows)
         return target, [{**row, "request_id": request_id, "index": i} for i, row in enumerate(rows)]
@@ -169,7 +191,21 @@ class ServeRuntime:
     async def embed(self, name: str, texts: list[str]) -> tuple[Target, list[Any]]:
         _, target = await self.target(name, "embedding")
         self.check_inputs(texts, "input")
-        return target, await self.wait(self.batcher.submit(target, texts))
+        return target, await self.batched(name, target, texts)
+
+    async def batched(self, name: str, target: Target, inputs: list[Any]) -> list[Any]:
+        """Run `inputs` through the batcher, counting the request in the traffic ring (its
+        latency from queueing to answer, and the size of the batch it rode in)."""
+        key = _key(current_project(), name)
+        began = time.perf_counter()
+        try:
+            future = self.batcher.submit(target, inputs)
+            rows = await self.wait(future)
+        except Exception:
+            self.traffic.record(key, time.perf_counter() - began, None, error=True)
+            raise
+        self.traffic.record(key, time.perf_counter() - began, future.batch_inputs)
+        return list(rows)
 
     async def wait(self, future: Future[Any], request: Any = None) -> Any:
         """The future's result within the timeout. A timed-out request, or one whose client
@@ -209,6 +245,23 @@ class ServeRuntime:
         with slot.lock if target.adapter else nullcontext():
             return list(self.pager.predictor(target).predict(inputs))
 
+    def _run_groups(self, groups: list[tuple[Target, list[Any]]]) -> list[Sequence[Any] | Exception]:
+        """Run every group of a batch: adapters over the shared base together (the pager
+        runs the LoRA ones in shared forward passes), anything else group by group."""
+        results: list[Sequence[Any] | Exception | None] = [None] * len(groups)
+        adapters = [i for i, (t, _) in enumerate(groups) if t.adapter and DEPLOYMENT_KINDS[t.kind].labels]
+        if adapters:
+            answers = self.pager.predict_adapters([groups[i] for i in adapters])
+            for i, answer in zip(adapters, answers):
+                results[i] = answer
+        for i, (target, inputs) in enumerate(groups):
+            if results[i] is None:
+                try:
+                    results[i] = self._run(target, inputs)
+                except Exception as exc:
+                    results[i] = exc
+        return [r if r is not None else RuntimeError("no answer") for r in results]
+
     def _on_batch(self, inputs: int, groups: int) -> None:
         for observer in self.observers:
             observer(inputs, groups)
@@ -238,8 +291,8 @@ class ServeRuntime:
 
     def describe(self, row: Deployment) -> dict[str, Any]:
         """A deployment with where its model is in memory (`llmos deployments show`)."""
-        target = self._resolved.get(row.name)
-        memory = self.pager.resident(target.target.ref) if target else None
+        target = self._resolved.get(_key(row.project, row.name))
+        memory = self.pager.resident(target.target.slot) if target else None
         return {"memory": memory, "server": self.stats()}
 
     def engines(self) -> list[Any]:
@@ -268,6 +321,15 @@ class ServeRuntime:
         self.stopping = True
         for engine in self.engines():
             engine.stop(max(0.0, graceful_s * 0.8 - 1.0))
+
+    def recent_traffic(self, row: Deployment, seconds: int) -> tuple[float, list[dict[str, Any]]]:
+        """This replica's per-bucket traffic of a deployment over the last `seconds`."""
+        return self.traffic.read(_key(row.project, row.name), seconds)
+
+    def resident(self, row: Deployment) -> dict[str, Any] | None:
+        """Where a deployment's model is in this replica's memory (None: not loaded)."""
+        target = self._resolved.get(_key(row.project, row.name))
+        return self.pager.resident(target.target.slot) if target else None
 
     def stats(self) -> dict[str, Any]:
         return {**self.pager.stats(), "queue_depth": self.batcher.depth(), "generations": self.generations}

@@ -6,6 +6,13 @@ Kinds: `classifier` (a registered text classifier, fine-tuned or zero-/few-shot)
 `smollm2-135m`) and `embedding` (a pretrained encoder such as `minilm`, for
 `/v1/embeddings`). Registered models are pinned to a version at deploy time, so a
 later training run never changes what a deployment serves until it is re-pointed.
+
+How a whole text classifier runs (its `--optimize`): by default (none given) with ONNX
+Runtime when the server puts it on a CPU (`auto`: fp32, the same probabilities as torch
+to 1e-5, 1.25-2x faster per forward pass; torch on a GPU, or when the export fails), or
+as asked: `onnx` (ONNX Runtime, and a load that fails says so), `int8` (dynamic
+quantisation) or `torch` (no speed-up). A classifier that is an adapter over a shared
+base keeps sharing it by default: `onnx` or `int8` makes it a whole model of its own.
 """
 
 from __future__ import annotations
@@ -20,11 +27,12 @@ from llmos.store.db import Store
 from llmos.store.deployments import DEPLOYMENT_KINDS, save_deployment
 from llmos.store.models import get_model, list_models, model_folder
 from llmos.store.schema import Deployment
+from llmos.store.scope import DEFAULT_PROJECT
 
 # peft methods whose adapters can sit side by side on one base model and be switched per
 # batch: the method classes say so (`shareable`); this tuple is for reading only
 SHARED_METHODS = tuple(name for name, m in METHOD_CONFIGS.items() if m.shareable)
-OPTIMIZE = ("int8", "onnx")  # the choices of train/predict.py OPTIMIZERS
+OPTIMIZE = ("int8", "onnx", "onnx-int8", "torch")  # train/predict.py OPTIMIZERS, and torch: none of them
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,12 @@ class Target:
     config: dict[str, Any] = field(default_factory=dict, compare=False)
     optimize: str | None = None
     pinned: bool = field(default=False, compare=False)
+    project: str = DEFAULT_PROJECT  # a registered model's project: equal refs of two projects differ
+
+    @property
+    def slot(self) -> str:
+        """The model's name in memory (the pager's key): its ref, with its project when not `default`."""
+        return self.ref if self.project == DEFAULT_PROJECT else f"{self.project}/{self.ref}"
 
     @property
     def adapter(self) -> bool:
@@ -71,7 +85,7 @@ def deploy(store: Store, model: str, name: str, optimize: str | None = None, pin
             kind = _kind_of_folder(resolved.path)
         else:
             kind = model_kind(resolved.kind).deployment
-    if optimize and not optimizable:
+    if optimize and optimize != "torch" and not optimizable:
         raise UsageError(
             f"--optimize {optimize} applies to fine-tuned text classifiers; {ref} is a {task or kind} model"
         )
@@ -101,6 +115,7 @@ def resolve_target(store: Store, row: Deployment) -> Target:
 
     options = row.options or {}
     optimize, pinned = options.get("optimize"), bool(options.get("pin"))
+    explicit = optimize is not None
     artifacts = store.settings.artifacts_dir
     serving = DEPLOYMENT_KINDS[row.kind]
     if serving.embeds:
@@ -112,13 +127,25 @@ def resolve_target(store: Store, row: Deployment) -> Target:
     model = get_model(store, row.model)
     folder = model_folder(store, model)
     config = read_model_config(folder)
+    project = model.project
+    slot = model.ref if project == DEFAULT_PROJECT else f"{project}/{model.ref}"
     if serving.generates:
-        return Target(model.ref, row.kind, f"lm:{model.ref}", folder, config)
-    if kind_of(config).shares_base(config) and not optimize:
+        return Target(model.ref, row.kind, f"lm:{slot}", folder, config, project=project)
+    if serving.recommends:
+        return Target(model.ref, row.kind, f"rec:{slot}", folder, config, project=project)
+    kind = kind_of(config)
+    if kind.shares_base(config) and optimize in (None, "torch"):
         base = resolve_model(config["base_model"], artifacts)
         key = f"encoder:{config['method']}:{base.path}"
-        return Target(model.ref, "classifier", key, folder, config, pinned=pinned)
-    return Target(model.ref, "classifier", f"model:{model.ref}:{optimize or ''}", folder, config, optimize)
+        return Target(model.ref, "classifier", key, folder, config, pinned=pinned, project=project)
+    if not explicit and kind.optimizable:
+        from llmos.train.predict import AUTO
+
+        optimize = AUTO
+    elif optimize == "torch":
+        optimize = None
+    key = f"model:{slot}:{optimize or ''}"
+    return Target(model.ref, "classifier", key, folder, config, optimize, project=project)
 
 
 def undeploy(store: Store, name: str, pager: Any = None) -> Deployment:

@@ -104,4 +104,6 @@ from llmos.models.kinds import classifier as _classifier  # noqa: E402,F401
 from llmos.models.kinds import encoder as _encoder  # noqa: E402,F401
 from llmos.models.kinds import fusion as _fusion  # noqa: E402,F401
 from llmos.models.kinds import prompt_classifier as _prompt_classifier  # noqa: E402,F401
+from llmos.models.kinds import recommender as _recommender  # noqa: E402,F401
+from llmos.models.kinds import reranker as _reranker  # noqa: E402,F401
 from llmos.models.kinds import tagger as _tagger  # noqa: E402,F401

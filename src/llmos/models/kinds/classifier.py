@@ -46,11 +46,11 @@ class ClassifierKind(ModelKind):
 
     @classmethod
     def load(cls, folder: Path, config: dict[str, Any], artifacts_dir: Path | None) -> PredictorParts:
-        from llmos.modalities import OUTPUT_DRIVERS
-        from llmos.modalities.text import TextDriver
+        from llmos.modalities import INPUT_DRIVERS, OUTPUT_DRIVERS
         from llmos.models.build import load_classifier
 
         loaded = load_classifier(folder, artifacts_dir)
-        driver = TextDriver(config["input"]["column"], loaded.tokenizer, config["input"]["max_length"])
+        # a `text` input, or a `text-pair` read jointly (cross-encoders)
+        driver = INPUT_DRIVERS[config["input"]["type"]].from_state(config["input"], loaded.tokenizer)
         output = OUTPUT_DRIVERS[config["output"]["type"]].from_state(config["output"])
         return PredictorParts(loaded.model, driver, output)
