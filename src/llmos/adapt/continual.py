@@ -177,6 +177,10 @@ def adapt_model(
     settings = settings or AdaptSettings()
     progress = progress or SilentProgress()
     target = get_deployment(store, deployment)
+    if DEPLOYMENT_KINDS[target.kind].recommends:  # clicks on recommendations: same gate, own path
+        from llmos.adapt.recommendation import adapt_recommender
+
+        return adapt_recommender(store, deployment, feedback, settings, progress, job_id=job_id, actor=actor)
     if not DEPLOYMENT_KINDS[target.kind].labels:
         raise UsageError(
             f"deployment {deployment!r} serves a {target.kind}: adapt supports classifiers only for now"

@@ -136,3 +136,113 @@ class CombinerConfig(SpecModel):
     layers: int = Field(1, ge=1, le=12, description="transformer: encoder layers.")
     heads: int = Field(4, ge=1, le=64, description="transformer: attention heads.")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout inside the combiner.")
+
+
+# --- recommendation: interactions and the settings of task: recommendation ------------------
+
+
+class InteractionsInput(SpecModel):
+    """A table of interactions: who (user) touched what (item), with an optional rating or
+    weight and an optional timestamp (task: recommendation)."""
+
+    type: Literal["interactions"] = Field(description="Input type.")
+    name: str = Field("interactions", description="A name for this input (not a column).")
+    user: str = Field("user", description="Column holding the user id.")
+    item: str = Field("item", description="Column holding the item id.")
+    rating: str | None = Field(None, description="Column holding a rating or weight (explicit feedback).")
+    timestamp: str | None = Field(
+        None, description="Column holding when it happened (needed by `leave-last` and `temporal`)."
+    )
+    scale: tuple[float, float] | None = Field(
+        None, description="The declared rating scale [low, high]; a rating outside it is an error."
+    )
+    min_rating: float | None = Field(
+        None, description="Only interactions rated at least this count as positives."
+    )
+
+    def named_columns(self) -> list[tuple[str, str]]:
+        """The columns this input reads, with what each holds (for messages)."""
+        named = [
+            ("user", self.user),
+            ("item", self.item),
+            ("rating", self.rating),
+            ("timestamp", self.timestamp),
+        ]
+        return [(what, column) for what, column in named if column]
+
+    @model_validator(mode="after")
+    def _scale(self) -> InteractionsInput:
+        if self.scale is not None and self.scale[0] >= self.scale[1]:
+            raise ValueError("scale: give [low, high] with low < high")
+        return self
+
+
+class ItemFeatures(SpecModel):
+    """A table of item features keyed by item id: shown beside recommendations and used
+    by request filters."""
+
+    data: str = Field(description="Dataset (NAME or NAME@V) of the item table.")
+    id: str = Field("item", description="Column holding the item id (as in the interactions).")
+    text: list[str] = Field(default_factory=list, description="Text columns (titles, descriptions).")
+    category: list[str] = Field(
+        default_factory=list, description="Category columns (several values joined by `separator`)."
+    )
+    number: list[str] = Field(default_factory=list, description="Numeric columns.")
+    separator: str = Field("|", min_length=1, description="Separator of several values in a category cell.")
+
+
+class EvaluationProtocol(SpecModel):
+    """How interactions are split for evaluation; ranking is over every item, with each
+    user's training items filtered out."""
+
+    protocol: Literal["random", "leave-last", "temporal"] = Field(
+        "random",
+        description="random: a stratified random share of each user's interactions; leave-last: "
+        "each user's latest interaction; temporal: everything after a global time cut.",
+    )
+    test: float = Field(0.25, gt=0, lt=1, description="random/temporal: the share held out.")
+    k: int = Field(10, ge=1, le=1000, description="Cut-off of the ranking metrics (NDCG@k, ...).")
+    seed: int = Field(42, description="Seed of the random split.")
+
+
+class RecommendationConfig(SpecModel):
+    """Settings of task: recommendation: which model, its size and training."""
+
+    model: Literal["popularity", "itemknn", "als", "bpr", "ease", "sasrec", "content"] = Field(
+        "als",
+        description="The recommender model (content: item features, `items`, rank items nobody has touched).",
+    )
+    factors: int = Field(64, ge=1, le=4096, description="als/bpr/sasrec: embedding size.")
+    regularization: float = Field(0.05, ge=0, description="als: L2 regularisation.")
+    iterations: int = Field(15, ge=1, le=1000, description="als: alternating passes.")
+    alpha: float = Field(1.0, gt=0, description="als: confidence = 1 + alpha x weight.")
+    weighting: Literal["none", "bm25", "tfidf"] = Field(
+        "bm25", description="als/itemknn: re-weighting of the user-item matrix."
+    )
+    neighbours: int = Field(100, ge=1, le=10000, description="itemknn: neighbours kept per item.")
+    max_length: int = Field(50, ge=2, le=2048, description="sasrec: recent items read.")
+    layers: int = Field(2, ge=1, le=12, description="sasrec: self-attention blocks.")
+    heads: int = Field(1, ge=1, le=16, description="sasrec: attention heads.")
+    dropout: float = Field(0.2, ge=0, lt=1, description="sasrec: dropout.")
+    softmax_sample: int | None = Field(
+        None,
+        ge=0,
+        description="sasrec: items drawn per batch for the sampled softmax "
+        "(default 1024; 0: the whole catalogue).",
+    )
+    negatives: int = Field(1, ge=1, le=1000, description="bpr: negatives sampled per positive.")
+    l2: float | None = Field(
+        None,
+        gt=0,
+        description="ease: L2 of the item-item weights (default 500); content: L2 of the "
+        "feature-to-factor map (default 10).",
+    )
+    min_count: int = Field(2, ge=1, description="ease: items with fewer training interactions rank last.")
+    encoder: str = Field(
+        "minilm", description="content: sentence encoder of the item table's text columns (zoo alias)."
+    )
+    refit: bool = Field(
+        True, description="After evaluation, train again on every interaction before registering."
+    )
+    evaluation: EvaluationProtocol = Field(default_factory=EvaluationProtocol)
+    items: ItemFeatures | None = Field(None, description="The item feature table.")

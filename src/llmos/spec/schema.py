@@ -20,8 +20,10 @@ from llmos.spec.features import (
     EncoderConfig,
     ImageEncoderConfig,
     ImageInput,
+    InteractionsInput,
     NumberInput,
     NumberOutput,
+    RecommendationConfig,
     TagsOutput,
     TokensInput,
 )
@@ -35,6 +37,7 @@ from llmos.spec.tasks import (  # noqa: F401  (TASKS: re-exported)
     task_json_schema,
     task_rules,
 )
+from llmos.spec.tracking import TrackingConfig
 
 # --- inputs and outputs ---------------------------------------------------------------
 
@@ -49,6 +52,22 @@ class TextInput(SpecModel):
     )
     encoder: EncoderConfig | None = Field(
         None, description="This input's own model and method; default: the spec's `model` and `method`."
+    )
+
+
+class TextPairInput(SpecModel):
+    """Two text columns read together (a query and a passage, two sentences): the
+    tokenizer encodes them jointly as one sequence (`[CLS] a [SEP] b [SEP]` for BERT), so
+    the model attends across both; for reranking, paraphrase and entailment."""
+
+    type: Literal["text-pair"] = Field(description="Input type.")
+    name: str = Field(description="Column of the first text (the query, the premise).")
+    pair: str = Field(description="Column of the second text (the passage, the hypothesis).")
+    max_length: int = Field(
+        256,
+        gt=0,
+        le=8192,
+        description="Tokens kept per pair; the longer text is truncated first.",
     )
 
 
@@ -91,7 +110,14 @@ class TextOutput(SpecModel):
 
 
 InputFeature = Annotated[
-    TextInput | ChatInput | TokensInput | ImageInput | NumberInput | CategoryInput,
+    TextInput
+    | ChatInput
+    | TokensInput
+    | ImageInput
+    | NumberInput
+    | CategoryInput
+    | InteractionsInput
+    | TextPairInput,
     Field(discriminator="type"),
 ]
 OutputFeature = Annotated[
@@ -110,7 +136,11 @@ def _members_of(annotated: Any) -> list[Any]:
 class ModelConfig(SpecModel):
     """The pretrained model: a zoo alias, a Hugging Face model id or a local folder."""
 
-    name: str = Field(description="Zoo alias (`llmos models zoo`), Hugging Face id or folder.")
+    name: str = Field(
+        description="Zoo alias (`llmos models zoo`), Hugging Face id, folder, a model registered by "
+        "task: pretrain (NAME or NAME@V), or `auto`: llmos picks one for the text column (for "
+        "mostly Chinese, Japanese or Korean text, one whose tokenizer reads it)."
+    )
     pooling: Literal["auto", "mean", "cls", "max"] = Field(
         "auto",
         description="How token vectors become one text vector; `auto` follows the model's "
@@ -462,6 +492,108 @@ class GenerationConfig(SpecModel):
     eval: GenerationEval = Field(default_factory=GenerationEval)
 
 
+class SearchRange(SpecModel):
+    """Where one field is searched: a range (`low`, `high`, `log`) or a list of `choices`."""
+
+    low: float | None = Field(None, description="Smallest value of a range.")
+    high: float | None = Field(None, description="Largest value of a range.")
+    log: bool = Field(False, description="Sample the range on a log scale (learning rates).")
+    choices: list[Any] | None = Field(None, description="The values to choose from, instead of a range.")
+
+
+class SearchConfig(SpecModel):
+    """Hyper-parameter search (Optuna: TPE or random sampling, successive-halving early
+    stopping): each trial trains with its values on the training split and is scored on a
+    validation split; the best trial registers as the model, with every trial recorded in
+    its metrics. A killed search resumes without rerunning its finished trials."""
+
+    space: dict[str, SearchRange] = Field(
+        min_length=1,
+        description="Field -> range or choices, e.g. `train.lr: {low: 1e-4, high: 1e-2, log: true}`; "
+        "fields are `train.*` numbers and the method's own numbers (`method.r`, ...).",
+    )
+    metric: Literal["accuracy", "loss", "macro_f1"] = Field(
+        "accuracy", description="Validation metric the trials are compared on."
+    )
+    trials: int = Field(8, ge=1, le=1000, description="How many trials to run.")
+    sampler: Literal["tpe", "random"] = Field(
+        "tpe", description="`tpe`: Optuna's TPE after `startup_trials` random ones; `random`: all random."
+    )
+    startup_trials: int = Field(
+        3, ge=1, description="Random trials TPE starts with before it models the scores."
+    )
+    scheduler: Literal["asha", "fifo"] = Field(
+        "asha",
+        description="`asha` (successive halving) stops poor trials after `grace_period` epochs; "
+        "`fifo` runs each to the end.",
+    )
+    grace_period: int = Field(1, ge=1, description="Epochs every trial gets before ASHA may stop it.")
+    time_budget_s: float | None = Field(
+        None, gt=0, description="Stop starting trials once they have taken this many seconds in all."
+    )
+
+
+class DistillConfig(SpecModel):
+    """Distillation: the student (the spec's model and method) learns the teacher's label
+    probabilities on unlabelled rows, beside the hard labels of the training rows; with
+    `rounds`, self-training then adds the student's own confident predictions on the
+    unlabelled rows for further rounds. The teacher's answers are cached per teacher
+    version and text, so a rerun (or another student) does not ask it again."""
+
+    teacher: str = Field(
+        description="Registered text classifier (NAME or NAME@V) whose label probabilities the "
+        "student learns: a fine-tuned model or a zero-/few-shot LLM; its labels must be the spec's."
+    )
+    unlabelled: str = Field(
+        description="Registered dataset (NAME or NAME@V) with the input's text column; labels are not read."
+    )
+    temperature: float = Field(
+        1.0, gt=0, le=20, description="Softens (> 1) or sharpens (< 1) the teacher's probabilities."
+    )
+    rounds: int = Field(
+        0, ge=0, le=10, description="Self-training rounds after distillation (0: distillation only)."
+    )
+    confidence: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="Self-training: unlabelled rows the student predicts with at least this "
+        "probability take its label in the next round (the rest keep the teacher's).",
+    )
+
+
+def searchable_fields(method: Any) -> dict[str, Any]:
+    """The spec fields a search may set, with their annotation: numeric `train.*` fields and
+    the method's own numeric fields."""
+    found: dict[str, Any] = {}
+    for prefix, model in (("train", TrainConfig), ("method", type(method))):
+        for name, info in model.model_fields.items():
+            kinds = set(get_args(info.annotation)) or {info.annotation}
+            if kinds & {int, float} and bool not in kinds and name not in ("seed",):
+                found[f"{prefix}.{name}"] = info.annotation
+    return found
+
+
+def check_search(search: SearchConfig, method: Any) -> None:
+    fields = searchable_fields(method)
+    for key, rng in search.space.items():
+        where = f"search.space.{key}"
+        if key not in fields:
+            raise ValueError(f"{where}: unknown field; searchable fields are {', '.join(sorted(fields))}")
+        if rng.choices is not None:
+            if rng.low is not None or rng.high is not None:
+                raise ValueError(f"{where}: give a range (low, high) or choices, not both")
+            if not rng.choices:
+                raise ValueError(f"{where}: empty choices")
+            continue
+        if rng.low is None or rng.high is None:
+            raise ValueError(f"{where}: give low and high, or choices")
+        if rng.low >= rng.high:
+            raise ValueError(f"{where}: empty range (low {rng.low:g} is not below high {rng.high:g})")
+        if rng.log and rng.low <= 0:
+            raise ValueError(f"{where}: a log range needs low > 0")
+
+
 class TaskSpec(SpecModel):
     """A complete llmos task: `llmos train SPEC` turns it into a registered model."""
 
@@ -491,9 +623,21 @@ class TaskSpec(SpecModel):
     generation: GenerationConfig | None = Field(
         None, description="Settings of the `generation` task (filled with defaults there)."
     )
+    recommendation: RecommendationConfig | None = Field(
+        None, description="Settings of the `recommendation` task (filled with defaults there)."
+    )
     backend: BackendConfig = Field(default_factory=BackendConfig, description="Where to run.")
     privacy: PrivacyConfig | None = Field(
         None, description="Train with differential privacy (DP-SGD) to this budget."
+    )
+    search: SearchConfig | None = Field(
+        None, description="Search hyper-parameters; the best trial registers as the model."
+    )
+    tracking: TrackingConfig | None = Field(
+        None, description="Also export the finished run to MLflow and/or TensorBoard."
+    )
+    distill: DistillConfig | None = Field(
+        None, description="Learn from a teacher model's label probabilities on unlabelled rows."
     )
 
     @model_validator(mode="before")
@@ -529,6 +673,30 @@ class TaskSpec(SpecModel):
         return self
 
     @model_validator(mode="after")
+    def _search_fits(self) -> TaskSpec:
+        if self.search is None:
+            return self
+        if not task_rules(self.task).searchable or type(self.method).prompting:
+            raise ValueError(f"search: hyper-parameter search trains text-classification, not {self.task}")
+        if self.privacy is not None or self.backend.type != "local":
+            raise ValueError("search: runs on backend 'local' without privacy")
+        check_search(self.search, self.method)
+        return self
+
+    @model_validator(mode="after")
+    def _distill_fits(self) -> TaskSpec:
+        if self.distill is None:
+            return self
+        if not task_rules(self.task).distillable or type(self.method).prompting:
+            raise ValueError(
+                f"distill: trains a text-classification student (method full, frozen or a peft "
+                f"method), not {self.task} with {self.method.type}"
+            )
+        if self.search is not None or self.privacy is not None or self.backend.type != "local":
+            raise ValueError("distill: runs on backend 'local' without search or privacy")
+        return self
+
+    @model_validator(mode="after")
     def _privacy_fits(self) -> TaskSpec:
         if self.privacy is None:
             return self
@@ -556,8 +724,10 @@ class TaskSpec(SpecModel):
         return self
 
     @property
-    def text_input(self) -> TextInput:
-        assert isinstance(self.inputs[0], TextInput), "text_input is for text-classification specs"
+    def text_input(self) -> TextInput | TextPairInput:
+        assert isinstance(self.inputs[0], TextInput | TextPairInput), (
+            "text_input is for text-classification specs"
+        )
         return self.inputs[0]
 
     @property
@@ -570,6 +740,11 @@ class TaskSpec(SpecModel):
     def output(self) -> CategoryOutput | SetOutput | TagsOutput | NumberOutput:
         assert not isinstance(self.outputs[0], TextOutput), "output is for classification/regression"
         return self.outputs[0]
+
+    @property
+    def rec(self) -> RecommendationConfig:
+        assert self.recommendation is not None  # filled in for task: recommendation
+        return self.recommendation
 
     @property
     def gen(self) -> GenerationConfig:

@@ -41,6 +41,14 @@ class TaskRules:
     single_model: ClassVar[bool] = False
     regression: ClassVar[bool] = False
     per_token: ClassVar[bool] = False  # one output per input token (tags)
+    # its models are base models that later specs name in `model:` (continued pre-training)
+    makes_base: ClassVar[bool] = False
+    # `search:` (hyper-parameter search) may train it
+    searchable: ClassVar[bool] = False
+    # `distill:` (a student learning a teacher's label probabilities) may train it
+    distillable: ClassVar[bool] = False
+    # its models rank items for a user (`/recommend`; feedback names a served item)
+    recommends: ClassVar[bool] = False
 
     @classmethod
     def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
@@ -48,7 +56,7 @@ class TaskRules:
 
     @classmethod
     def fits_inputs(cls, types: list[str], out: str) -> bool:
-        return "tokens" not in types
+        return "tokens" not in types and "text-pair" not in types
 
     @classmethod
     def check(cls, spec: Any) -> None:
@@ -106,16 +114,18 @@ class TextClassification(TaskRules):
     name = "text-classification"
     infer_order = 30
     private = True
+    searchable = True
+    distillable = True
     promptable = True
     single_model = True
 
     @classmethod
     def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
-        return list(input_types) == ["text"]
+        return list(input_types) in (["text"], ["text-pair"])
 
     @classmethod
     def fits_inputs(cls, types: list[str], out: str) -> bool:
-        return types == ["text"]
+        return types in (["text"], ["text-pair"])  # one text, or two read jointly
 
 
 @register_task_rules
@@ -219,14 +229,113 @@ class MultimodalRegression(MultimodalClassification):
     regression = True
 
 
+@register_task_rules
+class Recommendation(TaskRules):
+    """Ranking items per user from an `interactions` input (no outputs): the settings are
+    the spec's `recommendation` section (model, evaluation protocol, item features)."""
+
+    name = "recommendation"
+    infer_order = 5
+    recommends = True
+    default_input = "interactions"
+
+    @classmethod
+    def infers(cls, input_types: Sequence[Any], output_types: Sequence[Any]) -> bool:
+        return "interactions" in input_types
+
+    @classmethod
+    def check(cls, spec: Any) -> None:
+        from llmos.spec.schema import RecommendationConfig
+
+        if len(spec.inputs) != 1 or spec.inputs[0].type != "interactions":
+            raise ValueError("a recommendation task reads one `interactions` input")
+        if spec.outputs:
+            raise ValueError("a recommendation task has no outputs: leave `outputs` out")
+        if spec.generation is not None:
+            raise ValueError("`generation` settings belong to task: generation")
+        if spec.recommendation is None:
+            spec.recommendation = RecommendationConfig()
+        rec, feature = spec.recommendation, spec.inputs[0]
+        if rec.evaluation.protocol != "random" and feature.timestamp is None:
+            raise ValueError(
+                f"recommendation.evaluation.protocol {rec.evaluation.protocol!r} needs the "
+                "interactions' `timestamp` column"
+            )
+        if rec.model == "content" and rec.items is None:
+            raise ValueError(
+                "recommendation.model 'content' reads item features: give `recommendation.items` "
+                "(an item table dataset and its text/category/number columns)"
+            )
+
+
+class Rerank(TaskRules):
+    """A cross-encoder: a `text-pair` input (query, passage) read jointly, a two-valued
+    `category` output (relevant or not); its score is the positive label's probability.
+    Never inferred (a text-pair classifier is text-classification): set `task: rerank`."""
+
+    name = "rerank"
+    infer_order = 1000
+    default_input = "text-pair"
+    single_model = True
+    # label values read as "relevant", in this order; otherwise the last label (sorted)
+    POSITIVE: ClassVar[tuple[str, ...]] = ("1", "true", "yes", "relevant", "positive")
+
+    @classmethod
+    def fits_inputs(cls, types: list[str], out: str) -> bool:
+        return types == ["text-pair"] and out == "category"
+
+    @classmethod
+    def check(cls, spec: Any) -> None:
+        if spec.inputs[0].type != "text-pair" or len(spec.inputs) != 1:
+            raise ValueError(
+                "rerank reads one `text-pair` input (query column `name`, passage column `pair`)"
+            )
+        if spec.outputs and spec.outputs[0].type != "category":
+            raise ValueError("rerank needs one `category` output holding relevance (0/1)")
+        _check_classic(cls, spec)
+
+    @classmethod
+    def positive_label(cls, labels: Sequence[str]) -> str:
+        """The label that means "relevant": 1, true, yes, relevant or positive (any case),
+        else the last of the sorted labels."""
+        lowered = {str(label).lower(): str(label) for label in labels}
+        for name in cls.POSITIVE:
+            if name in lowered:
+                return lowered[name]
+        return sorted(map(str, labels))[-1]
+
+
+@register_task_rules
+class Pretrain(TaskRules):
+    """Continued pre-training on raw text: masked-LM (encoders) or causal LM (decoders)."""
+
+    name = "pretrain"
+    infer_order = 1000  # never inferred: a spec says `task: pretrain`
+    makes_base = True
+
+    @classmethod
+    def check(cls, spec: Any) -> None:
+        if spec.model is None:
+            raise ValueError("model: required (the encoder or causal LM to continue pre-training)")
+        if len(spec.inputs) != 1 or spec.inputs[0].type != "text":
+            raise ValueError("task pretrain reads one `text` input: the column of raw text")
+        if spec.outputs:
+            raise ValueError("task pretrain learns from raw text alone: leave `outputs` out")
+        method = type(spec.method)
+        if not (method.keeps == "weights" or method.shareable):  # adapters merged into the weights
+            raise ValueError(f"method {spec.method.type!r}: task pretrain trains with full, lora or ia3")
+        if spec.generation is not None:
+            raise ValueError("`generation` settings belong to task: generation")
+
+
 # --- the checks every classification and regression task shares ----------------------------
 
 
 def _check_classic(rules: type[TaskRules], spec: Any) -> None:
     feature = spec.inputs[0]
     output = spec.outputs[0] if spec.outputs else None
-    if rules.single_model and feature.type != "text":
-        raise ValueError(f"{spec.task} needs a `text` input, not {feature.type!r}")
+    if rules.single_model and feature.type not in ("text", "text-pair"):
+        raise ValueError(f"{spec.task} needs a `text` or `text-pair` input, not {feature.type!r}")
     if output is None or output.type == "text":
         raise ValueError(
             f"{spec.task} needs one `category` or `set` output"
@@ -238,8 +347,12 @@ def _check_classic(rules: type[TaskRules], spec: Any) -> None:
             raise ValueError(f"method {spec.method.type!r} is for text-classification")
         if output.type != "category":
             raise ValueError(f"method {spec.method.type!r} predicts one label: use a `category` output")
+        if feature.type != "text":
+            raise ValueError(f"method {spec.method.type!r} reads one `text` input, not {feature.type!r}")
     if spec.generation is not None:
         raise ValueError("`generation` settings belong to task: generation")
+    if getattr(spec, "recommendation", None) is not None:
+        raise ValueError("`recommendation` settings belong to task: recommendation")
     _check_features(rules, spec)
 
 
@@ -251,17 +364,20 @@ def _check_features(rules: type[TaskRules], spec: Any) -> None:
         raise ValueError("inputs: every input needs its own column name")
     if "chat" in types:
         raise ValueError("inputs: a `chat` input is for task: generation")
+    if "interactions" in types:
+        raise ValueError("inputs: an `interactions` input is for task: recommendation")
     if not rules.fits_inputs(types, out):
         raise ValueError(
             f"task {spec.task!r} does not fit inputs of type {', '.join(types)}; "
             f"leave `task` out to infer it (here: {infer_task(types, [out])!r})"
         )
-    if rules.single_model and spec.inputs[0].encoder is not None:
+    if rules.single_model and getattr(spec.inputs[0], "encoder", None) is not None:
         raise ValueError("inputs.0.encoder: text classification uses the spec's `model` and `method`")
     if (out == "tags") != rules.per_token or (out == "number") != rules.regression:
         raise ValueError(f"task {spec.task!r} cannot have an output of type {out!r}")
     needs_model = any(
-        f.type == "tokens" or (f.type == "text" and (f.encoder is None or f.encoder.model is None))
+        f.type in ("tokens", "text-pair")
+        or (f.type == "text" and (f.encoder is None or f.encoder.model is None))
         for f in spec.inputs
     )
     if needs_model and spec.model is None:

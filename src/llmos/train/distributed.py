@@ -12,6 +12,15 @@ and reports exactly as after a local run. The effective batch is `batch_size x w
 Prediction: the dataset is cut into blocks, each predicted by one of `workers` actors
 that load the model once; rows are put back in input order by a row-number column.
 
+Where the run keeps its checkpoints and results (Ray Train's `storage_path`): a folder on
+one node is not there for a worker on another node, so on a workspace whose artifacts are
+in S3 they go to the same bucket (`PREFIX/ray/RUN`, through pyarrow's S3 filesystem, the
+one Ray Train writes with), and every node uploads and the driver downloads there. An
+encrypted workspace keeps them in the run folder instead (Ray writes them in plaintext,
+and the bucket holds only ciphertext), so it trains on one node or a shared folder.
+Measured on three Ray nodes in network namespaces of one machine (tests/train/
+test_ray_cluster.py): the two DDP workers on two nodes reach the local accuracy.
+
 Checkpoint resume is a local-backend feature: a Ray run that fails is retried from its
 start (Ray Train's own failure handling restarts lost workers within a run).
 """
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +44,7 @@ from llmos.core.progress import Progress
 from llmos.kernel.ray_cluster import connect
 from llmos.modalities.base import OutputDriver
 from llmos.spec.schema import BackendConfig
+from llmos.store.db import Store
 from llmos.train.loop import Collate, LoopResult, LoopSettings, Rows, fit, load_trainable, seed_everything
 
 ROW = "__llmos_row__"
@@ -71,7 +82,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
     placement = Placement(device, torch.bfloat16 if device.type == "cuda" else None)
     shard = shard_rows(config["train"], rank, world)
     result = fit(model, config["collate"], config["output"], shard, settings, placement, config["validation"])
+    nodes: list[Any] = [None] * world  # where each rank ran, for the run's log
+    torch.distributed.all_gather_object(nodes, ray.util.get_node_ip_address())
     metrics = {
+        "nodes": json.dumps(nodes),
         "history": json.dumps(result.history),
         "steps": result.steps,
         "best_epoch": result.best_epoch,
@@ -88,6 +102,34 @@ def _worker_loop(config: dict[str, Any]) -> None:
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
 
+def run_storage(store: Store | None, run_dir: Path) -> tuple[str, Any]:
+    """Ray Train's (`storage_path`, `storage_filesystem`) for a run: the workspace's S3
+    bucket when its artifacts are there and not encrypted, else the run folder."""
+    from llmos.store.s3 import S3Artifacts
+
+    artifacts = None if store is None else store.artifacts
+    if not isinstance(artifacts, S3Artifacts) or artifacts.keyring is not None:
+        return str((run_dir / "ray").resolve()), None
+    from urllib.parse import urlsplit
+
+    import pyarrow.fs
+
+    options: dict[str, Any] = {
+        "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+    }
+    if artifacts.endpoint:
+        endpoint = urlsplit(artifacts.endpoint)
+        options.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme or "https")
+    if os.environ.get("AWS_ACCESS_KEY_ID"):  # else every node uses its own credential chain
+        options.update(
+            access_key=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+            session_token=os.environ.get("AWS_SESSION_TOKEN"),
+        )
+    path = "/".join(part for part in (artifacts.bucket, artifacts.prefix, "ray", run_dir.name) if part)
+    return path, pyarrow.fs.S3FileSystem(**options)
+
+
 def ray_fit(
     model: nn.Module,
     build: Callable[[], nn.Module],
@@ -99,8 +141,10 @@ def ray_fit(
     run_dir: Path,
     validation: Rows | None = None,
     progress: Progress | None = None,
+    store: Store | None = None,
 ) -> LoopResult:
-    """Train `model` in place on a Ray cluster; `build` makes the same model on workers."""
+    """Train `model` in place on a Ray cluster; `build` makes the same model on workers.
+    Checkpoints and results go where `run_storage` says for `store`'s workspace."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -111,6 +155,7 @@ def ray_fit(
             + (f", {backend.gpus_per_worker} gpu" if backend.gpus_per_worker else "")
             + f" (DDP, {'nccl' if backend.gpus_per_worker else 'gloo'})"
         )
+    storage_path, filesystem = run_storage(store, run_dir)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={
@@ -128,7 +173,7 @@ def ray_fit(
             use_gpu=backend.gpus_per_worker > 0,
             resources_per_worker={"CPU": backend.cpus_per_worker, "GPU": backend.gpus_per_worker},
         ),
-        run_config=RunConfig(name="train", storage_path=str((run_dir / "ray").resolve())),
+        run_config=RunConfig(name="train", storage_path=storage_path, storage_filesystem=filesystem),
     )
     try:
         outcome = trainer.fit()
@@ -142,6 +187,10 @@ def ray_fit(
     with outcome.checkpoint.as_directory() as folder:
         load_trainable(model, torch.load(Path(folder) / "trainable.pt", map_location="cpu"))
     m = outcome.metrics or {}
+    if progress is not None:
+        where = "s3://" + storage_path if filesystem is not None else storage_path
+        nodes = ", ".join(json.loads(m["nodes"]))
+        progress.log(f"Ray Train ranks ran on nodes {nodes}; checkpoint in {where}")
     model.eval()
     return LoopResult(
         history=json.loads(m["history"]),

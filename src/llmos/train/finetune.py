@@ -88,6 +88,7 @@ def fine_tune(job: TrainJob, task_parts: PartsBuilder) -> RunResult:
             run_dir,
             val_rows,
             progress,
+            job.store,
         )
     else:
         checkpoints = checkpoint_dir or run_dir / "checkpoints"
@@ -109,5 +110,7 @@ def fine_tune(job: TrainJob, task_parts: PartsBuilder) -> RunResult:
     metrics.update(training_summary(result, trainable, total))
     folder = run_dir / "model"
     parts.save(folder)
-    write_report(folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}")
+    write_report(
+        folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}", result.step_metrics
+    )
     return folder, metrics, result.history, result.train_seconds

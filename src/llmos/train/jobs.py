@@ -28,7 +28,7 @@ def use_threads(ctx: JobContext) -> None:
 
 def train_job(ctx: JobContext) -> dict[str, Any]:
     from llmos.spec import parse_spec
-    from llmos.train.run import train_from_spec
+    from llmos.train.search import train_or_search
 
     use_threads(ctx)
 
@@ -44,7 +44,7 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
             "metrics": row.metrics,
         }
 
-    outcome = train_from_spec(
+    outcome = train_or_search(
         ctx.store,
         spec,
         ctx.progress,

@@ -91,6 +91,10 @@ class LoopResult:
     samples_per_second: float = 0.0
     steps: int = 0
     privacy: dict[str, Any] | None = None  # the accountant's epsilon and the DP settings
+    # per-step tracking (step, epoch, name, value): loss, lr, samples_per_s each optimizer
+    # step, and each epoch's validation record at its last step (kept in memory, written
+    # to the store in one batch when the run registers)
+    step_metrics: list[tuple[int, int, str, float]] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> None:
@@ -118,6 +122,11 @@ def _param_groups(model: nn.Module, lr: float, head_lr: float, weight_decay: flo
         }
         for (is_head, nd), params in groups.items()
     ]
+
+
+def _fused_adamw(device: torch.device | str) -> bool:
+    """Whether torch has a fused AdamW kernel for this device (CPU and CUDA do)."""
+    return torch.device(device).type in ("cpu", "cuda")
 
 
 def _schedule(kind: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -202,7 +211,14 @@ def fit(
     progress = progress or SilentProgress()
     seed_everything(settings.seed)
     model.to(placement.device)
-    optimizer = torch.optim.AdamW(_param_groups(model, settings.lr, settings.head_lr, settings.weight_decay))
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, settings.lr, settings.head_lr, settings.weight_decay),
+        # one fused kernel per step instead of a dozen passes over every weight: on CPU
+        # the update of MiniLM's 22.7M weights went from 35% of a training step to 11%,
+        # 5x faster (batch 32 x 20 tokens, loaded machine); the HF Trainer has defaulted
+        # to it since torch 2.8. Under DP-SGD, Opacus wraps the optimiser: kept plain.
+        fused=settings.privacy is None and _fused_adamw(placement.device),
+    )
     per_epoch = steps_per_epoch(len(train), settings.batch_size, settings.gradient_accumulation)
     private = None
     if settings.privacy is not None:  # DP-SGD: per-example clipping, noise, Poisson batches
@@ -296,6 +312,15 @@ def fit(
             seen += len(batch)
             elapsed = time.perf_counter() - started
             progress.advance(len(batch), loss=running / count, samples_per_s=seen / max(elapsed, 1e-9))
+            if stepped:
+                rate = scheduler.get_last_lr()[0]
+                result.step_metrics.extend(
+                    (
+                        (result.steps, epoch, "loss", round(loss.item(), 6)),
+                        (result.steps, epoch, "lr", float(rate)),
+                        (result.steps, epoch, "samples_per_s", round(seen / max(elapsed, 1e-9), 3)),
+                    )
+                )
             every = settings.checkpoint_every
             if checkpoint_dir is not None and every and stepped and not last and result.steps % every == 0:
                 early = {"score": best_score, "bad": bad_epochs, "best_epoch": result.best_epoch}
@@ -318,7 +343,13 @@ def fit(
         if validation is not None and len(validation):
             record.update(validation_record(model, collate, output, validation, settings, placement))
         result.history.append(record)
+        result.step_metrics.extend(
+            (result.steps, epoch, key, float(value)) for key, value in record.items() if key != "epoch"
+        )
         progress.log(f"epoch {epoch}: " + ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch"))
+        epoch_done = getattr(progress, "epoch_done", None)  # a search trial reports to its Optuna trial
+        if epoch_done is not None:
+            epoch_done(record)
         if stop is not None and validation is not None:
             metric = -record["val_loss"] if stop.metric == "loss" else record[f"val_{stop.metric}"]
             if metric > best_score + stop.min_delta:

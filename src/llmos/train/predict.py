@@ -22,7 +22,6 @@ from llmos.core.progress import Progress
 from llmos.modalities import OUTPUT_DRIVERS
 from llmos.modalities.base import InputDriver, OutputDriver
 from llmos.modalities.inputs import InputSet
-from llmos.modalities.text import TextDriver
 from llmos.train.device import Placement, resolve_placement
 from llmos.train.loop import predict_logits
 from llmos.train.metrics import METRICS
@@ -45,8 +44,15 @@ def _onnx(model: nn.Module) -> nn.Module:
     return to_onnx(model)
 
 
+def _onnx_int8(model: nn.Module) -> nn.Module:
+    from llmos.models.onnx import to_onnx
+
+    return to_onnx(model, int8=True)
+
+
 # `--optimize` choices for text classifiers (CPU inference): a faster copy of the model
-OPTIMIZERS = {"int8": _int8, "onnx": _onnx}
+OPTIMIZERS = {"int8": _int8, "onnx": _onnx, "onnx-int8": _onnx_int8}
+AUTO = "auto"  # a deployment's default: onnx for a whole classifier on a CPU, else torch
 
 
 class Predictor:
@@ -79,12 +85,26 @@ class Predictor:
         optimize: str | None = None,
     ) -> Predictor:
         """Load a saved model; `optimize` runs a text classifier faster on the CPU: "int8"
-        quantises its linear layers, "onnx" runs it with ONNX Runtime (fp32)."""
+        quantises its linear layers, "onnx" runs it with ONNX Runtime (fp32), "onnx-int8"
+        with ONNX Runtime on int8 weights, and "auto" (what a deployment of a whole
+        classifier runs by default) is "onnx" when the model lands on a CPU, with its graph
+        cached in `folder`, and torch when a GPU takes it or the export fails (one log line)."""
         from llmos.models.build import read_model_config
         from llmos.models.kinds import kind_of
 
         cfg = read_model_config(folder)
         kind = kind_of(cfg)
+        if optimize == AUTO and kind.optimizable:
+            from llmos.models.onnx import serving_model
+
+            parts = kind.load(folder, cfg, artifacts_dir)
+            placement = resolve_placement(device, "auto")
+            model = parts.model
+            if placement.device.type == "cpu":
+                model = serving_model(model, f"model {folder.parent.name}@{folder.name}", cache=folder)
+            return cls(model, parts.inputs, parts.output, placement, parts.batch_size)
+        if optimize == AUTO:
+            optimize = None
         if optimize is not None:
             if optimize not in OPTIMIZERS or not kind.optimizable:
                 raise UsageError(
@@ -102,7 +122,9 @@ class Predictor:
         cls, model: nn.Module, tokenizer: Any, config: dict[str, Any], device: str = "auto"
     ) -> Predictor:
         """A text classifier already in memory (the server builds these over a shared base model)."""
-        driver = TextDriver(config["input"]["column"], tokenizer, config["input"]["max_length"])
+        from llmos.modalities import INPUT_DRIVERS
+
+        driver = INPUT_DRIVERS[config["input"]["type"]].from_state(config["input"], tokenizer)
         output = OUTPUT_DRIVERS[config["output"]["type"]].from_state(config["output"])
         return cls(model, driver, output, resolve_placement(device, "auto"))
 
@@ -125,9 +147,17 @@ class Predictor:
             )
         return pd.DataFrame({self.columns[0]: list(values)})
 
-    def _logits(self, frame: pd.DataFrame, source: str, progress: Progress | None) -> torch.Tensor:
+    def features(self, frame: pd.DataFrame, source: str = "input") -> list[Any]:
+        """`frame`'s rows encoded for the model (token ids for text), before batching."""
         with self._encode_lock:
-            features = self.input.encode_frame(frame, source)
+            return list(self.input.encode_frame(frame, source))
+
+    def decode(self, logits: torch.Tensor) -> list[dict[str, Any]]:
+        """The answers (label, score, ...) of one logits row per input."""
+        return self.output.decode(self.output.probabilities(logits))
+
+    def _logits(self, frame: pd.DataFrame, source: str, progress: Progress | None) -> torch.Tensor:
+        features = self.features(frame, source)
         lengths = [self.input.length(f) for f in features]
         if progress is not None:
             progress.start("predicting", len(features))
@@ -153,8 +183,7 @@ class Predictor:
     ) -> list[dict[str, Any]]:
         if len(values) == 0:
             return []
-        probs = self.output.probabilities(self._logits(self.as_frame(values), source, progress))
-        return self.output.decode(probs)
+        return self.decode(self._logits(self.as_frame(values), source, progress))
 
     def predict_frame(
         self,

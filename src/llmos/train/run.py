@@ -10,6 +10,7 @@ a failed run removes its run folder and registers nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import uuid
 from collections.abc import Callable
@@ -152,6 +153,20 @@ def register_run(
     # their inputs')
     config = read_model_config(folder)
     base_model, method = config["base_model"], config["method"]
+    registered = getattr(prepared.resolved, "registered", None)
+    if registered is not None:  # lineage: the registered base model version it was trained on
+        base_model = registered
+
+    steps_file = folder / "report" / "steps.json"
+    steps = json.loads(steps_file.read_text()) if steps_file.exists() else []
+
+    def record(session: Session, row: ModelVersion) -> None:  # the run's curves, in one batch
+        from llmos.store.tracking import add_run_metrics
+
+        add_run_metrics(session, row.id, steps, job_id)
+        if finalize is not None:
+            finalize(session, row)
+
     row = register_model(
         store,
         name=spec.name,
@@ -166,7 +181,7 @@ def register_run(
         metrics={**summary, "history": history},
         train_seconds=train_seconds,
         job_id=job_id,
-        finalize=finalize,
+        finalize=record,
     )
     report = model_folder(store, row) / "report"
     return TrainOutcome(model=row, metrics=metrics, history=history, report_dir=report)
@@ -202,4 +217,31 @@ def train_from_spec(
         shutil.rmtree(run_dir, ignore_errors=True)
     if checkpoint_dir is not None:  # the job's checkpoints are done with once it registered
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    if spec.tracking is not None:
+        export_tracking(store, spec, outcome.model, progress)
     return outcome
+
+
+def export_tracking(store: Store, spec: TaskSpec, row: ModelVersion, progress: Progress) -> list[str]:
+    """The spec's `tracking:` exports, once the run is registered. The model stands either
+    way: an export that fails is a line in the run's log, not a failed run."""
+    from llmos.core.errors import LlmosError
+    from llmos.train.tracking import export_to_mlflow, export_to_tensorboard
+
+    assert spec.tracking is not None
+    done = []
+    targets: list[tuple[str, str | None, Callable[[Store, ModelVersion, str, str], str]]] = [
+        ("MLflow", spec.tracking.mlflow, export_to_mlflow),
+        ("TensorBoard", spec.tracking.tensorboard, export_to_tensorboard),
+    ]
+    for tracker, where, export in targets:
+        if where is None:
+            continue
+        try:
+            found = export(store, row, where, row.project)
+        except LlmosError as exc:
+            progress.log(f"tracking: {exc.message}")
+            continue
+        progress.log(f"tracking: exported {row.ref} to {tracker} ({where}): {found}")
+        done.append(tracker)
+    return done

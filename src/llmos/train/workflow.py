@@ -102,9 +102,17 @@ class Prepared:
 
 
 def write_report(
-    folder: Path, spec: TaskSpec, metrics: dict[str, Any], history: list[dict[str, float]], title: str
+    folder: Path,
+    spec: TaskSpec,
+    metrics: dict[str, Any],
+    history: list[dict[str, float]],
+    title: str,
+    steps: list[tuple[int, int, str, float]] | None = None,
 ) -> None:
-    """The spec and report (metrics, history, confusion matrix) beside a model's weights."""
+    """The spec and report (metrics, history, confusion matrix) beside a model's weights;
+    with the loop's per-step metrics, `steps.json` (what the store's run metrics are read
+    from when the run registers) and `curves.png`, drawn from exactly those values (what it
+    drew, read back from the figure, in `curves.json`)."""
     report = folder / "report"
     report.mkdir(parents=True, exist_ok=True)
     (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -113,6 +121,12 @@ def write_report(
     if "confusion_matrix" in metrics:
         (report / "confusion_matrix.json").write_text(json.dumps(metrics["confusion_matrix"]))
         plot_confusion_matrix(metrics["confusion_matrix"], report / "confusion_matrix.png", title)
+    if steps:
+        from llmos.train.tracking import plot_curves
+
+        (report / "steps.json").write_text(json.dumps([list(s) for s in steps]))
+        drawn = plot_curves(steps, report / "curves.png", title)
+        (report / "curves.json").write_text(json.dumps(drawn))
 
 
 def training_summary(result: Any, trainable: int, total: int) -> dict[str, Any]:

@@ -125,5 +125,7 @@ def run_generation(job: TrainJob) -> RunResult:
         },
     }
     save_causal_lm(model, tokenizer, config, folder)
-    write_report(folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}")
+    write_report(
+        folder, spec, metrics, result.history, f"{spec.name} on {prepared.test_source}", result.step_metrics
+    )
     return folder, metrics, result.history, result.train_seconds

@@ -1,6 +1,7 @@
 """The `text-classification` task: fine-tune an encoder classifier (`SequenceClassifier`:
 encoder + pooling + head; full, frozen or a peft method), or, with `method: zero-shot |
-few-shot`, prompt a causal LLM without training (`train/prompting.py`)."""
+few-shot`, prompt a causal LLM without training (`train/prompting.py`); with `distill:`,
+learn a teacher's label probabilities on unlabelled rows (`train/distill.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pandas as pd
 
 from llmos.modalities.base import OutputDriver
 from llmos.modalities.text import TextDriver
-from llmos.spec.schema import TaskSpec
+from llmos.modalities.text_pair import TextPairDriver
+from llmos.spec.schema import TaskSpec, TextPairInput
 from llmos.spec.tasks import TextClassification
 from llmos.train.finetune import fine_tune
 from llmos.train.loop import seed_everything
@@ -24,7 +26,7 @@ class TextClassificationWorkflow(Workflow):
 
     @classmethod
     def supports_ray(cls, spec: TaskSpec) -> bool:
-        return not type(spec.method).prompting
+        return not type(spec.method).prompting and spec.distill is None
 
     @classmethod
     def run(cls, job: TrainJob) -> RunResult:
@@ -32,6 +34,10 @@ class TextClassificationWorkflow(Workflow):
             from llmos.train.prompting import run_prompt_classifier
 
             return run_prompt_classifier(job.store, job.spec, job.prepared, job.run_dir, job.progress)
+        if job.spec.distill is not None:
+            from llmos.train.distill import distil
+
+            return distil(job)
         return fine_tune(job, classifier_parts)
 
 
@@ -43,7 +49,12 @@ def classifier_parts(
     resolved = prepared.resolved
     pretrained = spec.pretrained
     tokenizer = load_tokenizer(resolved.path)
-    driver = TextDriver(spec.text_input.name, tokenizer, spec.text_input.max_length)
+    feature = spec.text_input
+    driver = (
+        TextPairDriver(feature.name, tokenizer, feature.max_length, feature.pair)
+        if isinstance(feature, TextPairInput)
+        else TextDriver(feature.name, tokenizer, feature.max_length)
+    )
     pooling = choose_pooling(pretrained.pooling, resolved)
     seed_everything(spec.train.seed)
     model = build_classifier(
@@ -57,7 +68,7 @@ def classifier_parts(
         "pooling": pooling,
         "dropout": pretrained.dropout,
         "hidden_size": model.head.in_features,
-        "input": {"type": "text", "column": driver.column, "max_length": driver.max_length},
+        "input": driver.state(),  # type text: column, max_length; text-pair: also pair
         "output": output.state(),
     }
     return TaskParts(
