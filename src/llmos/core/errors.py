@@ -90,3 +90,21 @@ class JobError(LlmosError):
     or a job that cannot be run as asked (more resources than the machine has)."""
 
     exit_code = 9
+
+
+class QuotaExceeded(LlmosError):
+    """A project's quota is used up (HTTP 429, Retry-After `retry_after`: when it resets).
+    The message names the quota, the project and when it resets."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Conflict(LlmosError):
+    """A change the current state does not allow, such as deleting a project that still
+    has deployments (HTTP 409; the message lists what is in the way)."""
+
+    exit_code = 9

@@ -38,3 +38,13 @@ class Policy:
         set_actor("anonymous")  # audit events of this request: nobody authenticated
         request.state.authenticated = True
         return None
+
+    async def answered(self, state: dict[str, Any], status: int, bytes_out: int) -> None:
+        """After each answer (the request's `state`, its status and body bytes): where a
+        policy watches its traffic. Nothing here."""
+        return None
+
+    def refuse_early(self, address: str, authorization: str | None) -> Any:
+        """Before routing, body or database: an exception to answer at once (a `RateLimited`
+        for an address or token prefix in a burst of failed authentications), else None."""
+        return None

@@ -7,8 +7,12 @@ deployment of the user's through the server's own runtime as a second opinion. I
 `flag` mode a flagged request is served and logged; in `block` mode it is refused with a
 400 naming the rules. Logs hold the prompt through `redact_for_log` only.
 
-Counters live in the server process (one `llmos serve` is one process); a restart
-resets them.
+The daily quota is counted in the workspace database (`usage_counters`, one atomic
+upsert per request), so every replica over one database shares it and a restart keeps
+it (F13/F17). The per-second token bucket stays in each server process: pacing is a
+per-replica property (with N replicas a token gets at most N x the rate, which the
+balancer spreads), and a database write per request only to pace it would cost more than
+the request. A guard without a store (tests) counts the day in memory.
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ class Guard:
     async def check(self, request: Request, who: Principal, access: Access) -> None:
         key = f"{who.token_id}:{who.prefix}"
         self._limit(key)
+        if self.config.daily_requests is not None and self.store is not None:
+            await asyncio.to_thread(self._daily_shared, key)
         if access.generative and self.config.mode != "off":
             await self._screen(request, who, access)
 
@@ -112,7 +118,7 @@ class Guard:
                         f"retry in {wait:.1f} s",
                         wait,
                     )
-            if config.daily_requests is not None:
+            if config.daily_requests is not None and self.store is None:
                 now = datetime.now(timezone.utc)
                 today = now.date().isoformat()
                 day, used = self._days.get(key, (today, 0))
@@ -127,6 +133,21 @@ class Guard:
                         (midnight - now).total_seconds(),
                     )
                 self._days[key] = (today, used + 1)
+
+    def _daily_shared(self, key: str) -> None:
+        """The daily quota, counted in the database: the count after this request, over
+        every replica; the request that finds it used up is refused (and not answered)."""
+        from llmos.store.projects import add_usage, day_window
+
+        limit = self.config.daily_requests
+        assert limit is not None
+        today, left = day_window()
+        used = add_usage(self.store, f"token:{key}:requests", today)
+        if used > limit:
+            raise RateLimited(
+                f"daily quota of {limit} requests for this token used up: it renews at 00:00 UTC",
+                left,
+            )
 
     # --- prompt-injection screening -------------------------------------------------------
 

@@ -38,7 +38,7 @@ ROLES = ("admin", "developer", "viewer", "app")
 # and adapt jobs; `predict` calls a deployment (and gives feedback on its answers).
 READS = frozenset(
     {"data:read", "models:read", "jobs:read", "deployments:read", "metrics:read", "feedback:read"}
-)
+) | {"projects:read"}  # F17: list and show the projects one has a role in
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
     "developer": READS
@@ -100,6 +100,7 @@ def user_info(user: User, tokens: int = 0) -> dict[str, Any]:
         "role": user.role,
         "created_at": iso(user.created_at),
         "active_tokens": tokens,
+        "suspended": user.suspended_at is not None,
     }
 
 
@@ -108,6 +109,8 @@ def token_info(token: ApiToken, user: str) -> dict[str, Any]:
     state = "active"
     if token.revoked_at is not None:
         state = "revoked"
+    elif token.suspended_at is not None:
+        state = "suspended"
     elif token.expires_at is not None and token.expires_at <= now:
         state = "expired"
 
@@ -267,6 +270,28 @@ def revoke_token(store: Store, ident: str) -> dict[str, Any]:
     return info
 
 
+def suspend_token(store: Store, ident: str, resume: bool = False) -> dict[str, Any]:
+    """Refuse a token from the next request until it is resumed (unlike revoking)."""
+    with store.transaction() as session:
+        token = _find_token(session, ident)
+        token.suspended_at = None if resume else (token.suspended_at or utcnow())
+        owner = session.get(User, token.user_id)
+        info = token_info(token, owner.name if owner else "?")
+    record(store, "token.resume" if resume else "token.suspend", f"{info['user']}/{info['prefix']}")
+    return info
+
+
+def suspend_user(store: Store, name: str, resume: bool = False) -> User:
+    """Refuse every token of a user until it is resumed; the last admin cannot be suspended."""
+    with store.transaction() as session:
+        user = _active_user(session, name)
+        if not resume and user.role == "admin" and _admins(session) == 1:
+            raise UsageError(f"user {name!r} is the last admin: add another admin before suspending it")
+        user.suspended_at = None if resume else (user.suspended_at or utcnow())
+    record(store, "user.resume" if resume else "user.suspend", name)
+    return user
+
+
 def list_tokens(store: Store, user: str | None = None) -> list[dict[str, Any]]:
     with store.read() as session:
         query = select(ApiToken, User.name).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
@@ -302,6 +327,10 @@ def authenticate(store: Store, secret: str, touch_after_s: float = 60.0) -> Prin
         return Rejection(f"the user {user.name!r} of this token was removed", prefix)
     if token.revoked_at is not None:
         return Rejection("this token was revoked", prefix)
+    if user.suspended_at is not None:
+        return Rejection(f"the user {user.name!r} of this token is suspended", prefix)
+    if token.suspended_at is not None:
+        return Rejection("this token is suspended", prefix)
     if token.expires_at is not None and token.expires_at <= now:
         return Rejection(
             f"this token expired at {token.expires_at.isoformat(timespec='seconds')} UTC", prefix
