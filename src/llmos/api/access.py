@@ -40,7 +40,8 @@ def op(name: str, deployment: str | None = None, generative: bool = False) -> di
 
 def needs(permission: str, deployment: str | None = None, generative: bool = False) -> dict[str, Any]:
     """A route's declaration (`openapi_extra`): `deployment` says where the called
-    deployment's name is, `path:NAME` (a path parameter) or `body:FIELD` (a JSON field)."""
+    deployment's name is, `path:NAME` (a path parameter), `body:FIELD` (a JSON field) or
+    `session:NAME` (the assistant of the support session in path parameter NAME)."""
     declared: dict[str, Any] = {"x-permission": permission}
     if deployment:
         declared["x-deployment"] = deployment
@@ -53,6 +54,8 @@ async def _deployment_of(request: Request, where: str | None) -> str | None:
     if not where:
         return None
     kind, _, key = where.partition(":")
+    if kind == "session":  # a support session's assistant (an app token names the assistant)
+        return await _assistant_of_session(request, request.path_params.get(key))
     if kind == "path":
         value = request.path_params.get(key)
         return str(value) if value is not None else None
@@ -62,6 +65,19 @@ async def _deployment_of(request: Request, where: str | None) -> str | None:
         return None
     value = body.get(key) if isinstance(body, dict) else None
     return value if isinstance(value, str) else None
+
+
+async def _assistant_of_session(request: Request, session: Any) -> str | None:
+    import asyncio
+
+    from llmos.ops.projects import PROJECT_HEADER, project_named
+    from llmos.ops.support import session_assistant
+
+    try:
+        project = project_named(request.headers.get(PROJECT_HEADER))
+    except UsageError:
+        return None  # the malformed header is refused later, with its own message
+    return await asyncio.to_thread(session_assistant, request.app.state.runtime.store, project, session)
 
 
 def access_check(policy: Policy) -> Any:
@@ -76,8 +92,33 @@ def access_check(policy: Policy) -> Any:
         access = Access(permission, deployment, bool(declared.get("x-generative")))
         request.state.access = access
         await policy.allow(request, access)
+        if permission != PUBLIC:
+            await _in_project(request, access)
 
     return check
+
+
+async def _in_project(request: Request, access: Access) -> None:
+    """The request's project (`LLMOS-Project` header): every store call of the request
+    runs in it, and the caller's role there decides (404 for an unknown project, 403
+    without a role in it), for data-plane routes as for the ops routes, whose `Context`
+    this is (`api.dependencies.context`). Predictions count against the project's daily
+    request quota."""
+    import asyncio
+
+    from llmos.api.dependencies import actor_of
+    from llmos.ops.context import Context
+    from llmos.ops.projects import PROJECT_HEADER, admit_request, enter_project, project_named
+
+    project = project_named(request.headers.get(PROJECT_HEADER))
+    enter_project(project)  # this request's own context: it does not leak
+    runtime = request.app.state.runtime
+    ctx = Context(runtime.store, actor_of(request), project, runtime=runtime)
+    if project != "default" or ctx.actor.role != "admin":
+        await asyncio.to_thread(ctx.require, access.permission, access.deployment)
+    request.state.context = ctx
+    if access.permission == "predict":
+        await asyncio.to_thread(admit_request, ctx)
 
 
 def add_bearer_scheme(app: FastAPI) -> None:

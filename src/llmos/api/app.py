@@ -16,6 +16,7 @@ Python is as closed as `llmos serve`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -60,6 +61,13 @@ ROUTERS = (
     "monitoring",
     "adaptation",
     "schedules",
+    "console",
+    "support",
+    "knowledge",
+    "recommend",
+    "watches",
+    "projects",
+    "tracking",
 )
 
 
@@ -90,8 +98,15 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
     app.state.runtime = runtime
 
     uploads: set[str] = set()  # routes that read large bodies themselves, under their own limit
+    public: set[str] = set()  # paths anyone may call: no flood check before routing
     app.add_middleware(
-        MeasureAndLimit, metrics=metrics, max_body_bytes=runtime.config.max_body_bytes, uploads=uploads
+        MeasureAndLimit,
+        metrics=metrics,
+        max_body_bytes=runtime.config.max_body_bytes,
+        uploads=uploads,
+        policy=policy,
+        public=public,
+        refusal_delay_s=runtime.config.refusal_delay_s,
     )
 
     @app.exception_handler(LlmosError)
@@ -184,6 +199,7 @@ def create_app(runtime: ServeRuntime, policy: Policy | None = None) -> FastAPI:
         return Response(body, media_type=content_type)
 
     check_declared(app)
+    public.update(_public_paths(app))
     declare_error_statuses(app)
     if policy.warning is None:
         add_bearer_scheme(app)
@@ -270,6 +286,20 @@ def declare_error_statuses(app: FastAPI) -> None:
 
 
 FORM = b"application/x-www-form-urlencoded"
+MAX_HELD = 2048  # refusals held back at once; past it they are answered at once
+
+
+def _public_paths(app: FastAPI) -> set[str]:
+    """Paths of the routes that declare `PUBLIC` and of FastAPI's own docs pages; a path
+    with parameters as its prefix up to the first one, ending in `{` (`/console/{`)."""
+    from llmos.api.access import routes
+
+    own = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    found = {p for p in own if p}
+    for path, _methods, route in routes(app):
+        if (getattr(route, "openapi_extra", None) or {}).get("x-permission") == PUBLIC:
+            found.add(path.split("{", 1)[0] + "{" if "{" in path else path)
+    return found
 
 
 class MeasureAndLimit:
@@ -278,23 +308,56 @@ class MeasureAndLimit:
     routes, `uploads`, enforce their own larger limit as they stream the body). Every
     route takes a JSON body, so one labelled as a form (what `curl -d` sends unless told
     otherwise), or not labelled at all, is read as JSON rather than refused.
+    A request from an address (or with a token prefix) in a burst of failed
+    authentications is answered 429 here, before routing, body or database
+    (`Policy.refuse_early`): a flood of wrong tokens then costs the server a dictionary
+    look-up per request, and valid clients keep their latency (`benchmarks/bench_flood.py`);
+    a client that keeps knocking gets its 429 `refusal_delay_s` later (up to `MAX_HELD`
+    held at once), so a keep-alive flood cannot take the event loop for itself.
     Plain ASGI: `BaseHTTPMiddleware` costs a task and a stream per request, measurable at
     hundreds of requests per second."""
 
     def __init__(
-        self, app: ASGIApp, metrics: ServeMetrics, max_body_bytes: int, uploads: set[str] | None = None
+        self,
+        app: ASGIApp,
+        metrics: ServeMetrics,
+        max_body_bytes: int,
+        uploads: set[str] | None = None,
+        policy: Policy | None = None,
+        public: set[str] | None = None,
+        refusal_delay_s: float = 0.0,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.uploads = uploads if uploads is not None else set()
+        self.policy = policy
+        self.public = public if public is not None else set()
+        self._prefixes: tuple[str, ...] | None = None
+        self.refusal_delay_s = refusal_delay_s
+        self.held = 0  # refusals being held back now
+
+    def _is_public(self, path: str) -> bool:
+        if self._prefixes is None:  # `public` is filled once the routes are in
+            self._prefixes = tuple(p[:-1] for p in self.public if p.endswith("{"))
+        return path in self.public or path.startswith(self._prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500
+        status, bytes_out = 500, 0
+        state = scope.setdefault("state", {})  # shared by the copies of `scope` below
         headers = dict(scope["headers"])
+        if self.policy is not None and not self._is_public(scope["path"]):
+            client = scope.get("client")
+            authorization = headers.get(b"authorization")
+            refusal = self.policy.refuse_early(
+                client[0] if client else "", authorization.decode("latin-1") if authorization else None
+            )
+            if refusal is not None:
+                await self._refuse(refusal, scope, receive, send)
+                return
         length = headers.get(b"content-length", b"")
         if headers.get(b"content-type", b"").startswith(FORM):
             scope = {
@@ -313,8 +376,10 @@ class MeasureAndLimit:
         async def send_status(message: Message) -> None:
             """Note the status; give every answer an `x-request-id` (routes that log their
             answers set their own: the id feedback names)."""
-            nonlocal status
-            if message["type"] == "http.response.start":
+            nonlocal status, bytes_out
+            if message["type"] == "http.response.body":
+                bytes_out += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 if not any(k.lower() == b"x-request-id" for k, _ in headers):
@@ -336,3 +401,26 @@ class MeasureAndLimit:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
             self.metrics.requests.labels(route, str(status)).inc()
+        if self.policy is not None:  # answered (not after an exception)
+            await self.policy.answered(state, status, bytes_out)
+
+    async def _refuse(self, refusal: LlmosError, scope: Scope, receive: Receive, send: Send) -> None:
+        """429 with Retry-After, counted under the route label `refused` (raw ASGI messages:
+        the cheapest answer there is)."""
+        if getattr(refusal, "persistent", False) and self.refusal_delay_s and self.held < MAX_HELD:
+            self.held += 1  # a sleeping coroutine: no CPU, and the flood's connection waits
+            try:
+                await asyncio.sleep(self.refusal_delay_s)
+            finally:
+                self.held -= 1
+        code = status_of(refusal)
+        wait = str(max(1, round(getattr(refusal, "retry_after", 1))))
+        body = json.dumps(error_of(refusal)).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", wait.encode()),
+        ]
+        await send({"type": "http.response.start", "status": code, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.requests.labels("refused", str(code)).inc()

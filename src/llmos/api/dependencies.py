@@ -16,5 +16,8 @@ def actor_of(request: Request) -> Actor:
 
 def context(request: Request) -> Context:
     """FastAPI dependency: `ctx: Context = Depends(context)`."""
+    found = getattr(request.state, "context", None)  # made by the access check, in the project
+    if found is not None:
+        return found
     runtime = request.app.state.runtime
     return Context(runtime.store, actor_of(request), runtime=runtime)

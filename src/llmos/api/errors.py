@@ -20,11 +20,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from llmos.core.errors import (
+    Conflict,
     DataError,
     JobError,
     LlmosError,
     ModelError,
     NotFoundError,
+    QuotaExceeded,
     ServiceUnavailable,
     SpecError,
     UsageError,
@@ -45,6 +47,8 @@ STATUS: list[tuple[type[LlmosError], int]] = [
     (Unauthenticated, 401),
     (Forbidden, 403),
     (RateLimited, 429),
+    (QuotaExceeded, 429),
+    (Conflict, 409),
     (RequestBlocked, 400),
     (BadRequest, 400),
     (ServiceUnavailable, 503),

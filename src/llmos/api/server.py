@@ -32,6 +32,7 @@ def _server(
 
     runtime = ServeRuntime(store, config)
     app = create_app(runtime, policy)
+    proxies = list(runtime.config.trusted_proxies)
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -45,6 +46,12 @@ def _server(
         log_level="warning",
         timeout_graceful_shutdown=int(graceful_s),
         lifespan="on",
+        # the client's address is the connection's (what the failed-authentication limiter
+        # counts by): uvicorn by default believes X-Forwarded-For from 127.0.0.1, so any
+        # local process, or a proxy that passes the header on, could name any address.
+        # Only the proxies named with `--trusted-proxy` are believed.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
     )
     return Server(settings)
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 from starlette.requests import Request
 
 from llmos.core.errors import UsageError
+from llmos.ops.context import Context
 from llmos.serve.errors import InputTooLarge
 
 MAX_FIELD_BYTES = 64 * 1024  # a form field that is not the file (name, label, ...)
@@ -38,6 +39,12 @@ class Upload:
     size: int = 0
     complete: bool = False
     fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def file(self) -> Path:
+        """The saved file (always there once `receive_upload` yields)."""
+        assert self.path is not None
+        return self.path
 
 
 def limit_text(limit: int) -> str:
@@ -171,3 +178,17 @@ async def receive_upload(
         yield upload
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@asynccontextmanager
+async def named_upload(request: Request, ctx: Context, what: str) -> AsyncIterator[tuple[Upload, str]]:
+    """What every upload route starts with: the server's size limit, a temporary folder on
+    the workspace's own disk (a system /tmp may be a small RAM disk; outside an encrypted
+    one) and the required `name` form field, naming the `what` it names."""
+    limit = request.app.state.runtime.config.max_upload_bytes
+    under = ctx.store.plain_dir(ctx.settings.cache_dir / "uploads")
+    async with receive_upload(request, limit, under) as upload:
+        name = upload.fields.get("name", "").strip()
+        if not name:
+            raise UsageError(f"name: required (the {what} name, a form field beside the file)")
+        yield upload, name

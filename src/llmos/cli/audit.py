@@ -1,4 +1,4 @@
-"""`llmos audit list [--since] [--limit]` and `llmos audit verify` (locally, or a server's
+"""`llmos audit list [--since] [--limit] [--project]` and `llmos audit verify` (locally, or a server's
 log with `--url` and an admin's token)."""
 
 from __future__ import annotations
@@ -41,12 +41,16 @@ def list_(
         str | None, typer.Option("--since", help="Only events since then: 1h, 7d, or an ISO date/time.")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the newest N events.")] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Only this project's events (default: every project's).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Audit events, oldest first: who did what to what, when, and how it ended."""
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
-    events = [e.as_json() for e in STATE.backend.audit_events(parse_since(since) if since else None, limit)]
+    moment = parse_since(since) if since else None
+    events = [e.as_json() for e in STATE.backend.audit_events(moment, limit, project)]
     if json_out:
         print_json(events)
         return

@@ -134,3 +134,31 @@ def token_revoke(
         print_json(info.as_json())
     else:
         out.print(f"revoked token {info.id} ({info.prefix}…) of {info.user}")
+
+
+@tokens.command("suspend")
+def token_suspend(
+    token: Annotated[str, typer.Argument(help="The token's id, its prefix, or the token itself.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Give the token back.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Suspend a token (refused from the next request) or, with --resume, give it back."""
+    info = STATE.backend.suspend_token(token, resume)
+    if json_out:
+        print_json(info.as_json())
+    else:
+        out.print(f"{'resumed' if resume else 'suspended'} token {info.id} ({info.prefix}…) of {info.user}")
+
+
+@users.command("suspend")
+def user_suspend(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Give the user its tokens back.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Suspend a user (every token it holds is refused) or, with --resume, give them back."""
+    info = STATE.backend.suspend_user(name, resume)
+    if json_out:
+        print_json(info.as_json())
+    else:
+        out.print(f"{'resumed' if resume else 'suspended'} user {info.name}")

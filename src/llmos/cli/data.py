@@ -54,6 +54,8 @@ def import_(
         f"{verb} {result.ref}: {result.rows} rows, {len(result.columns)} columns"
         + (f", label {result.label_column!r} with {result.labels} values" if result.label_column else "")
     )
+    for line in result.warnings:
+        out.print(f"[yellow]warning:[/yellow] {line}")
 
 
 @app.command("list")

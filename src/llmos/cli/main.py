@@ -22,13 +22,18 @@ from llmos.cli import data as data_cmd
 from llmos.cli import feedback as feedback_cmd
 from llmos.cli import jobs as jobs_cmd
 from llmos.cli import keys as keys_cmd
+from llmos.cli import knowledge as kb_cmd
 from llmos.cli import llm as llm_cmd
 from llmos.cli import models as models_cmd
 from llmos.cli import monitor as monitor_cmd
+from llmos.cli import projects as projects_cmd
+from llmos.cli import recommend as recommend_cmd
 from llmos.cli import schedules as schedules_cmd
 from llmos.cli import serve as serve_cmd
 from llmos.cli import spec as spec_cmd
+from llmos.cli import support as support_cmd
 from llmos.cli import train as train_cmd
+from llmos.cli import watch as watch_cmd
 from llmos.cli.output import err
 from llmos.cli.state import STATE
 from llmos.core.errors import LlmosError
@@ -53,11 +58,18 @@ app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(feedback_cmd.app, name="feedback")
 app.add_typer(schedules_cmd.app, name="schedule")
+app.add_typer(support_cmd.app, name="support")
+app.add_typer(kb_cmd.app, name="kb")
+
+app.add_typer(watch_cmd.app, name="watch")
+
+app.add_typer(projects_cmd.app, name="project")
 train_cmd.register(app)
 llm_cmd.register(app)
 serve_cmd.register(app)
 adapt_cmd.register(app)
 monitor_cmd.register(app)
+recommend_cmd.register(app)
 
 
 def _version(value: bool) -> None:
@@ -84,8 +96,13 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    project: Annotated[
+        str | None,
+        typer.Option("--project", envvar="LLMOS_PROJECT", help="Act in this project (default: default)."),
+    ] = None,
 ) -> None:
     STATE.reset(home, debug, url, token)
+    STATE.project = project or None
 
 
 @app.command("init")

@@ -43,10 +43,12 @@ def zoo(json_out: JsonOpt = False) -> None:
 @app.command("list")
 def list_(
     name: Annotated[str | None, typer.Argument(help="Only versions of this model.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many versions (a page).")] = None,
+    offset: Annotated[int, typer.Option(help="Skip this many versions first.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """List registered model versions."""
-    rows = [m.as_json() for m in STATE.backend.models(name)]
+    """List registered model versions, by name then version."""
+    rows = [m.as_json() for m in STATE.backend.models(name, limit, offset)]
     if json_out:
         print_json(rows)
         return
@@ -120,6 +122,20 @@ def files(
     table(None, ["file", "type", "sha256"], [(r["path"], r["media_type"], r["sha256"][:12]) for r in rows])
 
 
+@app.command("share")
+def share(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION, in the current --project.")],
+    to: Annotated[str, typer.Option("--to", help="The project to publish it to, read-only.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Publish a model version to another project, read-only (recorded in lineage and audit)."""
+    info = STATE.backend.share_model(ref, to)
+    if json_out:
+        print_json(info.as_json())
+        return
+    out.print(f"shared as {info.ref} in project {to} (from {info.lineage.shared_from})")
+
+
 @app.command("download")
 def download(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
@@ -144,3 +160,49 @@ def download(
         print_json({"model": ref, "path": path, "out": str(target), "bytes": len(data)})
         return
     out.print(f"wrote {escape(str(target))} ({len(data)} bytes)")
+
+
+@app.command("metrics")
+def metrics(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", "-n", help="Only this metric (repeatable): loss, lr, val_loss ..."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """A run's per-step metrics: loss, learning rate, samples/s at each step; val_* per epoch."""
+    result = STATE.backend.run_metrics(ref, name or None)
+    if json_out:
+        print_json(result.as_json())
+        return
+    steps = sorted({p.step for p in result.points})
+    values = {(p.step, p.name): p.value for p in result.points}
+    rows = [
+        [str(s)] + [f"{values[s, n]:.4g}" if (s, n) in values else "" for n in result.names] for s in steps
+    ]
+    table(f"{result.model}: {len(result.points)} values", ["step", *result.names], rows)
+
+
+@app.command("export-run")
+def export_run(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="MLflow tracking URI (sqlite:///mlflow.db, file:///folder, http://...) or "
+            "tensorboard:///folder",
+        ),
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a run (spec, per-step metrics, report files) to MLflow or TensorBoard."""
+    result = STATE.backend.export_run(ref, to)
+    if json_out:
+        print_json(result.as_json())
+        return
+    if result.tracker == "tensorboard":
+        out.print(f"exported {escape(result.model)} as TensorBoard run {escape(result.run_id)}")
+        return
+    out.print(f"exported {escape(result.model)} to {escape(result.uri)} as MLflow run {result.run_id}")

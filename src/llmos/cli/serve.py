@@ -78,6 +78,27 @@ def serve(
     max_upload_mb: Annotated[
         float, typer.Option("--max-upload-mb", help="Largest dataset upload (else 413).")
     ] = 512.0,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address or network (CIDR) of a proxy in front of the server whose "
+            "X-Forwarded-For is believed (repeatable). None by default: the connection's "
+            "address is the client's, as the failed-authentication limiter counts.",
+        ),
+    ] = None,
+    alert_webhook: Annotated[
+        str | None,
+        typer.Option("--alert-webhook", help="POST the server's traffic alerts as JSON to this URL."),
+    ] = None,
+    refusal_delay: Annotated[
+        float,
+        typer.Option(
+            "--refusal-delay",
+            help="Seconds a client refused for failed authentications that keeps knocking "
+            "waits for each further 429 (0: none).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Serve the workspace's deployments over HTTP (OpenAPI docs at /docs); Ctrl-C stops it gracefully."""
     from llmos.api.server import serve as run
@@ -99,7 +120,18 @@ def serve(
         from llmos.core.errors import UsageError
 
         raise UsageError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
+    if alert_webhook is not None and not alert_webhook.startswith(("http://", "https://")):
+        from llmos.core.errors import UsageError
+
+        raise UsageError(f"--alert-webhook {alert_webhook!r} is not an http:// or https:// URL")
+    if refusal_delay < 0:
+        from llmos.core.errors import UsageError
+
+        raise UsageError(f"--refusal-delay must be 0 or more seconds, not {refusal_delay:g}")
+    proxies = _proxies(trusted_proxy or [])
     config = ServeConfig(
+        trusted_proxies=proxies,
+        refusal_delay_s=refusal_delay,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         max_queue=max_queue,
@@ -117,9 +149,30 @@ def serve(
     policy = _policy(
         ws.store, insecure_no_auth, guard, rate_limit, burst, daily_quota, guard_classifier, guard_labels
     )
+    if alert_webhook is not None and hasattr(policy, "alert_webhook"):
+        policy.alert_webhook = alert_webhook
     out.print(f"serving {len(ws.deployments())} deployments at http://{host}:{port} (docs at /docs)")
     run(ws.store, host, port, config, policy=policy, graceful_s=graceful)
     out.print("stopped")
+
+
+def _proxies(given: list[str]) -> tuple[str, ...]:
+    """`--trusted-proxy` values, each an IP address or network (a UsageError naming a bad one)."""
+    import ipaddress
+
+    from llmos.core.errors import UsageError
+
+    found = []
+    for value in given:
+        for part in (p.strip() for p in value.split(",")):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise UsageError(
+                    f"--trusted-proxy {part!r} is not an IP address or network (as 10.0.0.5, 10.0.0.0/24)"
+                ) from None
+            found.append(part)
+    return tuple(found)
 
 
 def _policy(store: Any, insecure: bool, mode: str, rate: float | None, burst: int | None,
@@ -158,8 +211,11 @@ def deploy(
         str | None,
         typer.Option(
             "--optimize",
-            help="CPU speed-up of a fine-tuned text classifier: int8 (dynamic quantisation) "
-            "or onnx (ONNX Runtime, fp32; needs llmos[onnx]).",
+            help="How a fine-tuned text classifier runs. Default: ONNX Runtime (fp32, same "
+            "outputs) for a whole classifier on a CPU, falling back to torch when it cannot be "
+            "exported; onnx (ONNX Runtime, a load that fails says so; also for an adapter), "
+            "onnx-int8 (ONNX Runtime on int8 weights), int8 (dynamic quantisation) or torch "
+            "(no speed-up).",
         ),
     ] = None,
     pin: Annotated[bool, typer.Option("--pin", help="Never evict this deployment's adapter.")] = False,
@@ -209,7 +265,7 @@ def list_(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
                 r["name"],
                 r["model"],
                 r["kind"],
-                r["optimize"] or "-",
+                r["optimize"] or "default",
                 r["pinned"],
                 r["revision"],
                 r["updated_at"],

@@ -24,6 +24,7 @@ class CliState:
     debug: bool = False
     url: str | None = None
     token: str | None = None
+    project: str | None = None  # --project / LLMOS_PROJECT (F17)
     _workspace: Workspace | None = field(default=None, repr=False)
     _client: Any = field(default=None, repr=False)
 
@@ -40,7 +41,7 @@ class CliState:
         """The local workspace: for verbs that only make sense on the workspace's machine
         (`llmos serve`, `llmos kernel start`, `llmos init`)."""
         if self._workspace is None:
-            self._workspace = Workspace(self.home)
+            self._workspace = Workspace(self.home, project=self.project)
         return self._workspace
 
     def local(self, verb: str, why: str) -> Workspace:
@@ -58,7 +59,7 @@ class CliState:
             from llmos.sdk.client import Client
 
             assert self.url is not None
-            self._client = Client(self.url, token=self.token)
+            self._client = Client(self.url, token=self.token, project=self.project)
         return self._client
 
     @property

@@ -102,11 +102,45 @@ def train(
             }
         )
         return
+    if "search" in metrics:
+        print_trials(metrics["search"])
+    if "distill" in metrics:
+        d = metrics["distill"]
+        agreement = ", ".join(f"{100 * r['teacher_agreement']:.1f}%" for r in d["rounds"])
+        out.print(
+            f"distilled from {d['teacher']}: {d['labelled_rows']} labelled + {d['unlabelled_rows']} "
+            f"unlabelled rows ({d['teacher_cached_rows']} teacher answers from the cache, "
+            f"{d['teacher_seconds']:.0f}s asking it); agreement with the teacher per round: {agreement}"
+        )
     print_report(metrics, f"{ref} on the test set", max_classes=20)
     shown = f"; confusion matrix: {png}" if png else f"; report: {report_dir}"
     if encrypted:  # that folder is a decrypted copy, removed when this command ends
         shown = "; its report is stored encrypted (`llmos eval MODEL --data D --report DIR` writes one)"
     out.print(f"registered [bold]{ref}[/bold] (job {done.id}){shown}")
+
+
+def print_trials(search: dict[str, Any]) -> None:
+    """The trial table of a `search:` run (the registered metrics' `search`)."""
+    from llmos.cli.output import table
+
+    names = sorted({k for t in search["trials"] for k in t["params"]})
+    rows = [
+        [
+            f"{t['trial']}{' *' if t['trial'] == search['best_trial'] else ''}",
+            *(_value(t["params"].get(n)) for n in names),
+            "" if t["score"] is None else f"{t['score']:.4f}",
+            t["epochs"],
+            t["state"],
+            t["seconds"],
+        ]
+        for t in search["trials"]
+    ]
+    title = f"search: {len(rows)} trials, {search['metric']} (* registered)"
+    table(title, ["trial", *names, search["metric"], "epochs", "state", "seconds"], rows)
+
+
+def _value(value: Any) -> str:
+    return "" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 # where a server offers a registered model's report files (the registry routes)
@@ -144,7 +178,8 @@ def eval_(
         str | None,
         typer.Option(
             "--optimize",
-            help="int8 (quantised) or onnx (ONNX Runtime, fp32): evaluate that version, beside the original.",
+            help="int8 (quantised), onnx (ONNX Runtime, fp32) or onnx-int8: "
+            "evaluate that version, beside the original.",
         ),
     ] = None,
 ) -> None:
@@ -192,10 +227,16 @@ def predict(
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Probabilities shown per text.")] = 3,
     json_out: JsonOpt = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Show each token's contribution to the label (text classifiers)."),
+    ] = False,
 ) -> None:
     """Predict labels (with probabilities) for texts or a whole file."""
     from llmos.core.errors import UsageError
 
+    if explain and (file is not None or data is not None):
+        raise UsageError("--explain is for texts given on the command line, not --file or --data")
     if data is not None:
         _predict_dataset(model, data, name, column, backend, detach, json_out)
         return
@@ -215,7 +256,7 @@ def predict(
             out.print(f"wrote {count} predictions to {target}")
         return
     assert texts is not None
-    rows = STATE.backend.predict_model(model, texts).predictions
+    rows = STATE.backend.predict_model(model, texts, explain=explain).predictions
     if json_out:
         print_json([{"text": t, **r} for t, r in zip(texts, rows)])
         return
@@ -228,6 +269,8 @@ def predict(
         label = row.get("label") or ", ".join(row.get("labels", [])) or "(none)"
         out.print(f"[bold]{label}[/bold]  {text}")
         out.print("    " + "  ".join(f"{k} {v:.3f}" for k, v in best))
+        if "explanation" in row:
+            out.print("    " + _explanation_line(row["explanation"]))
 
 
 def _predict_dataset(
@@ -276,3 +319,16 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(eval_)
     app.command("predict")(predict)
     app.command("demo")(demo)
+
+
+def _explanation_line(explanation: dict[str, object]) -> str:
+    """Tokens coloured by their score for the explained label: green towards it, red away."""
+    tokens: list[dict[str, float | str]] = explanation["tokens"]  # type: ignore[assignment]
+    top = max((abs(float(t["score"])) for t in tokens), default=0.0) or 1.0
+    parts = []
+    for t in tokens:
+        score = float(t["score"])
+        style = "green" if score > 0 else "red"
+        bold = " bold" if abs(score) >= 0.5 * top else ""
+        parts.append(f"[{style}{bold}]{t['token']}[/]({score:+.2f})")
+    return " ".join(parts)

@@ -37,10 +37,10 @@ class AuditVerdict(Result):
 
 @operation("audit:read")
 def audit_events(
-    ctx: Context, since: datetime | None = None, limit: int | None = None
+    ctx: Context, since: datetime | None = None, limit: int | None = None, project: str | None = None
 ) -> list[AuditEventInfo]:
-    """Audit events, oldest first: those at or after `since` (UTC unless it says), and of
-    them the newest `limit`."""
+    """Audit events, oldest first: those at or after `since` (UTC unless it says), of one
+    `project` (every project's when None), and of them the newest `limit`."""
     from llmos.core.errors import UsageError
     from llmos.store.audit import list_events
 
@@ -48,7 +48,21 @@ def audit_events(
         raise UsageError(f"limit must be at least 1, not {limit}")
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
-    return [AuditEventInfo(**e.as_dict()) for e in list_events(ctx.store, since, limit, newest=True)]
+    if project is not None:
+        _known_project(ctx, project)
+    found = list_events(ctx.store, since, limit, newest=True, project=project)
+    return [AuditEventInfo(**e.as_dict()) for e in found]
+
+
+def _known_project(ctx: Context, project: str) -> None:
+    """A project that exists, or existed (a deleted project's events stay in the log);
+    else the 404 of an unknown project, naming it."""
+    from llmos.store.audit import list_events
+    from llmos.store.projects import check_project_name, get_project
+
+    check_project_name(project)
+    if not list_events(ctx.store, limit=1, project=project):
+        get_project(ctx.store, project)
 
 
 @operation("audit:read")

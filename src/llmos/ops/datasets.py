@@ -61,6 +61,11 @@ class ImportInfo(DatasetInfo):
     pii: list[PiiColumn] | None = Field(
         None, description="With pii=report or redact: what the screen found, per text column"
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What may stop a model learning from it: text columns the default model's "
+        "tokenizer reads mostly as unknown tokens",
+    )
 
     @property
     def dataset(self) -> DatasetInfo:
@@ -134,7 +139,44 @@ def import_dataset(
     if pii in ("report", "redact"):
         found = [PiiColumn(column=c.column, rows=c.rows, counts=c.counts) for c in result.screen_report or []]
     info = dataset_info(result.dataset)
-    return ImportInfo(**info.model_dump(), created=result.created, pii=found)
+    warnings = script_warnings(ctx, result.dataset)
+    return ImportInfo(**info.model_dump(), created=result.created, pii=found, warnings=warnings)
+
+
+def script_warnings(ctx: Context, row: DatasetVersion) -> list[str]:
+    """A line per mostly-CJK text column that MiniLM (the default for other text) maps
+    to unknown tokens for more than `UNKNOWN_WARN` of its characters, naming the model
+    `model: auto` picks for it instead."""
+    from llmos.modalities.scripts import UNKNOWN_WARN, mostly_cjk, unknown_share
+    from llmos.store.datasets import load_frame
+
+    # short reviews with few distinct values count as categories in the schema: any string
+    # column but the label is read
+    text = [
+        c["name"]
+        for c in row.columns
+        if c.get("kind") in ("text", "category") and c["name"] != row.label_column
+    ]
+    if not text:
+        return []
+    frame = load_frame(ctx.store, row)
+    columns = [c for c in text if c in frame.columns and mostly_cjk(frame[c].tolist())]
+    if not columns:
+        return []
+    from llmos.models.build import load_tokenizer
+    from llmos.models.zoo import DEFAULT_CJK_MODEL, DEFAULT_TEXT_MODEL, resolve_model
+
+    tokenizer = load_tokenizer(resolve_model(DEFAULT_TEXT_MODEL).path)
+    found = []
+    for column in columns:
+        share = unknown_share(tokenizer, frame[column].tolist())
+        if share > UNKNOWN_WARN:
+            found.append(
+                f"column {column!r} is mostly Chinese, Japanese or Korean text: {DEFAULT_TEXT_MODEL} maps "
+                f"{share:.0%} of its characters to unknown tokens; train with `model: auto` "
+                f"(picks {DEFAULT_CJK_MODEL}) or another model whose tokenizer reads it"
+            )
+    return found
 
 
 @operation("data:read")

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from llmos.core.errors import NotFoundError
+from llmos.core.errors import NotFoundError, UsageError
 from llmos.ops.context import Context
 from llmos.ops.registry import operation
 from llmos.ops.results import Result, Timestamp
@@ -38,6 +38,7 @@ class ModelLineage(Result):
     test_dataset_id: int | None = None
     split: dict[str, Any] = Field(default_factory=dict, description="How the data was split (seeded)")
     datasets: Lineage = Field(default_factory=Lineage)
+    shared_from: str | None = Field(None, description="PROJECT/NAME@V this read-only copy was published from")
 
 
 class ModelInfo(Result):
@@ -45,6 +46,7 @@ class ModelInfo(Result):
 
     ref: str = Field(description="NAME@VERSION")
     name: str
+    project: str = Field("default", description="the project the version belongs to")
     version: int
     task: str
     base_model: str
@@ -130,6 +132,7 @@ def model_info(row: ModelVersion, refs: dict[int, str]) -> ModelInfo:
             test_dataset_id=row.test_dataset_id,
             split=row.split or {},
             datasets=datasets,
+            shared_from=row.shared_from,
         ),
         metrics=metrics,
         artifacts=row.artifacts or {},
@@ -149,11 +152,18 @@ def _row(ctx: Context, ref: str) -> ModelVersion:
 
 
 @operation("models:read")
-def models(ctx: Context, name: str | None = None) -> list[ModelInfo]:
-    """Every registered model version (of model `name`), oldest first."""
+def models(
+    ctx: Context, name: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[ModelInfo]:
+    """Every registered model version (of model `name`), by name then version; `limit` and
+    `offset` page through them (a page past the end is empty)."""
     from llmos.store.models import list_models
 
-    return _infos(ctx, list_models(ctx.store, name))
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be at least 1 (got {limit})")
+    if offset < 0:
+        raise UsageError(f"offset must be >= 0 (got {offset})")
+    return _infos(ctx, list_models(ctx.store, name, limit, offset))
 
 
 @operation("models:read")
@@ -198,6 +208,18 @@ def model_file(ctx: Context, ref: str, path: str) -> bytes:
             f"model {row.ref} has no report file {path!r}; its files are {', '.join(files) or 'none'}"
         )
     return ctx.store.artifacts.read_bytes(digest, f"{row.ref} {path}")
+
+
+@operation("models:write")
+def share_model(ctx: Context, ref: str, project: str) -> ModelInfo:
+    """Publish a model version to another project, read-only (the caller needs
+    `models:write` there too): a new version of the same name there, the same files,
+    `lineage.shared_from` naming the source; audited in both projects."""
+    from llmos.store.models import share_model as share
+
+    Context(ctx.store, ctx.actor, project, ctx.runtime).require("models:write")
+    row = share(ctx.store, ref, project)
+    return model_info(row, {})
 
 
 @operation("models:read")

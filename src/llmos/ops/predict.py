@@ -32,24 +32,26 @@ if TYPE_CHECKING:
     from llmos.train.predict import Predictor
 
 CACHE_SIZE = 8
-_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_cache: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 _lock = threading.Lock()
 
 
-def loaded_predictor(store: Store, ref: str) -> Predictor:
-    """The predictor of registered model `ref` (NAME or NAME@V), loaded once per process."""
+def loaded_predictor(store: Store, ref: str, optimize: str | None = None) -> Predictor:
+    """The predictor of registered model `ref` (NAME or NAME@V), loaded once per process;
+    with `optimize` (int8, onnx), that faster copy of it (cached apart)."""
     from llmos.store.models import get_model, model_folder
     from llmos.train.predict import Predictor
 
     row = get_model(store, ref)
     if task_rules(row.task).generates:
         raise UsageError(f"{row.ref} is a generation model: use `llmos generate` or `llmos chat`")
-    key = (str(store.settings.home), row.ref)
+    key = (str(store.settings.home), row.ref, optimize or "")
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        predictor = Predictor.from_folder(model_folder(store, row), store.settings.artifacts_dir)
+        folder = model_folder(store, row)
+        predictor = Predictor.from_folder(folder, store.settings.artifacts_dir, optimize=optimize)
         _cache[key] = predictor
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
@@ -84,9 +86,13 @@ class PredictionSetInfo(Result):
 
 
 @operation("predict")
-def predict(ctx: Context, model: str, inputs: list[Any], progress: Progress | None = None) -> Predictions:
+def predict(
+    ctx: Context, model: str, inputs: list[Any], progress: Progress | None = None, explain: bool = False
+) -> Predictions:
     """Predictions of a registered model for texts (or image paths, ...) of a single-input
-    model, or for rows given as dicts of column values (any model)."""
+    model, or for rows given as dicts of column values (any model). With `explain` (text
+    classifiers), each prediction has an `explanation`: the label explained and a score per
+    token (integrated gradients; positive scores pushed towards the label)."""
     from llmos.store.models import get_model
 
     if isinstance(inputs, str):
@@ -96,7 +102,43 @@ def predict(ctx: Context, model: str, inputs: list[Any], progress: Progress | No
     if len(inputs) == 0:
         raise UsageError("inputs: give at least one text or row")
     ref = get_model(ctx.store, model).ref
-    return Predictions(model=ref, predictions=loaded_predictor(ctx.store, ref).predict(inputs, progress))
+    predictor = loaded_predictor(ctx.store, ref)
+    if not explain:
+        return Predictions(model=ref, predictions=predictor.predict(inputs, progress))
+    from llmos.train.explain import check_explainable
+    from llmos.train.explain import explain as explain_rows
+
+    check_explainable(predictor, ref)
+    rows = predictor.predict(inputs, progress)
+    for row, explanation in zip(rows, explain_rows(predictor, inputs)):
+        row["explanation"] = explanation
+    return Predictions(model=ref, predictions=rows)
+
+
+@operation("predict", deployment="deployment")
+def predict_deployment(
+    ctx: Context, deployment: str, inputs: list[Any], progress: Progress | None = None
+) -> Predictions:
+    """Predictions of what deployment `deployment` serves: its pinned model version, run
+    the way the deployment runs it (its `--optimize`, or by default the ONNX Runtime copy
+    of a whole classifier on a CPU), so an application scoring through a deployment gets
+    the server's answers at its speed."""
+    from llmos.serve.targets import resolve_target
+    from llmos.store.deployments import DEPLOYMENT_KINDS, get_deployment
+    from llmos.store.models import get_model
+
+    row = get_deployment(ctx.store, deployment)
+    optimize = resolve_target(ctx.store, row).optimize if DEPLOYMENT_KINDS[row.kind].labels else None
+    if not optimize:
+        return predict(ctx, row.model, inputs, progress)
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs:
+        raise UsageError("inputs: give at least one text or row")
+    ref = get_model(ctx.store, row.model).ref
+    return Predictions(
+        model=ref, predictions=loaded_predictor(ctx.store, ref, optimize).predict(inputs, progress)
+    )
 
 
 @operation("predict")

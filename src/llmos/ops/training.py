@@ -23,6 +23,6 @@ def train(
 ) -> TrainOutcome:
     """Fine-tune, evaluate and register a model from a spec, in this process."""
     from llmos.ops.jobs import to_spec
-    from llmos.train.run import train_from_spec
+    from llmos.train.search import train_or_search
 
-    return train_from_spec(ctx.store, to_spec(spec), progress)
+    return train_or_search(ctx.store, to_spec(spec), progress)

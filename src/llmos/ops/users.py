@@ -27,6 +27,7 @@ class UserInfo(Result):
     created_at: Timestamp
     active_tokens: int = Field(0, description="Tokens neither revoked nor expired")
     removed: bool = False
+    suspended: bool = Field(False, description="Its tokens are refused until an admin resumes it")
 
 
 class TokenInfo(Result):
@@ -35,7 +36,7 @@ class TokenInfo(Result):
     user: str
     role: str
     deployments: list[str] = Field(default_factory=list, description="What an app token may call")
-    state: str = Field(description="active, expired or revoked")
+    state: str = Field(description="active, expired, suspended or revoked")
     created_at: Timestamp | None = None
     expires_at: Timestamp | None = None
     revoked_at: Timestamp | None = None
@@ -103,3 +104,21 @@ def revoke_token(ctx: Context, token: str) -> TokenInfo:
     from llmos.security.identities import revoke_token as revoke
 
     return TokenInfo(**revoke(ctx.store, str(token)))
+
+
+@operation(PERMISSION)
+def suspend_token(ctx: Context, token: str, resume: bool = False) -> TokenInfo:
+    """Suspend a token (id, prefix or itself): refused from the next request until resumed
+    (`resume=True`); unlike revoking, it can be given back."""
+    from llmos.security.identities import suspend_token as suspend
+
+    return TokenInfo(**suspend(ctx.store, str(token), resume))
+
+
+@operation(PERMISSION)
+def suspend_user(ctx: Context, name: str, resume: bool = False) -> UserInfo:
+    """Suspend a user: every token it holds is refused until resumed (`resume=True`)."""
+    from llmos.security.identities import suspend_user as suspend
+    from llmos.security.identities import user_info
+
+    return UserInfo(**user_info(suspend(ctx.store, name, resume)))

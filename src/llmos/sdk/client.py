@@ -20,24 +20,39 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
+from llmos.apps.watch.operations import (
+    IngestReceipt,
+    WatchAlertInfo,
+    WatchInfo,
+    WatchPlot,
+    WatchSeries,
+    WatchStatus,
+    WatchTextInfo,
+)
 from llmos.core.errors import JobError, LlmosError, NotFoundError, SpecError, UsageError
 from llmos.ops.adaptation import AdaptJob, AdaptPlan, AdaptResult, Decision, LabelSuggestions
 from llmos.ops.audit import AuditEventInfo, AuditVerdict
 from llmos.ops.datasets import DatasetInfo, DatasetRows, ImportInfo
-from llmos.ops.deployments import DeploymentInfo
+from llmos.ops.deployments import DeploymentInfo, TrafficInfo
 from llmos.ops.feedback import FeedbackEvent, FeedbackImport, FeedbackReceipt, LabelledFeedback
 from llmos.ops.jobs import JobInfo, JobLog, KernelStatus, follow_events
 from llmos.ops.keys import EncryptionStatus, KeyRotation
+from llmos.ops.knowledge import CollectionInfo, ImportedCollection, SearchResult
 from llmos.ops.models import Lineage, ModelFile, ModelInfo, ZooModel
 from llmos.ops.monitoring import AlertInfo, MonitorReport
 from llmos.ops.predict import Predictions, PredictionSetInfo
+from llmos.ops.projects import ProjectInfo
+from llmos.ops.recommend import Recommendations
 from llmos.ops.schedules import ScheduleInfo
 from llmos.ops.specs import SpecCheck, spec_text
+from llmos.ops.support import AssistantInfo, HandoffInfo, SupportReply, SupportSessionInfo
+from llmos.ops.tracking import ExportedRun, RunMetrics
 from llmos.ops.users import NewToken, TokenInfo, UserInfo
 
 CHUNK = 1024 * 1024  # bytes an upload sends at a time
@@ -57,10 +72,14 @@ class ServerError(LlmosError):
 
 
 class Client:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 120.0) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, timeout: float = 120.0, project: str | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.token = token if token is not None else os.environ.get("LLMOS_TOKEN")
         self.timeout = timeout
+        # sent as the `LLMOS-Project` header on every call (F17); none: the server's default
+        self.project = project if project is not None else os.environ.get("LLMOS_PROJECT")
 
     # --- routes ----------------------------------------------------------------------
 
@@ -94,6 +113,71 @@ class Client:
     def dataset_rows(self, ref: str, limit: int = 10) -> DatasetRows:
         return DatasetRows(**self._call("GET", f"/v1/datasets/{_q(ref)}/rows?limit={int(limit)}"))
 
+    # knowledge collections
+
+    def import_collection(
+        self,
+        paths: list[str | os.PathLike[str]],
+        name: str,
+        *,
+        chunk_size: int = 150,
+        chunk_overlap: int = 30,
+        encoder: str = "minilm",
+        question: str = "question",
+        answer: str = "answer",
+        pii: str = "off",
+    ) -> ImportedCollection:
+        """Upload files (several travel as one zip) and import them as a collection version."""
+        fields = {
+            "name": name,
+            "chunk_size": str(chunk_size),
+            "chunk_overlap": str(chunk_overlap),
+            "encoder": encoder,
+            "question": question,
+            "answer": answer,
+            "pii": pii,
+        }
+        with _bundle(paths) as file:
+            return ImportedCollection(**self._upload("/v1/knowledge", file, fields))
+
+    def collections(self, name: str | None = None) -> list[CollectionInfo]:
+        query = f"?{urllib.parse.urlencode({'name': name})}" if name else ""
+        return [CollectionInfo(**row) for row in self._call("GET", f"/v1/knowledge{query}")]
+
+    def collection(self, ref: str) -> CollectionInfo:
+        return CollectionInfo(**self._call("GET", f"/v1/knowledge/{_q(ref)}"))
+
+    def search_collection(
+        self,
+        name: str,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        fusion: str = "rrf",
+        weight: float = 0.5,
+        filters: dict[str, Any] | None = None,
+    ) -> SearchResult:
+        body = {"query": query, "k": k, "mode": mode, "fusion": fusion, "weight": weight, "filters": filters}
+        return SearchResult(**self._call("POST", f"/v1/knowledge/{_q(name)}/search", body))
+
+    def add_documents(
+        self,
+        name: str,
+        paths: list[str | os.PathLike[str]],
+        *,
+        question: str = "question",
+        answer: str = "answer",
+        pii: str = "off",
+    ) -> CollectionInfo:
+        fields = {"name": name, "question": question, "answer": answer, "pii": pii}
+        with _bundle(paths) as file:
+            return CollectionInfo(**self._upload("/v1/knowledge/documents", file, fields))
+
+    def delete_documents(self, name: str, sources: list[str]) -> CollectionInfo:
+        query = urllib.parse.urlencode([("source", s) for s in sources])
+        return CollectionInfo(**self._call("DELETE", f"/v1/knowledge/{_q(name)}/documents?{query}"))
+
     # specs
 
     def check_spec(self, spec: dict[str, Any] | str | os.PathLike[str], source: str = "spec") -> SpecCheck:
@@ -107,12 +191,17 @@ class Client:
 
     # the model registry
 
-    def models(self, name: str | None = None) -> list[ModelInfo]:
-        query = f"?{urllib.parse.urlencode({'name': name})}" if name else ""
+    def models(self, name: str | None = None, limit: int | None = None, offset: int = 0) -> list[ModelInfo]:
+        found = {"name": name, "limit": limit, "offset": offset or None}
+        params = {k: v for k, v in found.items() if v is not None}
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
         return [ModelInfo(**row) for row in self._call("GET", f"/v1/registry/models{query}")]
 
     def model(self, ref: str) -> ModelInfo:
         return ModelInfo(**self._call("GET", f"/v1/registry/models/{_q(ref)}"))
+
+    def share_model(self, ref: str, project: str) -> ModelInfo:
+        return ModelInfo(**self._call("POST", f"/v1/registry/models/{_q(ref)}/share", {"project": project}))
 
     def lineage(self, ref: str) -> Lineage:
         return Lineage(**self._call("GET", f"/v1/registry/models/{_q(ref)}/lineage"))
@@ -129,6 +218,13 @@ class Client:
     def zoo(self) -> list[ZooModel]:
         return [ZooModel(**row) for row in self._call("GET", "/v1/registry/zoo")]
 
+    def run_metrics(self, ref: str, names: list[str] | None = None) -> RunMetrics:
+        query = {"names": ",".join(names)} if names else None
+        return RunMetrics(**self._call("GET", f"/v1/registry/models/{_q(ref)}/metrics", query=query))
+
+    def export_run(self, ref: str, to: str) -> ExportedRun:
+        return ExportedRun(**self._call("POST", f"/v1/registry/models/{_q(ref)}/export", {"to": to}))
+
     # deployments
 
     def deployments(self) -> list[DeploymentInfo]:
@@ -136,6 +232,11 @@ class Client:
 
     def deployment(self, name: str) -> DeploymentInfo:
         return DeploymentInfo(**self._call("GET", f"/v1/deployments/{_q(name)}"))
+
+    def traffic(self, name: str, seconds: int = 900) -> TrafficInfo:
+        """The answering server's recent traffic of a deployment (`GET .../traffic`)."""
+        query = {"seconds": seconds}
+        return TrafficInfo(**self._call("GET", f"/v1/deployments/{_q(name)}/traffic", query=query))
 
     def deploy(
         self, model: str, name: str, *, optimize: str | None = None, pin: bool = False
@@ -186,6 +287,18 @@ class Client:
         answer = self._call("POST", f"/v1/deployments/{_q(deployment)}/predict", {"inputs": texts})
         return answer["predictions"]
 
+    def recommend(
+        self,
+        deployment: str,
+        user: str | None = None,
+        items: list[str] | None = None,
+        k: int = 10,
+        exclude: list[str] | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> Recommendations:
+        body = {"user": user, "items": items or [], "k": k, "exclude": exclude or [], "filters": filters}
+        return Recommendations(**self._call("POST", f"/v1/deployments/{_q(deployment)}/recommend", body))
+
     def submit_feedback(
         self,
         deployment: str,
@@ -231,6 +344,51 @@ class Client:
 
     # --- users, tokens, audit, keys (admins) -----------------------------------------
 
+    # --- projects (F17) ----------------------------------------------------------------
+
+    def projects(self) -> list[ProjectInfo]:
+        return [ProjectInfo(**r) for r in self._call("GET", "/v1/projects")]
+
+    def project_show(self, name: str) -> ProjectInfo:
+        return ProjectInfo(**self._call("GET", f"/v1/projects/{_q(name)}"))
+
+    def project_create(self, name: str, description: str = "") -> ProjectInfo:
+        return ProjectInfo(**self._call("POST", "/v1/projects", {"name": name, "description": description}))
+
+    def project_delete(self, name: str) -> ProjectInfo:
+        return ProjectInfo(**self._call("DELETE", f"/v1/projects/{_q(name)}"))
+
+    def project_member_add(self, name: str, user: str, role: str = "developer") -> ProjectInfo:
+        path = f"/v1/projects/{_q(name)}/members/{_q(user)}"
+        return ProjectInfo(**self._call("PUT", path, {"role": role}))
+
+    def project_member_remove(self, name: str, user: str) -> ProjectInfo:
+        return ProjectInfo(**self._call("DELETE", f"/v1/projects/{_q(name)}/members/{_q(user)}"))
+
+    def project_quota(
+        self,
+        name: str,
+        max_concurrent_jobs: int | None = None,
+        cpu_minutes_per_day: float | None = None,
+        requests_per_day: int | None = None,
+        max_stored_bytes: int | None = None,
+        gpu_hours_per_day: float | None = None,
+    ) -> ProjectInfo:
+        body = {
+            "max_concurrent_jobs": max_concurrent_jobs,
+            "cpu_minutes_per_day": cpu_minutes_per_day,
+            "requests_per_day": requests_per_day,
+            "max_stored_bytes": max_stored_bytes,
+            "gpu_hours_per_day": gpu_hours_per_day,
+        }
+        return ProjectInfo(**self._call("PATCH", f"/v1/projects/{_q(name)}/quotas", body))
+
+    def suspend_token(self, token: str, resume: bool = False) -> TokenInfo:
+        return TokenInfo(**self._call("POST", f"/v1/tokens/{_q(str(token))}/suspend", {"resume": resume}))
+
+    def suspend_user(self, name: str, resume: bool = False) -> UserInfo:
+        return UserInfo(**self._call("POST", f"/v1/users/{_q(name)}/suspend", {"resume": resume}))
+
     def users(self) -> list[UserInfo]:
         return [UserInfo(**r) for r in self._call("GET", "/v1/users")]
 
@@ -262,9 +420,11 @@ class Client:
             ident = ident[:PREFIX_CHARS]
         return TokenInfo(**self._call("DELETE", f"/v1/tokens/{_q(ident)}"))
 
-    def audit_events(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEventInfo]:
-        """Audit events, oldest first; with `limit`, the newest N."""
-        query = {"since": None if since is None else since.isoformat(), "limit": limit}
+    def audit_events(
+        self, since: datetime | None = None, limit: int | None = None, project: str | None = None
+    ) -> list[AuditEventInfo]:
+        """Audit events, oldest first (of one `project`); with `limit`, the newest N."""
+        query = {"since": None if since is None else since.isoformat(), "limit": limit, "project": project}
         return [AuditEventInfo(**r) for r in self._call("GET", "/v1/audit", query=query)]
 
     def verify_audit(self) -> AuditVerdict:
@@ -540,11 +700,16 @@ class Client:
             if event.type == "log":
                 yield event.line
 
-    def predict_model(self, model: str, inputs: str | list[Any], progress: Any = None) -> Predictions:
+    def predict_model(
+        self, model: str, inputs: str | list[Any], progress: Any = None, explain: bool = False
+    ) -> Predictions:
         """Predictions of a registered model (NAME or NAME@V), computed in the server's
-        process (`predict` calls a deployment)."""
+        process (`predict` calls a deployment); `explain` adds per-token explanations."""
         rows = [inputs] if isinstance(inputs, str) else inputs
-        answer = self._call("POST", f"/v1/registry/models/{_q(model)}/predict", {"inputs": rows})
+        body: dict[str, Any] = {"inputs": rows}
+        if explain:
+            body["explain"] = True
+        answer = self._call("POST", f"/v1/registry/models/{_q(model)}/predict", body)
         return Predictions(**answer)
 
     def evaluate(
@@ -559,6 +724,81 @@ class Client:
         return (done.result or {})["metrics"]
 
     # --- transport -------------------------------------------------------------------
+
+    # opinion watches
+
+    def create_watch(
+        self,
+        name: str,
+        classifier: str,
+        *,
+        entities: str | None = None,
+        topics: list[str] | str | dict[str, list[str]] | None = None,
+        topic_column: str | None = None,
+        bucket: str = "hour",
+        negative: str | None = None,
+        text_column: str = "text",
+        time_column: str = "timestamp",
+        id_column: str = "id",
+        detector: dict[str, Any] | None = None,
+        webhook: str | None = None,
+    ) -> WatchInfo:
+        if webhook is not None:
+            raise UsageError("--webhook is set where the workspace is, not over --url")
+        body = {
+            "name": name, "classifier": classifier, "entities": entities, "topics": topics,
+            "topic_column": topic_column, "bucket": bucket, "negative": negative, "text_column": text_column,
+            "time_column": time_column, "id_column": id_column, "detector": detector,
+        }  # fmt: skip
+        return WatchInfo(**self._call("POST", "/v1/watches", body))
+
+    def watches(self) -> list[WatchInfo]:
+        return [WatchInfo(**r) for r in self._call("GET", "/v1/watches")]
+
+    def watch_status(self, name: str) -> WatchStatus:
+        return WatchStatus(**self._call("GET", f"/v1/watches/{_q(name)}"))
+
+    def ingest_watch(self, name: str, rows: list[dict[str, Any]]) -> IngestReceipt:
+        return IngestReceipt(**self._call("POST", f"/v1/watches/{_q(name)}/texts", {"rows": rows}))
+
+    def backfill_watch(
+        self, name: str, data: str, *, cpus: int = 1, start_kernel: bool = True, backend: str = "local",
+        workers: int = 2,
+    ) -> JobInfo:  # fmt: skip
+        """`start_kernel` is the server's: it starts its kernel for the job."""
+        body = {"data": data, "cpus": cpus, "backend": backend, "workers": workers}
+        return JobInfo(**self._call("POST", f"/v1/watches/{_q(name)}/backfill", body))
+
+    def watch_series(self, name: str, series: str = "all") -> WatchSeries:
+        return WatchSeries(**self._call("GET", f"/v1/watches/{_q(name)}/series", query={"series": series}))
+
+    def watch_texts(
+        self, name: str, bucket: str | datetime | None = None, series: str = "all", limit: int = 20
+    ) -> list[WatchTextInfo]:
+        at = bucket.isoformat() if isinstance(bucket, datetime) else bucket
+        query = {"bucket": at, "series": series, "limit": limit}
+        return [WatchTextInfo(**r) for r in self._call("GET", f"/v1/watches/{_q(name)}/texts", query=query)]
+
+    def watch_alerts(self, name: str, open_only: bool = False) -> list[WatchAlertInfo]:
+        rows = self._call("GET", f"/v1/watches/{_q(name)}/alerts", query={"open_only": open_only})
+        return [WatchAlertInfo(**r) for r in rows]
+
+    def ack_watch_alert(self, name: str, alert_id: int) -> WatchAlertInfo:
+        return WatchAlertInfo(**self._call("POST", f"/v1/watches/{_q(name)}/alerts/{int(alert_id)}/ack"))
+
+    def plot_watch(
+        self, name: str, series: str = "all", png: str | os.PathLike[str] | None = None
+    ) -> WatchPlot:
+        plot = WatchPlot(**self._call("GET", f"/v1/watches/{_q(name)}/plot", query={"series": series}))
+        if png is not None and plot.chart is not None:
+            import base64
+
+            target = Path(png)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(base64.b64decode(plot.chart))
+            tmp.replace(target)
+            plot.png, plot.chart = str(png), None
+        return plot
 
     def _open(
         self,
@@ -581,6 +821,8 @@ class Client:
         request.add_header("Content-Type", content_type)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
+        if self.project:
+            request.add_header("LLMOS-Project", self.project)
         wait: float | None = self.timeout
         if not isinstance(timeout, EllipsisType):
             wait = timeout
@@ -590,6 +832,29 @@ class Client:
             raise _error(exc) from None
         except urllib.error.URLError as exc:
             raise UsageError(f"cannot reach the llmos server at {self.url}: {exc.reason}") from None
+
+    # the customer-service assistant
+
+    def support_create(self, name: str, config: dict[str, Any] | None = None) -> AssistantInfo:
+        body = {"name": name, "config": config or {}}
+        return AssistantInfo(**self._call("POST", "/v1/support/assistants", body))
+
+    def support_assistants(self) -> list[AssistantInfo]:
+        return [AssistantInfo(**row) for row in self._call("GET", "/v1/support/assistants")]
+
+    def support_open(self, assistant: str) -> SupportSessionInfo:
+        return SupportSessionInfo(**self._call("POST", "/v1/support/sessions", {"assistant": assistant}))
+
+    def support_ask(self, session: str, message: str) -> SupportReply:
+        path = f"/v1/support/sessions/{_q(session)}/messages"
+        return SupportReply(**self._call("POST", path, {"message": message}))
+
+    def support_session(self, session: str) -> SupportSessionInfo:
+        return SupportSessionInfo(**self._call("GET", f"/v1/support/sessions/{_q(session)}"))
+
+    def support_handoffs(self, assistant: str | None = None) -> list[HandoffInfo]:
+        query = f"?assistant={urllib.parse.quote(assistant)}" if assistant else ""
+        return [HandoffInfo(**row) for row in self._call("GET", f"/v1/support/handoffs{query}")]
 
     def _call(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
         with self._open(method, path, body, **options) as response:
@@ -631,6 +896,8 @@ class Client:
             connection.putheader("Content-Length", str(len(head) + file.stat().st_size + len(tail)))
             if self.token:
                 connection.putheader("Authorization", f"Bearer {self.token}")
+            if self.project:
+                connection.putheader("LLMOS-Project", self.project)
             connection.endheaders()
             try:
                 connection.send(head)
@@ -771,3 +1038,26 @@ def _answer_error(raw: bytes, status: int, reason: str) -> ServerError:
     if isinstance(found, SpecError):
         found.problems = problems  # every problem with its path, as a local check has them
     return found
+
+
+@contextmanager
+def _bundle(paths: list[str | os.PathLike[str]] | str | os.PathLike[str]) -> Iterator[Path]:
+    """One file to upload: the file itself, or several zipped (each under its own name)."""
+    import tempfile
+    import zipfile
+
+    items = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
+    if not items:
+        raise UsageError("name at least one file to import")
+    if len(items) == 1:
+        yield items[0]
+        return
+    for item in items:
+        if not item.is_file():
+            raise NotFoundError(f"{item}: no such file")
+    with tempfile.TemporaryDirectory(prefix="llmos-kb-") as folder:
+        bundle = Path(folder) / "files.zip"
+        with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for item in items:
+                archive.write(item, item.name)
+        yield bundle

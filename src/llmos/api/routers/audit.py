@@ -23,9 +23,10 @@ def router(allow: Any) -> APIRouter:
             None, description="Only events at or after this ISO date/time (UTC unless it says)"
         ),
         limit: int | None = Query(None, ge=1, description="The newest N of them"),
+        project: str | None = Query(None, description="Only this project's events (default: all)"),
         ctx: Context = Depends(context),
     ) -> list[AuditEventInfo]:
-        return ops.audit_events(ctx, since, limit)
+        return ops.audit_events(ctx, since, limit, project)
 
     @api.get("/verify", response_model=AuditVerdict, openapi_extra=op("verify_audit"))
     def verify(ctx: Context = Depends(context)) -> AuditVerdict:

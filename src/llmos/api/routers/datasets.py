@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from llmos.api.access import op
 from llmos.api.dependencies import context
-from llmos.api.uploads import receive_upload
-from llmos.core.errors import UsageError
+from llmos.api.uploads import named_upload
 from llmos.ops import datasets as ops
 from llmos.ops.context import Context
 from llmos.ops.datasets import MAX_ROWS, DatasetInfo, DatasetRows, ImportInfo
@@ -58,18 +57,11 @@ def router(allow: Any) -> APIRouter:
     )
     async def import_(request: Request, ctx: Context = Depends(context)) -> ImportInfo:
         """Import an uploaded file as a dataset version; nothing is stored when it fails."""
-        limit = request.app.state.runtime.config.max_upload_bytes
-        # the workspace's disk (a system /tmp may be a small RAM disk); outside an encrypted one
-        under = ctx.store.plain_dir(ctx.settings.cache_dir / "uploads")
-        async with receive_upload(request, limit, under) as upload:
-            name = upload.fields.get("name", "").strip()
-            if not name:
-                raise UsageError("name: required (the dataset name, a form field beside the file)")
-            assert upload.path is not None
+        async with named_upload(request, ctx, "dataset") as (upload, name):
             return await asyncio.to_thread(
                 ops.import_dataset,
                 ctx,
-                upload.path,
+                upload.file,
                 name,
                 label=upload.fields.get("label") or None,
                 format=upload.fields.get("format") or None,

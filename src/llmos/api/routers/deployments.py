@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from llmos.api.access import needs, op
 from llmos.api.dependencies import context
 from llmos.ops import deployments as ops
 from llmos.ops.context import Context
-from llmos.ops.deployments import DeploymentInfo
+from llmos.ops.deployments import DeploymentInfo, TrafficInfo
 from llmos.ops.feedback import FeedbackReceipt
 
 
@@ -36,7 +36,10 @@ class DeployRequest(BaseModel):
     model: str = Field(description="NAME[@V] of a registered model, or a zoo alias")
     name: str = Field(description="The deployment name")
     optimize: str | None = Field(
-        None, description="int8 (dynamic quantisation) or onnx (ONNX Runtime, fp32) for a text classifier"
+        None,
+        description="How a text classifier runs. None (default): ONNX Runtime (fp32, the same"
+        " outputs) for a whole classifier on a CPU, torch on a GPU or when the export fails;"
+        " onnx (ONNX Runtime, also for an adapter), int8 (dynamic quantisation) or torch",
     )
     pin: bool = Field(False, description="Never evict this deployment's adapter")
 
@@ -51,6 +54,15 @@ def router(allow: Any) -> APIRouter:
     @api.get("/{name}", response_model=DeploymentInfo, openapi_extra=op("deployment"))
     def show(name: str, ctx: Context = Depends(context)) -> DeploymentInfo:
         return ops.deployment(ctx, name)
+
+    @api.get("/{name}/traffic", response_model=TrafficInfo, openapi_extra=op("traffic"))
+    def traffic(
+        name: str,
+        seconds: int = Query(900, description="The window: 10 to 900 seconds"),
+        ctx: Context = Depends(context),
+    ) -> TrafficInfo:
+        """This replica's requests, latency and batch sizes per 10-second bucket."""
+        return ops.traffic(ctx, name, seconds)
 
     @api.post("", response_model=DeploymentInfo, openapi_extra=op("deploy"))
     def deploy(body: DeployRequest, ctx: Context = Depends(context)) -> DeploymentInfo:

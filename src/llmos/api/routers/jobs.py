@@ -77,6 +77,9 @@ class ModelPredictRequest(BaseModel):
     inputs: str | list[str | dict[str, Any]] = Field(
         description="A text, a list of texts, or rows as dicts of column values (multi-input models)"
     )
+    explain: bool = Field(
+        default=False, description="Add each prediction's per-token explanation (text classifiers)"
+    )
 
 
 def sse(events: Iterator[Any]) -> Iterator[str]:
@@ -199,6 +202,6 @@ def router(allow: Any) -> APIRouter:
     def predict(ref: str, body: ModelPredictRequest, ctx: Context = Depends(context)) -> Predictions:
         """Predictions of a registered model for rows (loaded in the server, kept for the next call)."""
         inputs = [body.inputs] if isinstance(body.inputs, str) else body.inputs
-        return ops_predict.predict(ctx, ref, inputs)
+        return ops_predict.predict(ctx, ref, inputs, explain=body.explain)
 
     return api

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmos.api.access import op
 from llmos.api.dependencies import context
@@ -18,16 +19,30 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
 FILE_TYPES = ("image/png", "application/json", "application/yaml", "application/octet-stream")
 
 
+class ShareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project: str = Field(description="The project to publish the model version to, read-only")
+
+
 def router(allow: Any) -> APIRouter:
     api = APIRouter(prefix="/v1/registry", tags=["registry"], dependencies=[Depends(allow)])
 
     @api.get("/models", response_model=list[ModelInfo], openapi_extra=op("models"))
-    def list_(name: str | None = None, ctx: Context = Depends(context)) -> list[ModelInfo]:
-        return ops.models(ctx, name)
+    def list_(
+        name: str | None = None,
+        limit: int | None = Query(None, description="At most this many versions (a page)"),
+        offset: int = Query(0, description="Skip this many versions first"),
+        ctx: Context = Depends(context),
+    ) -> list[ModelInfo]:
+        return ops.models(ctx, name, limit, offset)
 
     @api.get("/models/{ref}", response_model=ModelInfo, openapi_extra=op("model"))
     def show(ref: str, ctx: Context = Depends(context)) -> ModelInfo:
         return ops.model(ctx, ref)
+
+    @api.post("/models/{ref}/share", response_model=ModelInfo, openapi_extra=op("share_model"))
+    def share(ref: str, body: ShareRequest, ctx: Context = Depends(context)) -> ModelInfo:
+        return ops.share_model(ctx, ref, body.project)
 
     @api.get("/models/{ref}/lineage", response_model=Lineage, openapi_extra=op("lineage"))
     def lineage(ref: str, ctx: Context = Depends(context)) -> Lineage:

@@ -31,6 +31,11 @@ class TokenRequest(BaseModel):
     deployments: list[str] | None = Field(None, description="What an app token may call")
 
 
+class SuspendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resume: bool = Field(False, description="Give the token or user back")
+
+
 def router(allow: Any) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["users"], dependencies=[Depends(allow)])
 
@@ -64,5 +69,24 @@ def router(allow: Any) -> APIRouter:
                 f"token: give the token's id or its {PREFIX_CHARS}-character prefix, not the token"
             )
         return ops.revoke_token(ctx, token)
+
+    @api.post("/tokens/{token}/suspend", response_model=TokenInfo, openapi_extra=op("suspend_token"))
+    def suspend_token(
+        token: str, body: SuspendRequest | None = None, ctx: Context = Depends(context)
+    ) -> TokenInfo:
+        """`token`: the token's id or prefix; `{"resume": true}` gives it back."""
+        from llmos.security.identities import PREFIX_CHARS
+
+        if len(token) > PREFIX_CHARS and not token.isdigit():
+            raise UsageError(
+                f"token: give the token's id or its {PREFIX_CHARS}-character prefix, not the token"
+            )
+        return ops.suspend_token(ctx, token, (body or SuspendRequest()).resume)
+
+    @api.post("/users/{name}/suspend", response_model=UserInfo, openapi_extra=op("suspend_user"))
+    def suspend_user(
+        name: str, body: SuspendRequest | None = None, ctx: Context = Depends(context)
+    ) -> UserInfo:
+        return ops.suspend_user(ctx, name, (body or SuspendRequest()).resume)
 
     return api
