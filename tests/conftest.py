@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+def _thread_share() -> int:
+    """This test process's share of the cores: all of them, or under pytest-xdist (`-n N`)
+    one N-th of them, at least one."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, len(os.sched_getaffinity(0)) // max(1, workers))
+
+
+THREAD_SHARE = _thread_share()
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # The processes tests start (CLI, servers, kernels; a kernel still sets its jobs'
+    # threads from their cpus) take the worker's share too, not every core each. Threads
+    # that wait for the other worker's busy cores sleep rather than spin.
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(THREAD_SHARE))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # Tiny test models gain nothing from threads, and OpenMP threads spinning against another
 # busy process can slow them a hundredfold; tests on real models raise this themselves.
 torch.set_num_threads(1)
@@ -29,9 +47,10 @@ torch.set_num_threads(1)
 
 @pytest.fixture
 def threads():
-    """Two torch threads for a test on a real model (MiniLM, SmolLM2)."""
+    """Two torch threads for a test on a real model (MiniLM, SmolLM2), or this xdist
+    worker's share of the cores if that is fewer."""
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(2, THREAD_SHARE))
     yield
     torch.set_num_threads(before)
 
@@ -89,7 +108,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Tests known to take a minute or more (mostly waiting: schedules, kernels, servers). Under
+# pytest-xdist they start first, so that none of them is the last thing a worker runs while
+# the other has finished.
+LONG = ("e2e", "test_jobs_concurrency", "test_every_10s_fires_on_time", "behind_nginx", "test_ray_cluster")
+
+
+def _long(item: pytest.Item) -> bool:
+    return "slow" in item.keywords or any(word in item.nodeid for word in LONG)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "PYTEST_XDIST_WORKER" in os.environ:  # every worker collects the same order
+        items.sort(key=lambda item: not _long(item))
     if config.getoption("--backend") != "scale":
         return
     skip = pytest.mark.skip(reason="about the SQLite file itself (the scale backend has none)")
@@ -99,6 +130,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
         elif "default_backend_only" in item.keywords:
             item.add_marker(once)
+
+
+# --- pytest-xdist: tests that time themselves run alone -----------------------------------
+# Under `-n N` every test holds a shared lock on one file for its setup, call and teardown,
+# and a test marked `serial` (one that asserts on its own wall time) holds it exclusively:
+# it waits for the tests running on the other workers to end and none starts until it has.
+# A turnstile lock taken before either keeps a waiting serial test from being overtaken.
+# Without xdist there is nothing to wait for and no lock is taken.
+
+
+def _test_lock_paths() -> tuple[Path, Path] | None:
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None or "PYTEST_XDIST_WORKER" not in os.environ:
+        return None
+    import tempfile
+
+    base = Path(tempfile.gettempdir()) / f"llmos-tests-{run}"
+    return base.with_suffix(".lock"), base.with_suffix(".turn")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    paths = _test_lock_paths()
+    if paths is None:
+        return (yield)
+    import fcntl
+
+    exclusive = item.get_closest_marker("serial") is not None
+    with paths[0].open("a") as lock, paths[1].open("a") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turn, fcntl.LOCK_UN)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -365,3 +434,20 @@ def chat_rows(n: int, seed: int = 0) -> pd.DataFrame:
         messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         rows.append({"messages": json.dumps(messages), "question": question, "answer": answer})
     return pd.DataFrame(rows)
+
+
+def record_steps(monkeypatch: pytest.MonkeyPatch, step_s: float) -> list[tuple[float, list[int | None]]]:
+    """Slow the generation engine's decoding to `step_s` a step and record each step's time
+    and rows (their seeds): what the batching and cancellation tests read."""
+    from llmos.models.generation import Generator
+
+    seen: list[tuple[float, list[int | None]]] = []
+    original = Generator._sample
+
+    def slow(self: Any, logits: Any, rows: Any) -> Any:
+        seen.append((time.monotonic(), [r.params.seed for r in rows]))
+        time.sleep(step_s)
+        return original(self, logits, rows)
+
+    monkeypatch.setattr(Generator, "_sample", slow)
+    return seen

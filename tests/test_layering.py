@@ -88,7 +88,7 @@ def test_core_does_not_import_torch():
 # the security layer's policy (the api and `llmos serve` build it) and the serving runtime
 # (the data plane: the api's predict and OpenAI routes feed its batcher directly, and
 # `llmos serve` configures it); each other import is listed with its reason
-INTERFACE_MAY_USE = {"ops", "core", "spec", "security", "serve", "cli", "sdk", "api", "console"}
+INTERFACE_MAY_USE = {"ops", "core", "spec", "security", "serve", "cli", "sdk", "api", "console", "apps"}
 INTERFACE_EXCEPTIONS = {
     ("api/routers/openai.py", "models"): "the OpenAI routes build the generation engine's SamplingParams",
     ("api/routers/openai.py", "modalities"): "the OpenAI routes parse chat messages with the one chat driver",

@@ -52,7 +52,10 @@ CLI: dict[str, tuple[str, ...]] = {
     "models list": ("models",),
     "models show": ("model",),
     "models files": ("model_files",),
+    "models share": ("share_model",),
     "models download": ("model_file",),
+    "models metrics": ("run_metrics",),
+    "models export-run": ("export_run",),
     "train": ("submit_train", "job_events"),
     "eval": ("evaluate", "submit_eval"),
     "predict": ("predict", "predict_file", "submit_predict"),
@@ -68,9 +71,40 @@ CLI: dict[str, tuple[str, ...]] = {
     "schedule pause": ("pause_schedule",),
     "schedule resume": ("resume_schedule",),
     "schedule remove": ("remove_schedule",),
+    "kb import": ("import_collection",),
+    "kb list": ("collections",),
+    "kb show": ("collection",),
+    "kb search": ("search_collection",),
+    "kb add": ("add_documents",),
+    "kb delete": ("delete_documents",),
+    "auth token suspend": ("suspend_token",),
+    "auth user suspend": ("suspend_user",),
+    "project create": ("project_create",),
+    "project list": ("projects",),
+    "project show": ("project_show",),
+    "project delete": ("project_delete",),
+    "project grant": ("project_member_add",),
+    "project revoke": ("project_member_remove",),
+    "project quota": ("project_quota",),
     "kernel status": ("kernel_status",),
     "generate": ("generate",),
     "export": ("export",),
+    "recommend": ("recommend",),
+    "watch create": ("create_watch",),
+    "watch list": ("watches",),
+    "watch status": ("watch_status",),
+    "watch ingest": ("ingest_watch_file", "ingest_watch"),
+    "watch series": ("watch_series",),
+    "watch texts": ("watch_texts",),
+    "watch alerts": ("watch_alerts", "ack_watch_alert"),
+    "watch plot": ("plot_watch",),
+    "watch backfill": ("backfill_watch",),
+    "support create": ("support_create",),
+    "support list": ("support_assistants",),
+    "support open": ("support_open",),
+    "support ask": ("support_ask", "support_open"),
+    "support show": ("support_session",),
+    "support handoffs": ("support_handoffs",),
 }
 
 # operations an entry point offers under another name: {operation: {entry: name}}
@@ -104,7 +138,21 @@ ABSENT: dict[tuple[str, str], str] = {
     ("api", "predict_file"): "reads a file (or a folder of images) on the caller's machine and writes "
     "the predictions beside it; over HTTP, upload it as a dataset and run a batch job (submit_predict)",
     ("client", "predict_file"): "a local file's rows: upload it (import_dataset), then submit_predict",
+    ("api", "predict_deployment"): "over HTTP a deployment answers on its own route, served and batched "
+    "(POST /v1/deployments/{name}/predict)",
+    (
+        "client",
+        "predict_deployment",
+    ): "Client.predict calls a deployment (the server runs its --optimize copy)",
+    ("cli", "predict_deployment"): "for applications in the workspace's process (a watch's scoring); from a "
+    "shell, call the deployment over HTTP or `llmos predict` a model version",
+    ("cli", "traffic"): "a server's own recent requests, in its memory: read over HTTP (the console's "
+    "Deployments page, Client.traffic); `llmos serve`'s /metrics has the counters for a terminal",
     ("cli", "lineage"): "`llmos models show` prints the lineage the model's result carries",
+    ("api", "ingest_watch_file"): "reads files (and remembers offsets) on the workspace's machine; over "
+    "HTTP, post the rows in batches (ingest_watch, POST /v1/watches/{name}/texts)",
+    ("client", "ingest_watch_file"): "a client posts rows (ingest_watch); `llmos watch ingest --url` reads "
+    "the file here and posts it",
 }
 
 # what an entry point offers that is no operation, with the reason
@@ -157,6 +205,10 @@ ROUTES_WITHOUT_OPERATION = {
     ("POST", "/v1/completions"),
     ("POST", "/v1/deployments/{name}/predict"),
     ("GET", "/v1/models/{model}"),
+    # the web console's files and its session probe (llmos.console): no use case of the workspace
+    ("GET", "/console"),
+    ("GET", "/console/session"),
+    ("GET", "/console/{path:path}"),
 }
 
 

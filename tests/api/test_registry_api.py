@@ -43,3 +43,24 @@ def test_report_files(reg):
     download = schema["paths"]["/v1/registry/models/{ref}/files/{path}"]["get"]
     assert "image/png" in download["responses"]["200"]["content"]
     assert download["x-operation"] == "model_file" and download["x-permission"] == "models:read"
+
+
+def test_models_list_pages_in_the_server(reg, filled):
+    from tests.ops.conftest import register_fake
+
+    for name in ("alpha", "omega"):
+        register_fake(filled, name)
+    everything = [m["ref"] for m in reg.get("/v1/registry/models").json()]
+    assert everything == ["alpha@1", "omega@1", "tiny@1"]  # by name, then version
+    pages = [
+        [m["ref"] for m in reg.get("/v1/registry/models", params={"limit": 2, "offset": o}).json()]
+        for o in (0, 2, 4)
+    ]
+    assert pages == [["alpha@1", "omega@1"], ["tiny@1"], []]
+    assert [m.ref for m in filled.models(limit=1, offset=1)] == ["omega@1"]
+    for params, message in (
+        ({"limit": 0}, "limit must be at least 1 (got 0)"),
+        ({"offset": -1}, "offset must be >= 0 (got -1)"),
+    ):
+        r = reg.get("/v1/registry/models", params=params)
+        assert r.status_code == 422 and r.json()["error"]["message"] == message, r.text

@@ -169,13 +169,21 @@ def test_ctrl_c_cancels_the_training_job_and_registers_nothing(home, tmp_path, i
     subprocess.run([*cli, "data", "import", str(intents_csv), "--name", "intents"], env=env, check=True)
     spec = write_spec(tmp_path, tiny_spec(tiny_model_dir, train={"epochs": 1000, "seed": 1}))
     before = snapshot(home)
-    proc = subprocess.Popen(
-        [*cli, "train", str(spec), "--cpus", "1"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A shell that starts a command in the background (`make test &` in a script) ignores
+    # SIGINT for it, and the ignored disposition is inherited through exec down to this CLI,
+    # which then rightly ignores Ctrl-C. Here the CLI stands for a foreground command, so it
+    # starts with the default disposition: a handler set here is reset to it at exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [*cli, "train", str(spec), "--cpus", "1"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 120
     while not list((home / "jobs").glob("*/checkpoints/*.pt")):  # training is under way
         assert proc.poll() is None and time.monotonic() < deadline

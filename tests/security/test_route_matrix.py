@@ -30,11 +30,13 @@ from llmos.security.identities import (
     role_allows,
 )
 from llmos.security.policy import TokenPolicy, open_policy
+from llmos.security.watch import FailureLimiter
 from llmos.serve.runtime import ServeConfig, ServeRuntime
 
 THIS, OTHER = "chat", "other"
 CHAT = {"model": THIS, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 1}
 READS = {"data:read", "models:read", "jobs:read", "deployments:read", "metrics:read", "feedback:read"}
+READS |= {"projects:read"}  # F17
 # the contract of the README: what each role may do ("*": everything)
 RIGHTS: dict[str, set[str]] = {
     "admin": {"*"},
@@ -63,6 +65,10 @@ FEEDBACK_FILE = {
 ROUTES = [
     Route("GET", "/healthz", PUBLIC),
     Route("GET", "/metrics", "metrics:read"),
+    # the web console (files, and who the token speaks for; nulls for no usable token)
+    Route("GET", "/console", PUBLIC, {"follow_redirects": False}),
+    Route("GET", "/console/session", PUBLIC),
+    Route("GET", "/console/{path:path}", PUBLIC, url="/console/app.js"),
     # OpenAI-compatible
     Route("GET", "/v1/models", "deployments:read"),
     Route("GET", "/v1/models/{model}", "deployments:read", url=f"/v1/models/{THIS}"),
@@ -76,6 +82,7 @@ ROUTES = [
     Route("POST", "/v1/deployments", "deployments:write", {"json": {"model": "nope", "name": "scratch"}}),
     Route("DELETE", "/v1/deployments/{name}", "deployments:write", url="/v1/deployments/scratch"),
     Route("POST", "/v1/deployments/{name}/predict", "predict", {"json": {"inputs": ["hi"]}}),
+    Route("POST", "/v1/deployments/{name}/recommend", "predict", {"json": {"user": "u1", "k": 3}}),
     # feedback
     Route("POST", "/v1/deployments/{name}/feedback", "predict",
           {"json": {"request_id": "nope", "label": "x"}}),
@@ -85,6 +92,7 @@ ROUTES = [
     # monitoring
     Route("GET", "/v1/deployments/{name}/monitor", "metrics:read"),
     Route("GET", "/v1/deployments/{name}/monitor/chart", "metrics:read"),
+    Route("GET", "/v1/deployments/{name}/traffic", "metrics:read", {"params": {"seconds": 60}}),
     Route("GET", "/v1/alerts", "metrics:read"),
     # adaptation and active learning
     Route("POST", "/v1/deployments/{name}/adapt", "adapt", {"json": {"epochs": 1}}),
@@ -99,6 +107,8 @@ ROUTES = [
     Route("GET", "/v1/tokens", "users:admin"),
     Route("POST", "/v1/tokens", "users:admin", {"json": {"user": "ghost"}}),
     Route("DELETE", "/v1/tokens/{token}", "users:admin", url="/v1/tokens/999"),
+    Route("POST", "/v1/tokens/{token}/suspend", "users:admin", url="/v1/tokens/999/suspend"),
+    Route("POST", "/v1/users/{name}/suspend", "users:admin", url="/v1/users/ghost/suspend"),
     Route("GET", "/v1/audit", "audit:read", {"params": {"limit": 3}}),
     Route("GET", "/v1/audit/verify", "audit:read"),
     Route("GET", "/v1/keys", "keys:admin"),
@@ -115,8 +125,13 @@ ROUTES = [
     Route("GET", "/v1/registry/models/{ref}", "models:read", url="/v1/registry/models/nope"),
     Route("GET", "/v1/registry/models/{ref}/lineage", "models:read", url="/v1/registry/models/nope/lineage"),
     Route("GET", "/v1/registry/models/{ref}/files", "models:read", url="/v1/registry/models/nope/files"),
+    Route("GET", "/v1/registry/models/{ref}/metrics", "models:read", url="/v1/registry/models/nope/metrics"),
+    Route("POST", "/v1/registry/models/{ref}/export", "models:write", {"json": {"to": "sqlite:///x.db"}},
+          url="/v1/registry/models/nope/export"),
     Route("GET", "/v1/registry/models/{ref}/files/{path:path}", "models:read",
           url="/v1/registry/models/nope/files/report/metrics.json"),
+    Route("POST", "/v1/registry/models/{ref}/share", "models:write", {"json": {"project": "default"}},
+          url="/v1/registry/models/nope/share"),
     Route("GET", "/v1/registry/zoo", "models:read"),
     # jobs and the training plane (an invalid spec and unknown ids: nothing is queued)
     Route("POST", "/v1/jobs", "train", {"json": {"kind": "train", "spec": {"name": "x"}}}),
@@ -135,8 +150,55 @@ ROUTES = [
     Route("DELETE", "/v1/schedules/{name}", "train", url="/v1/schedules/ghost"),
     Route("POST", "/v1/schedules/{name}/pause", "train", url="/v1/schedules/ghost/pause"),
     Route("POST", "/v1/schedules/{name}/resume", "train", url="/v1/schedules/ghost/resume"),
+    # watches (an unknown classifier and unknown watches: nothing is stored or changed)
+    Route("GET", "/v1/watches", "data:read"),
+    Route("POST", "/v1/watches", "data:write", {"json": {"name": "scratch", "classifier": "ghost"}}),
+    Route("GET", "/v1/watches/{name}", "data:read", url="/v1/watches/ghost"),
+    Route("POST", "/v1/watches/{name}/texts", "data:write",
+          {"json": {"rows": [{"text": "hi", "timestamp": "2026-01-01T00:00:00Z"}]}},
+          url="/v1/watches/ghost/texts"),
+    Route("GET", "/v1/watches/{name}/texts", "data:read", url="/v1/watches/ghost/texts"),
+    Route("POST", "/v1/watches/{name}/backfill", "data:write", {"json": {"data": "intents"}},
+          url="/v1/watches/ghost/backfill"),
+    Route("GET", "/v1/watches/{name}/series", "data:read", url="/v1/watches/ghost/series"),
+    Route("GET", "/v1/watches/{name}/alerts", "data:read", url="/v1/watches/ghost/alerts"),
+    Route("POST", "/v1/watches/{name}/alerts/{alert_id}/ack", "data:write",
+          url="/v1/watches/ghost/alerts/1/ack"),
+    Route("GET", "/v1/watches/{name}/plot", "data:read", url="/v1/watches/ghost/plot"),
     Route("POST", "/v1/registry/models/{ref}/predict", "predict", {"json": {"inputs": ["hi"]}},
           url="/v1/registry/models/nope/predict"),
+    # the support assistant (unknown deployments, assistants and sessions: nothing is stored;
+    # an app token calls an assistant by name, and a session's routes through its assistant)
+    Route("POST", "/v1/support/assistants", "deployments:write",
+          {"json": {"name": "desk", "config": {"intents": "ghost"}}}),
+    Route("GET", "/v1/support/assistants", "deployments:read"),
+    Route("POST", "/v1/support/sessions", "predict", {"json": {"assistant": THIS}}),
+    Route("GET", "/v1/support/sessions/{session}", "predict", url="/v1/support/sessions/ghost"),
+    Route("POST", "/v1/support/sessions/{session}/messages", "predict", {"json": {"message": "hi"}},
+          url="/v1/support/sessions/ghost/messages"),
+    Route("GET", "/v1/support/handoffs", "feedback:read"),
+    # knowledge collections (an empty upload and unknown collections: nothing is stored)
+    Route("POST", "/v1/knowledge", "data:write",
+          {"files": {"file": ("empty.md", b"")}, "data": {"name": "scratch"}}),
+    Route("POST", "/v1/knowledge/documents", "data:write",
+          {"files": {"file": ("empty.md", b"")}, "data": {"name": "ghost"}}),
+    Route("GET", "/v1/knowledge", "data:read"),
+    Route("GET", "/v1/knowledge/{ref}", "data:read", url="/v1/knowledge/ghost"),
+    Route("POST", "/v1/knowledge/{ref}/search", "data:read", {"json": {"query": "hi"}},
+          url="/v1/knowledge/ghost/search"),
+    Route("DELETE", "/v1/knowledge/{name}/documents", "data:write", {"params": {"source": "a.md"}},
+          url="/v1/knowledge/ghost/documents"),
+    # projects (F17: a bad name and unknown projects: nothing is stored or changed)
+    Route("GET", "/v1/projects", "projects:read"),
+    Route("POST", "/v1/projects", "projects:admin", {"json": {"name": "Bad Name!"}}),
+    Route("GET", "/v1/projects/{name}", "projects:read", url="/v1/projects/default"),
+    Route("DELETE", "/v1/projects/{name}", "projects:admin", url="/v1/projects/ghost"),
+    Route("PUT", "/v1/projects/{name}/members/{user}", "projects:admin", {"json": {"role": "viewer"}},
+          url="/v1/projects/ghost/members/ghost"),
+    Route("DELETE", "/v1/projects/{name}/members/{user}", "projects:admin",
+          url="/v1/projects/ghost/members/ghost"),
+    Route("PATCH", "/v1/projects/{name}/quotas", "projects:admin", {"json": {"requests_per_day": 5}},
+          url="/v1/projects/ghost/quotas"),
 ]  # fmt: skip
 
 
@@ -164,7 +226,9 @@ def served(ws, tiny_lm_dir):
     headers = {k: {"Authorization": f"Bearer {v}"} for k, v in tokens.items()}
     headers["none"] = {}
     headers["malformed"] = {"Authorization": f"Token {tokens['admin']}"}
-    app = create_app(ServeRuntime(store, ServeConfig(max_wait_ms=1)), TokenPolicy(store))
+    # every caller comes from one address: the failed-authentication limit (F17) is lifted here
+    policy = TokenPolicy(store, failures=FailureLimiter(limit=10**6))
+    app = create_app(ServeRuntime(store, ServeConfig(max_wait_ms=1)), policy)
     with TestClient(app) as client:
         yield app, client, headers
 
@@ -184,6 +248,8 @@ def expected(caller: str, route: Route, declared: dict[str, Any]) -> bool:
     rights = RIGHTS[role]
     if "*" not in rights and route.permission not in rights:
         return False
+    if str(declared.get("x-deployment", "")).startswith("session:"):
+        return role != "app"  # the examples' session is unknown: it belongs to no assistant
     return role != "app" or (bool(declared.get("x-deployment")) and caller == "app-this")
 
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
 from llmos.api.server import free_port
 from llmos.store.schema import Feedback
+from tests.servers import llmos_serve, wait_healthy
 
 EVENTS = 1000
 THREADS = 4
@@ -23,21 +22,9 @@ LABELS = ["card", "refund", "transfer"]
 
 
 def _start(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    command = [sys.executable, "-m", "llmos.cli.main", "--home", str(home), "serve", "--port", str(port)]
-    proc = subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
+    proc = llmos_serve(home, port, log)
+    wait_healthy(proc, port, log, timeout=60)
+    return proc
 
 
 def test_acknowledged_feedback_survives_sigkill(lora_ws, tmp_path):

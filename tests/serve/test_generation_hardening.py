@@ -17,6 +17,7 @@ from llmos.api.server import ServerThread
 from llmos.models.generation import GenerationEngine, Generator
 from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
+from tests.conftest import record_steps
 
 STEP_S = 0.03
 
@@ -24,16 +25,7 @@ STEP_S = 0.03
 @pytest.fixture
 def steps(monkeypatch):
     """Slow decoding (STEP_S a step) and record each step's rows (their seeds)."""
-    seen: list[tuple[float, list[int | None]]] = []
-    original = Generator._sample
-
-    def slow(self, logits, rows):
-        seen.append((time.monotonic(), [r.params.seed for r in rows]))
-        time.sleep(STEP_S)
-        return original(self, logits, rows)
-
-    monkeypatch.setattr(Generator, "_sample", slow)
-    return seen
+    return record_steps(monkeypatch, STEP_S)
 
 
 @pytest.fixture
@@ -74,6 +66,7 @@ def test_a_timed_out_generation_leaves_the_batch_and_the_engine_serving(tiny, st
         assert health.status_code == 200 and health.json()["status"] == "ok"
 
 
+@pytest.mark.serial  # asserts on its own wall time
 def test_a_client_that_goes_away_frees_its_slot(tiny, steps):
     with ServerThread(tiny.store, ServeConfig(max_wait_ms=1), policy=open_policy()) as url:
         # a stream whose client closes it after the first piece of text
@@ -125,6 +118,7 @@ def test_a_dead_engine_is_not_healthy(tiny, monkeypatch):
         assert "generation engine died: RuntimeError: boom" in health.json()["problems"][0]
 
 
+@pytest.mark.serial  # asserts on its own wall time
 def test_limits_answer_400_at_once(tiny):
     config = ServeConfig(max_wait_ms=1, max_new_tokens=50)
     with ServerThread(tiny.store, config, policy=open_policy()) as url:

@@ -79,6 +79,7 @@ def test_a_reordered_entry_is_named(store):
     assert not verdict.ok and (verdict.bad_id, verdict.problem) == (5, "reordered")
 
 
+@pytest.mark.serial
 def test_ten_thousand_events_verify_in_under_a_second(store):
     _fill(store, 10_000)
     start = time.perf_counter()

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from llmos.core.settings import Settings
 from llmos.store import Store, audit, migrations
 from llmos.store.datasets import get_dataset, load_frame
-from llmos.store.deployments import get_deployment
+from llmos.store.deployments import find_deployment, get_deployment
 from llmos.store.feedback import count_feedback, labelled_feedback
 from llmos.store.models import get_model
 
@@ -62,3 +62,33 @@ def test_release_code_refuses_the_upgraded_database(tmp_path):
     con = sqlite3.connect(home / "llmos.db")
     (version,) = con.execute("SELECT version FROM llmos_schema").fetchone()
     assert version > migrations.LEGACY_LATEST
+
+
+def test_a_workspace_made_before_projects_opens_with_everything_in_default(tmp_path):
+    """F17: every row of the old workspace lands in `default`, names stay theirs, and a new
+    project may reuse them; the audit chain still verifies, with new events in any project."""
+    from llmos.store.projects import create_project, list_projects
+    from llmos.store.schema import Base, Scoped
+    from llmos.store.scope import in_project
+
+    home = _unpack(tmp_path)
+    scoped = [t.name for t in Base.metadata.sorted_tables if "project" in t.c]
+    con = sqlite3.connect(home / "llmos.db")
+    old = {n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in scoped if t in old}
+    con.close()
+    assert sum(before.values()) > 10  # datasets, models, deployments, feedback, audit events ...
+    store = Store(Settings.resolve(home))
+    assert [p.name for p in list_projects(store)] == ["default"]
+    with store.engine.connect() as conn:
+        for table, count in before.items():  # every row kept (the tables copied to change
+            rows = conn.execute(text(f"SELECT project, count(*) FROM {table} GROUP BY project")).all()
+            assert [tuple(r) for r in rows] == ([("default", count)] if count else []), table  # UNIQUE)
+    assert issubclass(type(get_dataset(store, "intents")), Scoped)
+    create_project(store, "alpha")
+    with in_project("alpha"):
+        assert find_deployment(store, "support") is None  # default's names are not alpha's
+        audit.record(store, "upgrade.check", "alpha")
+    assert get_deployment(store, "support").options == {"max_batch": 8}
+    verdict = audit.verify(store)
+    assert verdict.ok and verdict.count == 6 + 2  # the project's creation and the check
