@@ -1,25 +1,37 @@
-"""Serving throughput and memory: `llmos serve` against a plain FastAPI server.
+"""Serving throughput, CPU per request and memory: `llmos deploy` (its default) against
+the strongest peer an expert would set up, Ray Serve, and a plain FastAPI server.
 
 (a) Throughput. One MiniLM intent classifier (full fine-tuning, 1 epoch on the bundled
-12-intent Banking77 demo set). At 1, 8, 32 and 64 concurrent clients, each client sends
-one-text requests back to back for `--duration` seconds to
-- llmos: `llmos serve` with the classifier deployed (requests batched per base model),
-  as it is (torch), with `--optimize int8` and with `--optimize onnx` (ONNX Runtime, fp32);
-- plain: a FastAPI app whose route calls a transformers `pipeline("text-classification")`
-  per request, over the same fine-tuned MiniLM encoder weights (a
-  `BertForSequenceClassification`: the same compute, its own head), as a simple server
-  would. Both servers run in their own process with one torch thread per forward pass:
-  FastAPI runs the plain route in its thread pool, so it runs one request per core at
-  once; llmos runs `--workers` batch threads (default: one per core).
+12-intent Banking77 demo set). At each level of concurrent clients (default 1, 8, 32
+and 64), each client sends one-text requests back to back for `--duration` seconds to
+- llmos: `llmos serve` with the classifier deployed with no flag (the default: ONNX
+  Runtime, fp32, for a whole classifier on a CPU; requests batched per model), and with
+  `--optimize torch` (the opt-out) and `--optimize int8`;
+- ray-serve (the strong peer): Ray Serve with `@serve.batch` (up to 64 requests, 2 ms
+  wait) over the same ONNX graph llmos exported (read from its cache), the classifier's
+  own tokenizer, one replica per core with one ONNX Runtime thread each;
+- plain (the weak baseline): a FastAPI app whose route calls a transformers
+  `pipeline("text-classification")` per request, over the same fine-tuned MiniLM encoder
+  weights (a `BertForSequenceClassification`: the same compute, its own head), as a
+  simple server would. FastAPI runs the plain route in its thread pool, so it runs one
+  request per core at once; llmos runs `--workers` batch threads (default: one per core).
+Every server runs in processes of its own with one thread per forward pass. For each
+one the CPU time of its whole process tree (Ray: driver, GCS, raylet, proxy, controller
+and replicas) over the timed window is divided by the requests answered; llmos's is set
+beside the CPU time of the bare ONNX Runtime forward pass (one thread) over batches of
+the size its server ran (the mean of its `llmos_batch_inputs` histogram), per request.
 (b) Memory. 100 MiniLM-LoRA deployments (one LoRA model trained, 99 copies with
 perturbed adapter and head weights, each registered and deployed) on one `llmos serve`:
 resident memory after the first deployment has answered and after all 100 have, the
 pager's own accounting, and the latency of each adapter's first (cold) request.
 
-Prints both tables and writes `benchmarks/results/bench_serve.json`.
+Prints the tables and writes `benchmarks/results/bench_serve.json` (with `--adapters 0`,
+the memory figures of the previous result file are kept, marked so). The load generator
+shares the CPU with the server under test; figures taken while other work runs on the
+machine are labelled "loaded" (`--loaded`).
 
-    python benchmarks/bench_serve.py                # about 7 minutes on two cores
-    python benchmarks/bench_serve.py --duration 4 --levels 1,8 --adapters 0
+    python benchmarks/bench_serve.py                # about 8 minutes on two cores
+    python benchmarks/bench_serve.py --duration 10 --levels 32 --adapters 0 --loaded
 """
 
 from __future__ import annotations
@@ -69,19 +81,90 @@ def predict(body: Body):
     return {"predictions": [classify(text) for text in body.inputs]}
 """
 
+# Ray Serve as its documentation sets up a batched CPU model: `@serve.batch` gathers the
+# concurrent single-text calls of a replica into one forward pass, and the replicas (one
+# per core) each run one ONNX Runtime thread over the same graph llmos exported.
+RAY_SERVER = """
+import json, sys, time
+import numpy as np
+import onnxruntime as ort
+import ray
+from ray import serve
+from starlette.requests import Request
+from transformers import AutoTokenizer
 
-def start(cmd: list[str], url: str) -> subprocess.Popen[bytes]:
+graph, tokenizer_dir, config_path, port, replicas, max_batch = sys.argv[1:7]
+config = json.load(open(config_path))
+labels, max_length = config["output"]["labels"], config["input"]["max_length"]
+ray.init(num_cpus=int(replicas), include_dashboard=False, log_to_driver=False)
+serve.start(http_options={"host": "127.0.0.1", "port": int(port)})
+
+@serve.deployment(num_replicas=int(replicas), max_ongoing_requests=256, ray_actor_options={"num_cpus": 1})
+class Classifier:
+    def __init__(self):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+
+    @serve.batch(max_batch_size=int(max_batch), batch_wait_timeout_s=0.002)
+    async def classify(self, texts):
+        enc = self.tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="np")
+        logits = self.session.run(None, {"input_ids": enc["input_ids"].astype(np.int64),
+                                         "attention_mask": enc["attention_mask"].astype(np.int64)})[0]
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return [{"label": labels[int(p.argmax())], "score": round(float(p.max()), 6),
+                 "probabilities": {l: round(float(v), 6) for l, v in zip(labels, p)}} for p in probs]
+
+    async def __call__(self, request: Request):
+        body = await request.json()
+        return {"predictions": [await self.classify(text) for text in body["inputs"]]}
+
+serve.run(Classifier.bind(), route_prefix="/predict")
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def start(cmd: list[str], url: str, route: str | None = None) -> subprocess.Popen[bytes]:
+    """Start a server and wait until it answers: `route` a prediction (Ray's proxy answers
+    before its replicas are up; llmos loads the model on the first request), else /docs."""
     proc = subprocess.Popen(cmd, env=SERVER_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 900  # Ray takes minutes to come up on a busy 2-core machine
     while True:
         try:
-            httpx.get(url + "/docs", timeout=2)
-            return proc
+            if route is None:
+                httpx.get(url + "/docs", timeout=2)
+                return proc
+            if httpx.post(url + route, json={"inputs": ["hello"]}, timeout=120).status_code == 200:
+                return proc
         except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                detail = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-                raise SystemExit(f"server did not start: {detail}") from None
-            time.sleep(0.3)
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            detail = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            raise SystemExit(f"server did not start: {detail}") from None
+        time.sleep(0.5)
+
+
+def tree_cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds of a server's process and every process under it (Ray
+    starts its GCS, raylet, proxy, controller and replica workers below its driver)."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(proc.pid)
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # a process that ended between the listing and the read
+            continue
+    return total
 
 
 def llmos_serve(home: Path, port: int, *options: str) -> list[str]:
@@ -91,11 +174,23 @@ def llmos_serve(home: Path, port: int, *options: str) -> list[str]:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a server and everything it started (Ray's processes too)."""
+    import psutil
+
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
     proc.terminate()
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            continue
 
 
 async def post(
@@ -106,9 +201,17 @@ async def post(
     await writer.drain()
     status_line, *headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
     length = next((int(h.split(":", 1)[1]) for h in headers if h.lower().startswith("content-length:")), None)
-    if length is None:
-        raise SystemExit(f"response without Content-Length: {status_line}")
-    return int(status_line.split()[1]), await reader.readexactly(length)
+    if length is not None:
+        return int(status_line.split()[1]), await reader.readexactly(length)
+    if not any(h.lower().replace(" ", "") == "transfer-encoding:chunked" for h in headers):
+        raise SystemExit(f"response without Content-Length or chunks: {status_line}")
+    body = b""  # Ray Serve's proxy answers in chunks
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        chunk = await reader.readexactly(size + 2)
+        if size == 0:
+            return int(status_line.split()[1]), body
+        body += chunk[:-2]
 
 
 async def load(url: str, texts: list[str], clients: int, duration: float) -> dict[str, Any]:
@@ -176,64 +279,144 @@ def train(ws: Any, method: str, name: str) -> str:
     return str(outcome.model.ref)
 
 
+def onnx_forward_cpu(graph: Path, folder: Path, texts: list[str], batch: int, seconds: float) -> float:
+    """CPU seconds per request of the bare ONNX Runtime forward pass (one thread, the graph
+    the servers run) over batches of `batch` of the benchmark's texts, padded per batch:
+    what a server would spend if nothing but the model cost anything."""
+    import numpy as np
+    import onnxruntime as ort
+    from transformers import AutoTokenizer
+
+    config = json.loads((folder / "llmos_model.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    feeds = []
+    for i in range(0, len(texts) - batch + 1, batch):
+        enc = tokenizer(
+            texts[i : i + batch],
+            truncation=True,
+            max_length=config["input"]["max_length"],
+            padding=True,
+            return_tensors="np",
+        )
+        feeds.append({k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")})
+    session.run(None, feeds[0])  # warm up
+    requests, began, end = 0, time.process_time(), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for feed in feeds:
+            session.run(None, feed)
+            requests += batch
+    return (time.process_time() - began) / requests
+
+
+def batch_totals(url: str) -> tuple[float, float]:
+    """(inputs, batches) a llmos server has run so far, from its `llmos_batch_inputs` histogram."""
+    found = {}
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        for key in ("llmos_batch_inputs_sum", "llmos_batch_inputs_count"):
+            if line.startswith(key + " "):
+                found[key] = float(line.split()[1])
+    return found.get("llmos_batch_inputs_sum", 0.0), found.get("llmos_batch_inputs_count", 0.0)
+
+
 def throughput(
-    ws: Any, home: Path, texts: list[str], levels: list[int], duration: float, workers: int
-) -> list[dict[str, Any]]:
+    ws: Any,
+    home: Path,
+    texts: list[str],
+    levels: list[int],
+    duration: float,
+    workers: int,
+    servers_wanted: list[str],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from llmos.models.onnx import graph_path
+
     ref = train(ws, "full", "clf")
-    ws.deploy(ref, "clf")
+    ws.deploy(ref, "clf")  # no flag: the default
+    ws.deploy(ref, "clf-torch", optimize="torch")
     ws.deploy(ref, "clf-int8", optimize="int8")
-    ws.deploy(ref, "clf-onnx", optimize="onnx")
     folder = ws.model_path(ref)
     labels = len(json.loads((folder / "llmos_model.json").read_text())["output"]["labels"])
     (home / "plain_server.py").write_text(textwrap.dedent(PLAIN_SERVER))
+    (home / "ray_server.py").write_text(textwrap.dedent(RAY_SERVER))
     plain_argv = [str(folder / "encoder"), str(folder / "tokenizer"), str(labels)]
     plain = f"import sys, uvicorn; sys.argv[1:] = {plain_argv!r}; sys.path.insert(0, {str(home)!r}); "
     plain += "import plain_server; uvicorn.run(plain_server.app, port=8932, log_level='warning')"
+    graph = graph_path(folder)  # written by the default deployment's first load
+    ray_cmd = [sys.executable, str(home / "ray_server.py"), str(graph), str(folder / "tokenizer")]
+    ray_cmd += [str(folder / "llmos_model.json"), "8936", str(workers), "64"]
     rows = []
     batching = ["--max-batch", "64", "--max-wait-ms", "2", "--max-queue", "1024", "--workers", str(workers)]
     servers = {
         "llmos": (llmos_serve(home, 8931, *batching), "http://127.0.0.1:8931", "/v1/deployments/clf/predict"),
+        "llmos-torch": (
+            llmos_serve(home, 8935, *batching),
+            "http://127.0.0.1:8935",
+            "/v1/deployments/clf-torch/predict",
+        ),
         "llmos-int8": (
             llmos_serve(home, 8934, *batching),
             "http://127.0.0.1:8934",
             "/v1/deployments/clf-int8/predict",
         ),
-        "llmos-onnx": (
-            llmos_serve(home, 8935, *batching),
-            "http://127.0.0.1:8935",
-            "/v1/deployments/clf-onnx/predict",
-        ),
+        "ray-serve": (ray_cmd, "http://127.0.0.1:8936", "/predict"),
         "plain": ([sys.executable, "-c", plain], "http://127.0.0.1:8932", "/predict"),
     }
-    for name, (cmd, url, route) in servers.items():
-        proc = start(cmd, url)
+    batches: dict[str, Any] = {}
+    for name in ["llmos", *(n for n in servers if n != "llmos")]:  # llmos first: it exports the graph
+        if name not in servers_wanted:
+            continue
+        cmd, url, route = servers[name]
+        proc = start(cmd, url, route)
         try:
-            asyncio.run(load(url + route, texts, 4, 2.0))  # warm up (loads the model)
+            asyncio.run(load(url + route, texts, 4, 2.0))  # warm up
             for clients in levels:
+                before = batch_totals(url) if name == "llmos" else (0.0, 0.0)
+                cpu = tree_cpu_s(proc)
                 result = asyncio.run(load(url + route, texts, clients, duration))
+                cpu = tree_cpu_s(proc) - cpu
+                result["server_cpu_ms_per_request"] = round(1000 * cpu / max(result["requests"], 1), 3)
+                if name == "llmos":
+                    after = batch_totals(url)
+                    ran = after[1] - before[1]
+                    batches[str(clients)] = (after[0] - before[0]) / ran if ran else None
                 rows.append({"server": name, **result})
                 print(
-                    f"{name:10} {clients:3} clients: {result['requests_per_s']:7.1f} req/s  "
-                    f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  errors {result['errors']}",
+                    f"{name:11} {clients:3} clients: {result['requests_per_s']:7.1f} req/s  "
+                    f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  "
+                    f"CPU {result['server_cpu_ms_per_request']} ms/request  errors {result['errors']}",
                     flush=True,
                 )
         finally:
             stop(proc)
-    return rows
+    bare: dict[str, Any] = {}
+    for clients, batch in batches.items():
+        if batch is None:
+            continue
+        size = max(1, round(batch))
+        cpu = onnx_forward_cpu(graph, folder, texts, size, min(duration, 5.0))
+        bare[clients] = {"mean_batch": round(batch, 2), "bare_onnx_cpu_ms_per_request": round(1000 * cpu, 3)}
+    return rows, bare
 
 
-def perturbed_copy(ws: Any, source: Path, name: str, seed: int) -> str:
+def perturbed_copy(ws: Any, source: Path, name: str, seed: int, redraw: Any = None) -> str:
+    """Register a copy of LoRA model folder `source` whose adapter and head weights are
+    redrawn by `redraw(tensor, generator)` (default: 1% noise added)."""
     import torch
     from safetensors.torch import load_file, save_file
 
     from llmos.store.models import register_model
 
+    if redraw is None:
+        redraw = lambda v, gen: v + 0.01 * torch.randn(v.shape, generator=gen)  # noqa: E731
     folder = Path(tempfile.mkdtemp()) / name
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("report"))
     gen = torch.Generator().manual_seed(seed)
     for path in [*(folder / "adapter").glob("*.safetensors"), folder / "head.safetensors"]:
         tensors = load_file(str(path))
-        save_file({k: v + 0.01 * torch.randn(v.shape, generator=gen) for k, v in tensors.items()}, str(path))
+        save_file({k: redraw(v, gen) for k, v in tensors.items()}, str(path))
     base = ws.model("lora0")
     row = register_model(
         ws.store,
@@ -321,11 +504,66 @@ def print_memory(m: dict[str, Any]) -> None:
     )
 
 
+def compare(rows: list[dict[str, Any]], bare: dict[str, Any], levels: list[int]) -> list[dict[str, Any]]:
+    """Each server beside plain and beside Ray Serve at each level, printed as a table;
+    llmos's CPU per request beside the bare ONNX forward pass of its mean batch."""
+    print(
+        "\nserver      | clients | req/s | vs plain | vs ray-serve | p50 ms | p99 ms | p99 vs ray"
+        " | CPU ms/req | vs bare ONNX | cores used | req per CPU s"
+    )
+    comparison = []
+    for clients in levels:
+        at = {r["server"]: r for r in rows if r["clients"] == clients}
+        plain, ray = at["plain"], at.get("ray-serve")
+        for name, a in at.items():
+            entry: dict[str, Any] = {
+                "server": name,
+                "clients": clients,
+                "throughput_x": round(a["requests_per_s"] / plain["requests_per_s"], 2),
+                "p99_ratio": round(a["p99_ms"] / plain["p99_ms"], 3),
+            }
+            if ray is not None:
+                entry["throughput_vs_ray_x"] = round(a["requests_per_s"] / ray["requests_per_s"], 2)
+                entry["p99_vs_ray"] = round(a["p99_ms"] / ray["p99_ms"], 3)
+            # under load the servers get unequal shares of the CPU (Ray runs a dozen
+            # processes, llmos one): requests per CPU second compares them at equal CPU
+            cpu_ms = a["server_cpu_ms_per_request"]
+            entry["server_cores"] = round(a["requests_per_s"] * cpu_ms / 1000, 2)
+            entry["requests_per_cpu_s"] = round(1000 / cpu_ms, 1) if cpu_ms else None
+            floor = bare.get(str(clients))
+            if floor is not None:
+                entry["cpu_vs_bare_onnx_x"] = round(
+                    a["server_cpu_ms_per_request"] / floor["bare_onnx_cpu_ms_per_request"], 2
+                )
+            comparison.append(entry)
+            print(
+                f"{name:11} | {clients:7} | {a['requests_per_s']:5} | {entry['throughput_x']:7}x | "
+                f"{entry.get('throughput_vs_ray_x', '-'):11}x | {a['p50_ms']:6} | {a['p99_ms']:6} | "
+                f"{entry.get('p99_vs_ray', '-'):10} | {a['server_cpu_ms_per_request']:10} | "
+                f"{entry.get('cpu_vs_bare_onnx_x', '-')} | {entry['server_cores']} | "
+                f"{entry['requests_per_cpu_s']}"
+            )
+    for clients, floor in bare.items():
+        print(
+            f"bare ONNX forward pass at {clients} clients (llmos mean batch {floor['mean_batch']}): "
+            f"{floor['bare_onnx_cpu_ms_per_request']} ms CPU per request"
+        )
+    return comparison
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per concurrency level")
     parser.add_argument("--levels", default="1,8,32,64")
     parser.add_argument("--adapters", type=int, default=100, help="LoRA deployments for (b); 0 skips (b)")
+    parser.add_argument(
+        "--servers",
+        default="llmos,llmos-torch,llmos-int8,ray-serve,plain",
+        help="which servers to load (llmos is the default deployment; plain is always the reference)",
+    )
+    parser.add_argument(
+        "--loaded", action="store_true", help="label the figures as taken while other work shared the CPU"
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -347,33 +585,32 @@ def main() -> None:
     ws.import_dataset(DEMO / "banking_demo_test.csv", "demo-test")
     texts = pd.read_csv(DEMO / "banking_demo_test.csv")["text"].tolist()
     levels = [int(x) for x in args.levels.split(",")]
-    rows = throughput(ws, home, texts, levels, args.duration, args.workers)
+    wanted = sorted({*args.servers.split(","), "llmos", "plain"})
+    rows, bare = throughput(ws, home, texts, levels, args.duration, args.workers, wanted)
     mem = memory(ws, home, args.adapters) if args.adapters else None
-    print("\nserver     | clients | req/s | vs plain | p50 ms | p99 ms | p99 vs plain")
-    comparison = []
-    for clients in levels:
-        b = next(r for r in rows if r["server"] == "plain" and r["clients"] == clients)
-        for a in (r for r in rows if r["clients"] == clients):
-            speedup = round(a["requests_per_s"] / b["requests_per_s"], 2)
-            p99 = round(a["p99_ms"] / b["p99_ms"], 3)
-            comparison.append(
-                {"server": a["server"], "clients": clients, "throughput_x": speedup, "p99_ratio": p99}
-            )
-            print(
-                f"{a['server']:10} | {clients:7} | {a['requests_per_s']:5} | {speedup:7}x | "
-                f"{a['p50_ms']:6} | {a['p99_ms']:6} | {p99}"
-            )
+    kept = False
+    if mem is None:  # keep the memory figures of the last full run
+        previous = Path(__file__).resolve().parent / "results" / "bench_serve.json"
+        if previous.exists():
+            mem, kept = json.loads(previous.read_text()).get("memory"), True
+    comparison = compare(rows, bare, levels)
     if mem is not None:
         print_memory(mem)
+    note = "2-core CPU; the load generator runs on the same cores"
+    if args.loaded:
+        note += "; loaded: other work shared the CPU during the run"
     path = write_result(
         "bench_serve",
         {
-            "machine": {**machine(), "note": "2-core CPU; the load generator runs on the same cores"},
+            "machine": {**machine(), "note": note},
+            "loaded": args.loaded,
             "duration_s": args.duration,
             "llmos_workers": args.workers,
             "throughput": rows,
+            "bare_onnx_forward": bare,
             "comparison": comparison,
             "memory": mem,
+            "memory_from_previous_run": kept,
         },
     )
     print(f"wrote {path}")
