@@ -42,8 +42,8 @@ TEST_WORKERS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
 PYTEST_XDIST := -n $(TEST_WORKERS) --dist worksteal
 
 test: lint
-	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_XDIST)
-	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_XDIST) --backend scale $(SCALE_TESTS)
+	$(BIN)/python -m pytest -q --durations=30 $(PYTEST_XDIST)
+	$(BIN)/python -m pytest -q --durations=30 $(PYTEST_XDIST) --backend scale $(SCALE_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

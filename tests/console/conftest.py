@@ -85,6 +85,9 @@ def page(browser: Any) -> Any:
 
 
 def shoot(page: Any, name: str) -> None:
-    """A screenshot of the page as it is, into docs/console/NAME.png (the README links them)."""
+    """A screenshot of the page as it is, into docs/console/NAME.png (the README links them),
+    when LLMOS_CONSOLE_SHOTS=1: a plain test run leaves the checkout as it was."""
+    if os.environ.get("LLMOS_CONSOLE_SHOTS") != "1":
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

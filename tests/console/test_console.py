@@ -4,8 +4,8 @@ over the limit), writes a LoRA spec in the editor (an invalid one cannot be subm
 watches the job's live progress to the end, opens the run, compares it with a second
 run, deploys it, predicts in the playground and finds its own actions in the audit page;
 a viewer sees no control that changes state, a forged change is refused, and a revoked
-token returns to sign-in with the server's message. Every page is photographed into
-docs/console/. Numbers shown are checked against the API's answers."""
+token returns to sign-in with the server's message. With LLMOS_CONSOLE_SHOTS=1 every page
+is photographed into docs/console/. Numbers shown are checked against the API's answers."""
 
 from __future__ import annotations
 

@@ -19,6 +19,10 @@ from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
 from tests.conftest import record_steps
 
+# about the serving process and the model, not the store: the store queries it makes run on
+# both backends in test_http.py and test_feedback.py
+pytestmark = pytest.mark.default_backend_only
+
 STEP_S = 0.03
 
 

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from llmos import Client
 from llmos.api.server import ServerThread, free_port
@@ -20,6 +21,10 @@ from llmos.cli.main import main
 from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
 from tests.serve.conftest import fleet
+
+# about the serving process and the model, not the store: the store queries it makes run on
+# both backends in test_http.py and test_feedback.py
+pytestmark = pytest.mark.default_backend_only
 
 TEXTS = ["my card has not arrived", "refund the charge please"]
 

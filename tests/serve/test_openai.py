@@ -14,6 +14,10 @@ from llmos.models.generation import SamplingParams
 from llmos.security.policy import open_policy
 from llmos.serve.runtime import ServeConfig
 
+# about the serving process and the model, not the store: the store queries it makes run on
+# both backends in test_http.py and test_feedback.py
+pytestmark = pytest.mark.default_backend_only
+
 MESSAGES = [{"role": "user", "content": "what is my balance"}]
 
 

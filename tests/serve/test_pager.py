@@ -12,6 +12,10 @@ from llmos.train.predict import Predictor
 from tests.conftest import tiny_spec
 from tests.serve.conftest import fleet
 
+# about the serving process and the model, not the store: the store queries it makes run on
+# both backends in test_http.py and test_feedback.py
+pytestmark = pytest.mark.default_backend_only
+
 TEXTS = ["my card has not arrived", "send money to my account", "refund the charge please"]
 
 

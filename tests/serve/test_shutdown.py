@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from llmos.api.server import free_port
 
@@ -31,6 +32,10 @@ SLOW_SERVE = (
     "from llmos.cli.main import main\n"
     "sys.exit(main())\n"
 )
+
+# about the serving process and the model, not the store: the store queries it makes run on
+# both backends in test_http.py and test_feedback.py
+pytestmark = pytest.mark.default_backend_only
 GRACEFUL_S = 4
 
 

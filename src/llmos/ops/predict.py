@@ -16,7 +16,6 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import Field
 
 from llmos.core.errors import DataError, NotFoundError, UsageError
@@ -28,6 +27,8 @@ from llmos.ops.results import Result, Timestamp
 from llmos.spec.tasks import task_rules
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from llmos.store.db import Store
     from llmos.train.predict import Predictor
 
@@ -232,6 +233,8 @@ def predict_file(
 def _read_inputs(src: Path, needed: list[str]) -> pd.DataFrame:
     """The rows to predict: a table, a .txt file (one value a line) or a folder of images
     (one row per image) for single-input models."""
+    import pandas as pd
+
     from llmos.store.datasets import detect_format, read_table
     from llmos.store.images import list_images
 

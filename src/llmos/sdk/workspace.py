@@ -15,8 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from llmos.apps.watch import operations as watch_ops
 from llmos.apps.watch.operations import (
     IngestReceipt,
@@ -70,7 +68,9 @@ from llmos.ops.users import NewToken, TokenInfo, UserInfo
 from llmos.sdk.jobs import JobsMixin
 from llmos.spec.schema import TaskSpec
 
-if TYPE_CHECKING:  # torch stays out of `import llmos`
+if TYPE_CHECKING:  # torch and pandas stay out of `import llmos`
+    import pandas as pd
+
     from llmos.models.generation import Completion, SamplingParams
     from llmos.models.llm import LLM
     from llmos.store.db import Store
