@@ -154,3 +154,48 @@ def test_one_scheduler_per_workspace(store):
             Scheduler(store).acquire()
     finally:
         first.release()
+
+
+def test_a_lock_held_for_an_instant_is_taken_once_free(store):
+    """`kernel_pid` holds the lock for an instant to see whether a kernel runs; a kernel
+    starting (or taking the lock back to stay for a job) at that instant waits for it
+    rather than leaving with "a kernel is already running" and the job unserved."""
+    import fcntl
+    import threading
+
+    from llmos.kernel.scheduler import LOCK_FILE
+
+    path = store.settings.home / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    held = path.open("a+")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    threading.Timer(0.1, held.close).start()  # a probe's instant, made long enough to see
+    scheduler = Scheduler(store)
+    scheduler.acquire()
+    scheduler.release()
+
+
+def test_a_kernel_leaving_does_not_count_as_one_starting(home):
+    """A kernel that took the lock and let it go is leaving (idle), even within the spawn
+    record's grace period: a job queued now gets a kernel of its own, instead of waiting
+    forever for the one that is on its way out (seen in CI as a remote `eval` that hung)."""
+    import subprocess
+    import sys
+
+    from llmos.kernel.scheduler import LOCK_FILE, SPAWN_FILE, ensure_kernel, kernel_pid
+
+    settings = Settings.resolve(home)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    leaving = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    started = None
+    try:
+        (settings.home / LOCK_FILE).write_text(str(leaving.pid))  # it held the lock, now free
+        (settings.home / SPAWN_FILE).write_text(f"{time.time():.3f} {leaving.pid}")
+        started = ensure_kernel(settings, idle_exit_s=0.5)
+        assert started != leaving.pid
+        wait_for(lambda: kernel_pid(settings) == started, timeout=30, what="the new kernel")
+    finally:
+        leaving.kill()
+        leaving.wait()
+        if started is not None:
+            wait_for(lambda: kernel_pid(settings) is None, timeout=30, what="the new kernel's idle exit")

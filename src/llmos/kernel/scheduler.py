@@ -45,6 +45,7 @@ from llmos.store.schema import Job
 from llmos.store.scope import all_projects
 
 LOCK_FILE = "kernel.lock"
+ACQUIRE_WAIT_S = 0.5  # how long a busy kernel lock is tried again (see Scheduler.acquire)
 KERNEL_LOG = "kernel.log"
 ENV_IDLE_EXIT = "LLMOS_KERNEL_IDLE_EXIT"
 KERNEL_ARGV = [sys.executable, "-m", "llmos.kernel.scheduler"]
@@ -107,18 +108,27 @@ class Scheduler:
 
     # --- the single-scheduler lock ------------------------------------------------------
 
-    def acquire(self) -> None:
+    def acquire(self, wait_s: float = ACQUIRE_WAIT_S) -> None:
+        """Take the workspace's kernel lock. `kernel_pid` (anyone asking whether a kernel
+        runs) holds it for an instant to find out, so a lock that is busy is tried again for
+        `wait_s`: only a kernel holds it longer."""
         path = self.store.settings.home / LOCK_FILE
         handle = path.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise JobError(
-                f"a kernel is already running for {self.store.settings.home} (pid {holder})"
-            ) from None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise JobError(
+                    f"a kernel is already running for {self.store.settings.home} (pid {holder})"
+                ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -401,8 +411,13 @@ def ensure_kernel(settings: Settings, idle_exit_s: float | None = None) -> int:
             return pid
         record.seek(0)
         started, _, recent = record.read().strip().partition(" ")
-        if recent.isdigit() and time.time() - float(started or 0) < SPAWN_GRACE_S and _running(int(recent)):
-            return int(recent)
+        if (
+            recent.isdigit()
+            and time.time() - float(started or 0) < SPAWN_GRACE_S
+            and _running(int(recent))
+            and not _has_held_lock(settings, recent)
+        ):
+            return int(recent)  # still starting up: it will take the lock and see the job
         with (settings.home / KERNEL_LOG).open("ab") as out:
             proc = subprocess.Popen(
                 [*KERNEL_ARGV, "--home", str(settings.home), "--idle-exit", str(idle_exit_s)],
@@ -416,6 +431,14 @@ def ensure_kernel(settings: Settings, idle_exit_s: float | None = None) -> int:
         record.write(f"{time.time():.3f} {proc.pid}")
         record.flush()
     return proc.pid
+
+
+def _has_held_lock(settings: Settings, pid: str) -> bool:
+    """Has the kernel `pid` taken the lock already? Then, the lock being free, it is leaving
+    (idle), not starting up: a job queued now needs a kernel of its own."""
+    with contextlib.suppress(OSError):
+        return (settings.home / LOCK_FILE).read_text().strip() == pid
+    return False
 
 
 def _running(pid: int) -> bool:
