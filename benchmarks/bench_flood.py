@@ -329,8 +329,10 @@ def main() -> None:
         flood_worker(int(port), address, int(total), int(connections), float(seconds))
         return
 
+    load = os.getloadavg()[0]
     result: dict[str, Any] = {
-        "note": "loaded machine: 2 cores shared with other work; server, flood and clients on the same cores",
+        "note": f"{os.cpu_count()} cores, load average {load:.2f} at the start; "
+        "server, flood and clients share them",
         "server": "llmos serve (uvicorn, default options: no proxy trusted), one process",
         "valid_clients": list(VALID_ADDRESSES),
         "valid_every_ms": args.every_ms,
@@ -343,7 +345,7 @@ def main() -> None:
         result["servers"].append(entry)
         rows += more
     width = max(len(r[0]) for r in rows)
-    print(f"\nwrong-token floods against llmos serve (loaded machine)\n{'-' * (width + 60)}")
+    print(f"\nwrong-token floods against llmos serve ({result['note']})\n{'-' * (width + 60)}")
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
     print(f"-> {write_result('bench_flood', result)}")

@@ -124,7 +124,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--backend") != "scale":
         return
     skip = pytest.mark.skip(reason="about the SQLite file itself (the scale backend has none)")
-    once = pytest.mark.skip(reason="a timing test the backend does not change: it runs in the default pass")
+    once = pytest.mark.skip(
+        reason="not about the store (a timing test, or the serving process): it runs in the default pass"
+    )
     for item in items:
         if "local_only" in item.keywords:
             item.add_marker(skip)
