@@ -31,7 +31,7 @@ def served(tmp_path_factory, tiny_lm_dir, tiny_model_dir):
     from llmos import Workspace
     from llmos.api.app import create_app
     from llmos.security.identities import init_admin
-    from llmos.security.policy import build_policy
+    from llmos.security.policy import TokenPolicy
     from llmos.security.watch import FailureLimiter
     from llmos.serve.runtime import ServeConfig, ServeRuntime
 
@@ -41,11 +41,11 @@ def served(tmp_path_factory, tiny_lm_dir, tiny_model_dir):
     ws.deploy(str(tiny_model_dir), "emb")
     token, _ = init_admin(ws.store)
     runtime = ServeRuntime(ws.store, ServeConfig(max_wait_ms=1, timeout_s=10, max_new_tokens=16))
-    policy = build_policy(ws.store)
-    # negative cases break the Authorization header too: without this, the limiter of failed
-    # authentications (tests/security/test_defence.py) would answer every request after the
-    # 20th such failure with a delayed 429, before any route saw it
-    policy.failures = FailureLimiter(limit=10**9)  # type: ignore[attr-defined]
+    # build_policy's token policy, with a limiter of failed authentications that never
+    # trips: negative cases break the Authorization header too, and the default limiter
+    # (tests/security/test_defence.py) would answer every request after the 20th such
+    # failure with a delayed 429, before any route saw it
+    policy = TokenPolicy(ws.store, failures=FailureLimiter(limit=10**9))
     app = create_app(runtime, policy)
     yield app, token
     runtime.close()
